@@ -1,0 +1,28 @@
+//! callscope: a passive VoIP call-quality analyzer.
+//!
+//! The library is a one-way pipeline; each folder is one stage and imports only the output types
+//! of the stages before it:
+//!
+//! ```text
+//! capture ─► decode ─► classify ─┬─► sip (+ sdp) ───────┐
+//!                                └─► rtp (stream stats) ─┴─► correlate ─► report
+//! ```
+//!
+//! [`pipeline`] wires the stages together for one run; `main.rs` only parses arguments.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod capture;
+pub mod classify;
+pub mod config;
+pub mod correlate;
+pub mod decode;
+pub mod pipeline;
+pub mod quality;
+pub mod report;
+pub mod rtp;
+pub mod sdp;
+pub mod sip;
+pub mod synth;
+pub mod time;
+pub mod warn;

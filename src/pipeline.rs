@@ -1,0 +1,96 @@
+//! One analysis run: wires capture → decode → classify → sip/rtp → correlate → records.
+
+use crate::capture::{CaptureError, CaptureSet};
+use crate::classify::{classify, PayloadKind};
+use crate::config::Config;
+use crate::decode::{Datagram, Decoder, Transport};
+use crate::rtp::{self, RtpPacketInfo, StreamKey, StreamTable};
+use crate::sdp::PayloadMap;
+use crate::sip::SipStage;
+use crate::time::Timestamp;
+use crate::warn::Warnings;
+
+/// Everything one run produced, before it becomes output records.
+pub struct Analysis {
+    /// Per-input summaries.
+    pub inputs: Vec<crate::capture::InputSummary>,
+    /// Dialogs in order of first message.
+    pub dialogs: Vec<crate::sip::Dialog>,
+    /// Registrations.
+    pub registrations: Vec<crate::sip::Registration>,
+    /// RTP streams in order of first packet.
+    pub streams: Vec<rtp::StreamStats>,
+    /// Stream → call pairing, index-aligned with `streams`.
+    pub pairing: Vec<Option<crate::correlate::StreamPairing>>,
+    /// Warnings.
+    pub warnings: Warnings,
+}
+
+/// Runs the whole analysis over `paths`.
+pub fn analyze(paths: &[String], config: &Config) -> Result<Analysis, CaptureError> {
+    let mut capture = CaptureSet::open(paths)?;
+    let mut warnings = Warnings::default();
+    let mut decoder = Decoder::new(config.decode.clone());
+    let mut sip = SipStage::default();
+    let mut payloads = PayloadMap::default();
+    let mut streams = StreamTable::default();
+    let mut end = Timestamp::default();
+
+    while let Some(frame) = capture.next_frame(&mut warnings) {
+        end = end.max(frame.at.time);
+        decoder.decode(&frame, &mut warnings, &mut |dg, warnings| {
+            on_datagram(dg, &mut sip, &mut payloads, &mut streams, warnings);
+        });
+    }
+    let (dialogs, registrations) = sip.finish(end);
+    let streams = streams.finish();
+    let pairing = crate::correlate::pair(&dialogs, &streams);
+    Ok(Analysis {
+        inputs: capture.summaries(),
+        dialogs,
+        registrations,
+        streams,
+        pairing,
+        warnings,
+    })
+}
+
+fn on_datagram(
+    dg: &Datagram<'_>,
+    sip: &mut SipStage,
+    payloads: &mut PayloadMap,
+    streams: &mut StreamTable,
+    warnings: &mut Warnings,
+) {
+    if let Transport::Tcp { .. } = dg.transport {
+        sip.on_datagram(dg, warnings, &mut |ev| payloads.learn(&ev.session));
+        return;
+    }
+    match classify(dg.payload) {
+        PayloadKind::Sip => sip.on_datagram(dg, warnings, &mut |ev| payloads.learn(&ev.session)),
+        PayloadKind::Rtp if dg.icmp_error.is_none() => {
+            if let Some(header) = rtp::parse_header(dg.payload) {
+                let clock_hz = match payloads.lookup(dg.dst, header.pt) {
+                    Some((name, _)) if name.eq_ignore_ascii_case("telephone-event") => 0,
+                    Some((_, hz)) => hz,
+                    None => rtp::payload::static_codec(header.pt).map_or(0, |(_, hz)| hz),
+                };
+                let key = StreamKey {
+                    src: dg.src,
+                    dst: dg.dst,
+                    ssrc: header.ssrc,
+                };
+                streams.observe(
+                    key,
+                    &RtpPacketInfo {
+                        at: dg.at,
+                        header,
+                        clock_hz,
+                        dscp: dg.dscp,
+                    },
+                );
+            }
+        }
+        _ => {}
+    }
+}
