@@ -17,6 +17,7 @@ pub mod classify;
 pub mod config;
 pub mod correlate;
 pub mod decode;
+pub mod diagnose;
 pub mod pipeline;
 pub mod quality;
 pub mod report;

@@ -22,6 +22,10 @@ pub struct Analysis {
     pub streams: Vec<rtp::StreamStats>,
     /// Stream → call pairing, index-aligned with `streams`.
     pub pairing: Vec<Option<crate::correlate::StreamPairing>>,
+    /// Payload-type maps learned from SDP (codec names for the records).
+    pub payloads: PayloadMap,
+    /// Time of the last frame of the input (rules that need "nothing for X s" check it).
+    pub capture_end: Timestamp,
     /// Warnings.
     pub warnings: Warnings,
 }
@@ -51,6 +55,8 @@ pub fn analyze(paths: &[String], config: &Config) -> Result<Analysis, CaptureErr
         registrations,
         streams,
         pairing,
+        payloads,
+        capture_end: end,
         warnings,
     })
 }
@@ -75,20 +81,8 @@ fn on_datagram(
                     Some((_, hz)) => hz,
                     None => rtp::payload::static_codec(header.pt).map_or(0, |(_, hz)| hz),
                 };
-                let key = StreamKey {
-                    src: dg.src,
-                    dst: dg.dst,
-                    ssrc: header.ssrc,
-                };
-                streams.observe(
-                    key,
-                    &RtpPacketInfo {
-                        at: dg.at,
-                        header,
-                        clock_hz,
-                        dscp: dg.dscp,
-                    },
-                );
+                let key = StreamKey { src: dg.src, dst: dg.dst, ssrc: header.ssrc };
+                streams.observe(key, &RtpPacketInfo { at: dg.at, header, clock_hz, dscp: dg.dscp });
             }
         }
         _ => {}

@@ -12,10 +12,7 @@ pub struct Timestamp(pub i64);
 impl Timestamp {
     /// Builds a timestamp from whole seconds and nanoseconds.
     pub fn from_parts(secs: i64, nanos: u32) -> Self {
-        Timestamp(
-            secs.saturating_mul(1_000_000_000)
-                .saturating_add(i64::from(nanos)),
-        )
+        Timestamp(secs.saturating_mul(1_000_000_000).saturating_add(i64::from(nanos)))
     }
 
     /// Whole seconds since the epoch (floor).
@@ -46,11 +43,9 @@ impl Timestamp {
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const FORMAT: &[time::format_description::FormatItem<'static>] = time::macros::format_description!(
-            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
-        );
-        let dt = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0))
-            .map_err(|_| fmt::Error)?;
+        const FORMAT: &[time::format_description::FormatItem<'static>] =
+            time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
+        let dt = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0)).map_err(|_| fmt::Error)?;
         let s = dt.format(FORMAT).map_err(|_| fmt::Error)?;
         f.write_str(&s)
     }

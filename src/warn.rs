@@ -59,22 +59,11 @@ impl Warnings {
     pub const KEEP_PER_KIND: u64 = 100;
 
     /// Records a warning; the detail closure runs only when the warning is kept.
-    pub fn push(
-        &mut self,
-        file: u16,
-        frame: u64,
-        kind: WarningKind,
-        detail: impl FnOnce() -> String,
-    ) {
+    pub fn push(&mut self, file: u16, frame: u64, kind: WarningKind, detail: impl FnOnce() -> String) {
         let n = self.counts.entry((file, kind)).or_insert(0);
         *n += 1;
         if *n <= Self::KEEP_PER_KIND {
-            self.kept.push(Warning {
-                file,
-                frame,
-                kind,
-                detail: detail(),
-            });
+            self.kept.push(Warning { file, frame, kind, detail: detail() });
         }
     }
 

@@ -72,11 +72,7 @@ pub struct DecodeLimits {
 
 impl Default for DecodeLimits {
     fn default() -> Self {
-        DecodeLimits {
-            max_fragment_sets: 4096,
-            max_fragment_bytes: 16 << 20,
-            fragment_timeout_ns: 30_000_000_000,
-        }
+        DecodeLimits { max_fragment_sets: 4096, max_fragment_bytes: 16 << 20, fragment_timeout_ns: 30_000_000_000 }
     }
 }
 
@@ -103,10 +99,7 @@ pub struct Decoder {
 impl Decoder {
     /// A decoder with the given limits.
     pub fn new(limits: DecodeLimits) -> Self {
-        Decoder {
-            limits,
-            counters: DecodeCounters::default(),
-        }
+        Decoder { limits, counters: DecodeCounters::default() }
     }
 
     /// Decodes one frame and calls `sink` for each UDP/TCP datagram found (usually one; none for

@@ -1,2 +1,27 @@
-//! Stage 8 — report: analysis results → the records of output-contract.md, and their sinks
-//! (table, JSON, CSV). Records carry every number; sinks only format.
+//! Stage 9 — report: analysis results → the records of output-contract.md ([`records`]), and
+//! the sinks that print them (table, JSON, CSV). Records carry every number; sinks only format.
+
+pub mod csv;
+pub mod records;
+pub mod table;
+
+use std::io::Write;
+
+pub use records::{build, Document};
+
+/// Output format (`--format`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Aligned terminal tables: calls, then streams.
+    Table,
+    /// The JSON document of output-contract.md.
+    Json,
+    /// CSV, one table per record kind.
+    Csv,
+}
+
+/// Writes the JSON document.
+pub fn write_json(doc: &Document, out: &mut dyn Write) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, doc)?;
+    out.write_all(b"\n")
+}

@@ -1,0 +1,116 @@
+//! Clap definitions and the commands behind them. Arguments are resolved into a library
+//! [`callscope::config::Config`] once; the library never sees clap types.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use callscope::config::Config;
+use callscope::report::{self, Format};
+
+/// Passive VoIP call-quality analyzer: SIP dialogs, SDP, RTP streams, verdicts.
+#[derive(Parser, Debug)]
+#[command(name = "callscope", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Analyse pcap/pcapng captures (several files are merged in time order; `-` is stdin).
+    Analyze(AnalyzeArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct AnalyzeArgs {
+    /// Capture files (pcap or pcapng), or `-` for standard input.
+    #[arg(required = true)]
+    captures: Vec<String>,
+    /// Output format (default: table on a terminal, JSON otherwise).
+    #[arg(long, value_enum)]
+    format: Option<FormatArg>,
+    /// Write here instead of standard output; for CSV a directory gets one file per record kind.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum FormatArg {
+    Table,
+    Json,
+    Csv,
+}
+
+/// Parses arguments and runs the command.
+pub fn run() -> anyhow::Result<ExitCode> {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version are not errors; usage errors exit 1 (output-contract.md).
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            return Ok(ExitCode::from(code));
+        }
+    };
+    match cli.command {
+        Command::Analyze(args) => analyze(&args),
+    }
+}
+
+fn analyze(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
+    let config = Config::default();
+    let analysis = callscope::pipeline::analyze(&args.captures, &config)?;
+    let doc = report::build(&analysis);
+    report_warnings(&doc);
+    let format = match args.format {
+        Some(FormatArg::Table) => Format::Table,
+        Some(FormatArg::Json) => Format::Json,
+        Some(FormatArg::Csv) => Format::Csv,
+        None if args.out.is_none() && std::io::stdout().is_terminal() => Format::Table,
+        None => Format::Json,
+    };
+    match (&args.out, format) {
+        (Some(dir), Format::Csv) if dir.is_dir() => {
+            report::csv::write_dir(&doc, dir).with_context(|| format!("writing CSV files into {}", dir.display()))?
+        }
+        (Some(path), _) => {
+            let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+            let mut out = std::io::BufWriter::new(file);
+            write_doc(&doc, format, &mut out, path)?;
+        }
+        (None, _) => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            write_doc(&doc, format, &mut out, Path::new("standard output"))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_doc(doc: &report::Document, format: Format, out: &mut dyn Write, path: &Path) -> anyhow::Result<()> {
+    match format {
+        Format::Table => report::table::write(doc, out),
+        Format::Json => report::write_json(doc, out),
+        Format::Csv => report::csv::write_all(doc, out),
+    }
+    .and_then(|()| out.flush())
+    .with_context(|| format!("writing {}", path.display()))
+}
+
+/// One line per input with warnings on stderr; the details are in `inputs[].warnings`.
+fn report_warnings(doc: &report::Document) {
+    for input in &doc.inputs {
+        let total: u64 = input.warning_counts.values().sum();
+        if total > 0 {
+            let kinds: Vec<String> = input.warning_counts.iter().map(|(k, n)| format!("{k} {n}")).collect();
+            eprintln!(
+                "callscope: {}: {total} warnings ({}); details in inputs[].warnings",
+                input.path,
+                kinds.join(", ")
+            );
+        }
+    }
+}

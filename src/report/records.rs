@@ -1,0 +1,350 @@
+//! The records of output-contract.md (schema 1), built once from an [`Analysis`]. Every number a
+//! sink prints is a field here; sinks only format.
+
+use std::net::SocketAddr;
+
+use serde::Serialize;
+
+use crate::correlate::StreamDirection;
+use crate::diagnose::{diagnose_call, Verdict};
+use crate::pipeline::Analysis;
+use crate::rtp::{payload, StreamStats};
+use crate::sip::{Dialog, EndedBy, Outcome};
+use crate::time::Timestamp;
+use crate::warn::Warning;
+
+/// Output schema version (output-contract.md).
+pub const SCHEMA: u32 = 1;
+
+/// The whole JSON document.
+#[derive(Clone, Debug, Serialize)]
+pub struct Document {
+    /// Schema version.
+    pub schema: u32,
+    /// Tool name and version.
+    pub tool: Tool,
+    /// One entry per input file.
+    pub inputs: Vec<Input>,
+    /// One entry per INVITE dialog.
+    pub calls: Vec<Call>,
+    /// One entry per RTP stream.
+    pub streams: Vec<Stream>,
+    /// Registrations (REGISTER tracking).
+    pub registrations: Vec<RegistrationRecord>,
+    /// Site summaries (filled by the sites stage; empty without a site map).
+    pub sites: Vec<serde_json::Value>,
+}
+
+/// `tool`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Tool {
+    /// "callscope".
+    pub name: &'static str,
+    /// Crate version.
+    pub version: &'static str,
+}
+
+/// `inputs[]`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Input {
+    /// Path as given.
+    pub path: String,
+    /// Link type names.
+    pub link_types: Vec<&'static str>,
+    /// Frames read.
+    pub packets: u64,
+    /// Bytes read.
+    pub bytes: u64,
+    /// First frame time.
+    pub first_time: Option<Timestamp>,
+    /// Last frame time.
+    pub last_time: Option<Timestamp>,
+    /// Warnings about this input (the first ones of each kind; see `warning_counts`).
+    pub warnings: Vec<Warning>,
+    /// Total warnings per kind, including those not listed.
+    pub warning_counts: std::collections::BTreeMap<String, u64>,
+}
+
+/// `calls[]`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Call {
+    /// SIP Call-ID.
+    pub call_id: String,
+    /// From URI of the initial INVITE.
+    pub from_uri: Option<String>,
+    /// To URI.
+    pub to_uri: Option<String>,
+    /// From user part.
+    pub from_user: Option<String>,
+    /// To user part.
+    pub to_user: Option<String>,
+    /// Source of the initial INVITE.
+    pub caller: Option<SocketAddr>,
+    /// Destination of the initial INVITE.
+    pub callee: Option<SocketAddr>,
+    /// Site of the caller (`unknown` without a site map).
+    pub caller_site: String,
+    /// Site of the callee.
+    pub callee_site: String,
+    /// Time of the first INVITE.
+    pub start: Option<Timestamp>,
+    /// First INVITE → first 18x (post-dial delay).
+    pub setup_ms: Option<f64>,
+    /// First INVITE → 2xx.
+    pub answer_ms: Option<f64>,
+    /// Answer → BYE, or → last media packet without BYE.
+    pub duration_s: Option<f64>,
+    /// Final response to the initial INVITE.
+    pub final_status: Option<u16>,
+    /// Outcome (diagnosis.md §4.6).
+    pub outcome: Outcome,
+    /// Who hung up.
+    pub ended_by: EndedBy,
+    /// Verdict.
+    pub verdict: Verdict,
+    /// Ids of this call's streams.
+    pub streams: Vec<u32>,
+    /// Lowest stream MOS (null until MOS is computed / without media).
+    pub mos_min: Option<f64>,
+    /// SIP messages in the dialog (additive).
+    pub sip_messages: usize,
+    /// Retransmitted SIP copies (additive).
+    pub retransmissions: u32,
+}
+
+/// `streams[]`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Stream {
+    /// Id within the document.
+    pub id: u32,
+    /// Owning call.
+    pub call_id: Option<String>,
+    /// Direction within the call.
+    pub direction: Option<StreamDirection>,
+    /// Source `ip:port`.
+    pub src: SocketAddr,
+    /// Destination `ip:port`.
+    pub dst: SocketAddr,
+    /// `0x%08X`.
+    pub ssrc: String,
+    /// First payload type.
+    pub payload_type: u8,
+    /// Codec name of the first payload type (null when unknown).
+    pub codec: Option<String>,
+    /// RTP clock of the first payload type (0 unknown).
+    pub clock_rate: u32,
+    /// First packet.
+    pub first_time: Timestamp,
+    /// Last packet.
+    pub last_time: Timestamp,
+    /// First packet's frame number (additive).
+    pub first_frame: u64,
+    /// RTP packets.
+    pub packets: u64,
+    /// Extended highest seq − base seq + 1 (summed over restarts).
+    pub expected: u64,
+    /// expected − received.
+    pub lost: i64,
+    /// 100 · lost / expected.
+    pub lost_pct: f64,
+    /// tshark's sequence errors.
+    pub seq_errors: u64,
+    /// Duplicates.
+    pub duplicates: u64,
+    /// Out of order.
+    pub out_of_order: u64,
+    /// Sequence restarts.
+    pub seq_restarts: u64,
+    /// Inter-arrival delta, tshark-compatible.
+    pub min_delta_ms: Option<f64>,
+    /// Mean delta.
+    pub mean_delta_ms: f64,
+    /// Max delta.
+    pub max_delta_ms: f64,
+    /// tshark-compatible jitter.
+    pub min_jitter_ms: Option<f64>,
+    /// Mean jitter.
+    pub mean_jitter_ms: f64,
+    /// Max jitter.
+    pub max_jitter_ms: f64,
+    /// RFC 3550 jitter in timestamp units (additive).
+    pub jitter_rfc_ts: f64,
+    /// SDP-announced receive address for this stream.
+    pub sdp_addr: Option<SocketAddr>,
+    /// Most common DSCP (tie → lower value).
+    pub dscp: u8,
+    /// E-model MOS (null until computed).
+    pub mos: Option<f64>,
+    /// E-model R.
+    pub r_factor: Option<f64>,
+}
+
+/// `registrations[]` (contract `Registration`).
+#[derive(Clone, Debug, Serialize)]
+pub struct RegistrationRecord {
+    /// Address of record.
+    pub aor: String,
+}
+
+/// Rounds to 3 decimals, the precision tshark prints, so JSON does not carry float noise.
+fn ms3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn ms_between(a: Timestamp, b: Timestamp) -> f64 {
+    ms3(b.ms_since(a))
+}
+
+/// Builds the document from an analysis.
+pub fn build(analysis: &Analysis) -> Document {
+    let streams = build_streams(analysis);
+    let calls = build_calls(analysis, &streams);
+    Document {
+        schema: SCHEMA,
+        tool: Tool { name: "callscope", version: env!("CARGO_PKG_VERSION") },
+        inputs: build_inputs(analysis),
+        calls,
+        streams,
+        registrations: analysis.registrations.iter().map(|r| RegistrationRecord { aor: r.aor.clone() }).collect(),
+        sites: Vec::new(),
+    }
+}
+
+fn build_inputs(analysis: &Analysis) -> Vec<Input> {
+    analysis
+        .inputs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let file = u16::try_from(i).unwrap_or(u16::MAX);
+            Input {
+                path: s.path.clone(),
+                link_types: s.link_types.iter().map(|l| l.name()).collect(),
+                packets: s.packets,
+                bytes: s.bytes,
+                first_time: s.first_time,
+                last_time: s.last_time,
+                warnings: analysis.warnings.kept().iter().filter(|w| w.file == file).cloned().collect(),
+                warning_counts: analysis
+                    .warnings
+                    .counts()
+                    .iter()
+                    .filter(|((f, _), _)| *f == file)
+                    .map(|((_, k), n)| (kind_name(*k), *n))
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+fn kind_name(kind: crate::warn::WarningKind) -> String {
+    serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+fn build_streams(analysis: &Analysis) -> Vec<Stream> {
+    let mut out = Vec::with_capacity(analysis.streams.len());
+    for (i, s) in analysis.streams.iter().enumerate() {
+        let pairing = analysis.pairing.get(i).copied().flatten();
+        let call_id = pairing.and_then(|p| analysis.dialogs.get(p.dialog)).map(|d| d.call_id.clone());
+        let (codec, clock_rate) = codec_of(analysis, s);
+        let id = u32::try_from(out.len() + 1).unwrap_or(u32::MAX);
+        out.push(Stream {
+            id,
+            call_id,
+            direction: pairing.and_then(|p| p.direction),
+            src: s.key.src,
+            dst: s.key.dst,
+            ssrc: format!("0x{:08X}", s.key.ssrc),
+            payload_type: s.first_pt,
+            codec,
+            clock_rate,
+            first_time: s.first.time,
+            last_time: s.last.time,
+            first_frame: s.first.number,
+            packets: s.packets,
+            expected: s.expected,
+            lost: s.lost,
+            lost_pct: if s.expected == 0 { 0.0 } else { ms3(100.0 * s.lost as f64 / s.expected as f64) },
+            seq_errors: s.seq_errors,
+            duplicates: s.duplicates,
+            out_of_order: s.out_of_order,
+            seq_restarts: s.seq_restarts,
+            min_delta_ms: s.min_delta_ms.map(ms3),
+            mean_delta_ms: ms3(s.mean_delta_ms),
+            max_delta_ms: ms3(s.max_delta_ms),
+            min_jitter_ms: s.min_jitter_ms.map(ms3),
+            mean_jitter_ms: ms3(s.mean_jitter_ms),
+            max_jitter_ms: ms3(s.max_jitter_ms),
+            jitter_rfc_ts: ms3(s.jitter_rfc_ts),
+            sdp_addr: pairing.and_then(|p| p.sdp_addr),
+            dscp: modal_dscp(&s.dscp_counts),
+            mos: None,
+            r_factor: None,
+        });
+    }
+    out
+}
+
+/// Codec name and clock of the stream's first payload type: the SDP that announced its
+/// destination, else the RFC 3551 static table.
+fn codec_of(analysis: &Analysis, s: &StreamStats) -> (Option<String>, u32) {
+    if let Some((name, hz)) = analysis.payloads.lookup(s.key.dst, s.first_pt) {
+        return (Some(name.to_owned()), hz);
+    }
+    match payload::static_codec(s.first_pt) {
+        Some((name, hz)) => (Some(name.to_owned()), hz),
+        None => (None, 0),
+    }
+}
+
+/// Most frequent DSCP, ties to the lower value (quality-metrics.md §7).
+fn modal_dscp(counts: &[u32; 64]) -> u8 {
+    let mut best = 0usize;
+    for (i, &n) in counts.iter().enumerate() {
+        if n > counts[best] {
+            best = i;
+        }
+    }
+    u8::try_from(best).unwrap_or(0)
+}
+
+fn build_calls(analysis: &Analysis, streams: &[Stream]) -> Vec<Call> {
+    analysis.dialogs.iter().filter(|d| d.first_invite.is_some()).map(|d| build_call(analysis, d, streams)).collect()
+}
+
+fn build_call(analysis: &Analysis, d: &Dialog, streams: &[Stream]) -> Call {
+    let start = d.first_invite.map(|f| f.time);
+    let since_start = |t: Timestamp| start.map(|s| ms_between(s, t));
+    let call_streams: Vec<&Stream> = streams.iter().filter(|s| s.call_id.as_deref() == Some(&d.call_id)).collect();
+    let duration_s = d.answered.map(|ans| {
+        let end = match d.bye {
+            Some((bye, _)) => bye.time,
+            None => call_streams.iter().map(|s| s.last_time).max().unwrap_or(ans.time),
+        };
+        end.ms_since(ans.time).max(0.0).round() / 1000.0
+    });
+    let outcome = d.outcome.unwrap_or(Outcome::Incomplete);
+    Call {
+        call_id: d.call_id.clone(),
+        from_uri: d.from_uri.clone(),
+        to_uri: d.to_uri.clone(),
+        from_user: d.from_user.clone(),
+        to_user: d.to_user.clone(),
+        caller: d.caller,
+        callee: d.callee,
+        caller_site: "unknown".to_owned(),
+        callee_site: "unknown".to_owned(),
+        start,
+        setup_ms: d.first_provisional.and_then(|f| since_start(f.time)),
+        answer_ms: d.answered.and_then(|f| since_start(f.time)),
+        duration_s,
+        final_status: d.final_response.map(|(code, _)| code),
+        outcome,
+        ended_by: d.bye.map_or(EndedBy::Unknown, |(_, by)| by),
+        verdict: diagnose_call(d, analysis.capture_end),
+        streams: call_streams.iter().map(|s| s.id).collect(),
+        mos_min: call_streams.iter().filter_map(|s| s.mos).reduce(f64::min),
+        sip_messages: d.messages.len(),
+        retransmissions: d.retransmissions,
+    }
+}
