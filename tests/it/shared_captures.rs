@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::common::{captures_in, parse_rtp_streams, run, shared_captures};
+use crate::common::{captures_in, fixtures, parse_rtp_streams, run, shared_captures};
 use callscope::report::Document;
 
 /// quality-metrics.md §8: deltas and jitter within 0.0015 ms of tshark's printed value.
@@ -54,7 +54,8 @@ fn compare(doc: &Document, reference: &str) -> ((usize, usize, usize, usize), Ve
         }
     }
     let sdp_keys: Vec<_> = sdp.iter().map(|s| (s.src.clone(), s.dst.clone(), s.ssrc)).collect();
-    let extra: Vec<_> = heuristic.iter().filter(|h| !sdp_keys.contains(&(h.src.clone(), h.dst.clone(), h.ssrc))).collect();
+    let extra: Vec<_> =
+        heuristic.iter().filter(|h| !sdp_keys.contains(&(h.src.clone(), h.dst.clone(), h.ssrc))).collect();
     let found = extra.iter().filter(|h| ours.contains_key(&(h.src.clone(), h.dst.clone(), h.ssrc))).count();
     for h in extra.iter().filter(|h| !ours.contains_key(&(h.src.clone(), h.dst.clone(), h.ssrc))) {
         problems.push(format!("heuristic-only stream not found: {} -> {} 0x{:08X}", h.src, h.dst, h.ssrc));
@@ -69,9 +70,19 @@ fn u32_ssrc(s: &str) -> u32 {
 #[test]
 fn rtp_streams_equal_tshark_on_every_shared_capture() {
     let Some(dir) = shared_captures() else { return };
+    assert_parity_in(&dir);
+}
+
+#[test]
+fn rtp_streams_equal_tshark_on_bundled_captures() {
+    assert_parity_in(&fixtures().join("captures"));
+}
+
+/// Every capture in `dir` against `dir/tshark/<file>.rtp-streams.txt`.
+fn assert_parity_in(dir: &std::path::Path) {
     let (mut equal, mut total, mut found, mut total_h) = (0, 0, 0, 0);
     let mut report = Vec::new();
-    for cap in captures_in(&dir) {
+    for cap in captures_in(dir) {
         let name = cap.file_name().unwrap().to_string_lossy().into_owned();
         let reference = std::fs::read_to_string(dir.join("tshark").join(format!("{name}.rtp-streams.txt"))).unwrap();
         let doc = run(std::slice::from_ref(&cap));
@@ -82,7 +93,8 @@ fn rtp_streams_equal_tshark_on_every_shared_capture() {
         }
         (equal, total, found, total_h) = (equal + e, total + t, found + f, total_h + th);
     }
-    let summary = format!("{}\nparity: {equal}/{total} equal; {found}/{total_h} heuristic-only found", report.join("\n"));
+    let summary =
+        format!("{}\nparity: {equal}/{total} equal; {found}/{total_h} heuristic-only found", report.join("\n"));
     println!("{summary}");
     assert_eq!(equal, total, "{summary}");
     assert!(found * 10 >= total_h * 9, "{summary}");
