@@ -1,4 +1,5 @@
 //! Whole-capture tests: one test binary (linking is the slow part), one module per concern.
 
+mod cli;
 mod common;
 mod shared_captures;
