@@ -446,6 +446,30 @@ mod tests {
     }
 
     #[test]
+    fn mos_bounded_over_input_grid() {
+        let mut checked = 0;
+        for row in crate::quality::codec::CODEC_TABLE {
+            let codec = params(row.id);
+            for ppl in [0.0, 0.5, 3.0, 20.0, 60.0, 100.0, 250.0, -3.0] {
+                for burst_r in [0.2, 1.0, 4.0, 1e6] {
+                    for ta in [0.0, 40.0, 150.0, 400.0, 2000.0, 1e7, -50.0] {
+                        for model in [DelayModel::G107, DelayModel::Approximation] {
+                            let out = evaluate(&codec, ppl, burst_r, ta, model);
+                            assert!(
+                                (1.0..=4.5).contains(&out.mos),
+                                "{row:?} {ppl} {burst_r} {ta}"
+                            );
+                            assert!(out.r_factor.is_finite());
+                            checked += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(checked, 13 * 8 * 4 * 7 * 2);
+    }
+
+    #[test]
     fn burst_ratio_below_one_is_clamped() {
         assert_eq!(ie_eff(0.0, 25.1, 5.0, 0.5), ie_eff(0.0, 25.1, 5.0, 1.0));
     }

@@ -223,7 +223,8 @@ impl JitterBufferSim {
             discarded: self.discarded,
             played: self.played,
             discard_pct: percent_of_expected(self.discarded),
-            ppl_pct: percent_of_expected(network_lost.saturating_add(self.discarded)),
+            // At most 100 %: only inconsistent inputs (lost + discarded > expected) could exceed it.
+            ppl_pct: percent_of_expected(network_lost.saturating_add(self.discarded)).min(100.0),
             burst_r: pattern.burst_r,
             buffer_delay_ms: if self.played == 0 {
                 0.0

@@ -12,10 +12,11 @@
 //! modelled receiver's jitter buffer and were thrown away (*discarded*, *discard_pct*). *BurstR*
 //! says how clustered that loss is: 1 means losses are scattered as if at random, 2 means runs of
 //! lost packets are on average twice as long as random loss would give — bursts are heard as
-//! drop-outs and hurt more than the same percentage spread thinly. *Burst/gap density and
-//! duration* (RFC 3611) split the call into bad stretches (bursts: losses fewer than 16 good
-//! packets apart) and good stretches (gaps), with the share lost in each and their mean length in
-//! ms. *Buffer delay* is how long the modelled receiver holds packets to smooth out jitter; it
+//! drop-outs and hurt more than the same percentage spread thinly (*p* is the chance that a
+//! packet is lost right after a good one, *q* the chance that a good packet follows a lost one;
+//! BurstR = 1/(p + q)). *Burst/gap density and duration* (RFC 3611) split the call into bad
+//! stretches (bursts: losses fewer than 16 good packets apart) and good stretches (gaps), with
+//! the share lost in each and their mean length in ms. *Buffer delay* is how long the modelled receiver holds packets to smooth out jitter; it
 //! adds to the *one-way delay Ta* (network + buffer + packetisation + codec look-ahead), which
 //! above about 150 ms makes people talk over each other. The *R factor* (0–100, ITU-T G.107)
 //! combines codec, loss, burstiness and delay into one rating — 90+ very satisfied, 80–90
