@@ -35,9 +35,9 @@ pub enum CodecId {
     /// G.729 Annex A with VAD/CNG (Annex B, the RFC 4856 default `annexb=yes`).
     G729aVad,
     /// G.723.1 at 6.3 kbit/s (the default).
-    G7231Rate63,
+    G723Rate63,
     /// G.723.1 at 5.3 kbit/s (`bitrate=5.3`).
-    G7231Rate53,
+    G723Rate53,
     /// GSM 06.10 full rate.
     GsmFr,
     /// GSM-EFR, and AMR (12.2 kbit/s is the same codec; other modes share the row).
@@ -72,32 +72,32 @@ pub struct CodecRow {
 /// The codec table of quality-metrics.md §5, in document order.
 #[rustfmt::skip] // one row per line, as in the document
 pub const CODEC_TABLE: &[CodecRow] = &[
-    //  id                       label           Ie    Bpl   ptime       look-ahead status
-    row(CodecId::G711Plc,     "G.711 + PLC",    0.0, 25.1, Some(20.0), 0.0, ParamStatus::G113),
-    row(CodecId::G711NoPlc,   "G.711 no PLC",   0.0,  4.3, Some(20.0), 0.0, ParamStatus::G113),
+    // id                label            Ie    Bpl   ptime       look-ahead status
+    row(CodecId::G711Plc,    "G.711 + PLC",   0.0, 25.1, Some(20.0), 0.0, ParamStatus::G113),
+    row(CodecId::G711NoPlc,  "G.711 no PLC",  0.0,  4.3, Some(20.0), 0.0, ParamStatus::G113),
     // Wideband codec on the narrowband scale: a wideband score needs G.107.1 (assumption).
-    row(CodecId::G722,        "G.722",          0.0, 25.1, Some(20.0), 1.5, ParamStatus::Assumption),
+    row(CodecId::G722,       "G.722",         0.0, 25.1, Some(20.0), 1.5, ParamStatus::Assumption),
     // Bpl 19.0 is G.113's for G.729A + VAD; reusing it without VAD is an assumption.
-    row(CodecId::G729NoVad,   "G.729",         10.0, 19.0, Some(20.0), 5.0, ParamStatus::Assumption),
-    row(CodecId::G729aNoVad,  "G.729A",        11.0, 19.0, Some(20.0), 5.0, ParamStatus::Assumption),
-    row(CodecId::G729aVad,    "G.729A + VAD",  11.0, 19.0, Some(20.0), 5.0, ParamStatus::G113),
-    row(CodecId::G7231Rate63, "G.723.1 6.3k",  15.0, 16.1, Some(30.0), 7.5, ParamStatus::G113),
+    row(CodecId::G729NoVad,  "G.729",        10.0, 19.0, Some(20.0), 5.0, ParamStatus::Assumption),
+    row(CodecId::G729aNoVad, "G.729A",       11.0, 19.0, Some(20.0), 5.0, ParamStatus::Assumption),
+    row(CodecId::G729aVad,   "G.729A + VAD", 11.0, 19.0, Some(20.0), 5.0, ParamStatus::G113),
+    row(CodecId::G723Rate63, "G.723.1 6.3k", 15.0, 16.1, Some(30.0), 7.5, ParamStatus::G113),
     // Bpl of the 6.3 kbit/s mode reused for 5.3 kbit/s (assumption).
-    row(CodecId::G7231Rate53, "G.723.1 5.3k",  19.0, 16.1, Some(30.0), 7.5, ParamStatus::Assumption),
+    row(CodecId::G723Rate53, "G.723.1 5.3k", 19.0, 16.1, Some(30.0), 7.5, ParamStatus::Assumption),
     // Bpl borrowed from GSM-EFR (assumption).
-    row(CodecId::GsmFr,       "GSM-FR",        20.0, 10.0, Some(20.0), 0.0, ParamStatus::Assumption),
-    row(CodecId::GsmEfrAmr,   "GSM-EFR",        5.0, 10.0, Some(20.0), 0.0, ParamStatus::G113),
+    row(CodecId::GsmFr,      "GSM-FR",       20.0, 10.0, Some(20.0), 0.0, ParamStatus::Assumption),
+    row(CodecId::GsmEfrAmr,  "GSM-EFR",       5.0, 10.0, Some(20.0), 0.0, ParamStatus::G113),
     // No ITU-T value; treated like G.729A (assumption). 30 ms frames with `mode=30`.
-    row(CodecId::Ilbc,        "iLBC",          11.0, 19.0, Some(20.0), 5.0, ParamStatus::Assumption),
+    row(CodecId::Ilbc,       "iLBC",         11.0, 19.0, Some(20.0), 5.0, ParamStatus::Assumption),
     // No ITU-T value; treated like G.711 + PLC on the narrowband scale (assumption).
-    row(CodecId::Opus,        "Opus",           0.0, 25.1, Some(20.0), 6.5, ParamStatus::Assumption),
+    row(CodecId::Opus,       "Opus",          0.0, 25.1, Some(20.0), 6.5, ParamStatus::Assumption),
     OTHER_AUDIO_ROW,
 ];
 
 /// "other audio": generic values, ptime measured, stream flagged `mos_assumed_codec`.
 #[rustfmt::skip]
 const OTHER_AUDIO_ROW: CodecRow =
-    row(CodecId::OtherAudio,  "other audio",    0.0, 25.1, None,       0.0, ParamStatus::Assumption);
+    row(CodecId::OtherAudio, "other audio",   0.0, 25.1, None,       0.0, ParamStatus::Assumption);
 
 const fn row(
     id: CodecId,
@@ -280,8 +280,8 @@ fn g729_id(fmtp: Option<&str>) -> CodecId {
 /// RFC 4856 §2.1.8 `bitrate=5.3|6.3`; 6.3 kbit/s is callscope's default.
 fn g723_id(fmtp: Option<&str>) -> CodecId {
     match fmtp_value(fmtp, "bitrate") {
-        Some("5.3") => CodecId::G7231Rate53,
-        _ => CodecId::G7231Rate63,
+        Some("5.3") => CodecId::G723Rate53,
+        _ => CodecId::G723Rate63,
     }
 }
 
@@ -315,8 +315,8 @@ mod tests {
             CodecId::G729NoVad,
             CodecId::G729aNoVad,
             CodecId::G729aVad,
-            CodecId::G7231Rate63,
-            CodecId::G7231Rate53,
+            CodecId::G723Rate63,
+            CodecId::G723Rate53,
             CodecId::GsmFr,
             CodecId::GsmEfrAmr,
             CodecId::Ilbc,
@@ -372,7 +372,7 @@ mod tests {
         assert_eq!((d.ie(), d.bpl(), d.lookahead_ms()), (15.0, 16.1, 7.5));
         assert_eq!(d.ptime_default_ms, Some(30.0));
         let low = params_for("G723", 4, Some("annexa=no; bitrate=5.3")).unwrap();
-        assert_eq!(low.row.id, CodecId::G7231Rate53);
+        assert_eq!(low.row.id, CodecId::G723Rate53);
         assert_eq!(low.ie(), 19.0);
         assert!(low.is_assumption());
     }

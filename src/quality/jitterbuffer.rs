@@ -223,7 +223,7 @@ impl JitterBufferSim {
             discarded: self.discarded,
             played: self.played,
             discard_pct: percent_of_expected(self.discarded),
-            // At most 100 %: only inconsistent inputs (lost + discarded > expected) could exceed it.
+            // At most 100 %: only inconsistent inputs (lost + discarded > expected) exceed it.
             ppl_pct: percent_of_expected(network_lost.saturating_add(self.discarded)).min(100.0),
             burst_r: pattern.burst_r,
             buffer_delay_ms: if self.played == 0 {

@@ -16,9 +16,10 @@
 //! packet is lost right after a good one, *q* the chance that a good packet follows a lost one;
 //! BurstR = 1/(p + q)). *Burst/gap density and duration* (RFC 3611) split the call into bad
 //! stretches (bursts: losses fewer than 16 good packets apart) and good stretches (gaps), with
-//! the share lost in each and their mean length in ms. *Buffer delay* is how long the modelled receiver holds packets to smooth out jitter; it
-//! adds to the *one-way delay Ta* (network + buffer + packetisation + codec look-ahead), which
-//! above about 150 ms makes people talk over each other. The *R factor* (0–100, ITU-T G.107)
+//! the share lost in each and their mean length in ms. *Buffer delay* is how long the modelled
+//! receiver holds packets to smooth out jitter; it adds to the *one-way delay Ta* (network +
+//! buffer + packetisation + codec look-ahead), which above about 150 ms makes people talk over
+//! each other. The *R factor* (0–100, ITU-T G.107)
 //! combines codec, loss, burstiness and delay into one rating — 90+ very satisfied, 80–90
 //! satisfied, 70–80 some users dissatisfied, 60–70 many, 50–60 nearly all, below 50 not
 //! recommended — and *MOS* (1.0–4.5) is the same rating on the familiar 1–5 opinion scale
