@@ -1,0 +1,460 @@
+//! Jitter-buffer emulation (quality-metrics.md §3): a model receiver replayed over one audio
+//! stream's packets in arrival order.
+//!
+//! Transit `t = arrival − media` (ms, with an unknown constant offset that cancels). A packet whose
+//! transit exceeds the current playout offset `O` misses its playout instant and is discarded.
+//! [`JitterBufferSim::fixed`] keeps `O = t + B` from the first packet, each marker-bit packet and
+//! each resync; [`JitterBufferSim::adaptive`] re-derives `O` from the smoothed transit and its
+//! deviation at adaptation points. Both follow `jb_fixed` / `jb_adaptive` of
+//! `emodel_examples.py` (the reference implementation) step by step.
+//!
+//! `push` is O(1) and allocates nothing except the amortised growth of the loss-indicator bitmap.
+
+use super::losspattern::{LossIndicators, LossPattern};
+use super::PacketObservation;
+
+/// Transit jump that re-anchors either model (sender restart, timestamp jump), ms.
+pub const RESYNC_MS: f64 = 1000.0;
+
+/// Parameters of the adaptive model (quality-metrics.md §3).
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct AdaptiveParams {
+    /// Playout offset above transit at start and resync, ms (40).
+    pub initial_ms: f64,
+    /// Lower clamp of the adaptive margin `β·v`, ms (20).
+    pub floor_ms: f64,
+    /// Upper clamp of the adaptive margin, ms (500).
+    pub ceiling_ms: f64,
+    /// Deviation multiplier β (4).
+    pub beta: f64,
+    /// Media time between adaptation points when no marker bit comes, ms (1000).
+    pub period_ms: f64,
+}
+
+impl Default for AdaptiveParams {
+    fn default() -> Self {
+        AdaptiveParams {
+            initial_ms: 40.0,
+            floor_ms: 20.0,
+            ceiling_ms: 500.0,
+            beta: 4.0,
+            period_ms: 1000.0,
+        }
+    }
+}
+
+/// Which receiver is modelled.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum BufferModel {
+    /// Fixed buffer of `buffer_ms` (50 and 200 in the report; any size for checks).
+    Fixed {
+        /// Buffer size B, ms.
+        buffer_ms: f64,
+    },
+    /// Adaptive buffer (the model behind `mos` / `r_factor`).
+    Adaptive(AdaptiveParams),
+}
+
+/// What the model did with one pushed packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PacketFate {
+    /// Arrived before its playout instant.
+    Played,
+    /// Arrived after its playout instant.
+    Discarded,
+    /// Not judged: duplicate (dropped) or telephone-event (counts as received, §2), or a
+    /// non-finite time (counts as received).
+    NotJudged,
+}
+
+/// Emulation state for one stream and one model.
+#[derive(Clone, Debug)]
+pub struct JitterBufferSim {
+    model: BufferModel,
+    indicators: LossIndicators,
+    /// Current playout offset O (ms); meaningful once a packet was judged.
+    playout_offset_ms: f64,
+    /// Transit of the previously judged packet (`None` before the first).
+    previous_transit_ms: Option<f64>,
+    /// Adaptive: smoothed transit d and deviation v.
+    smoothed_transit_ms: f64,
+    deviation_ms: f64,
+    /// Adaptive: media time of the last adaptation point (or start/resync).
+    last_adaptation_media_ms: f64,
+    played: u64,
+    discarded: u64,
+    /// Σ (O − t) over played packets.
+    wait_sum_ms: f64,
+}
+
+impl JitterBufferSim {
+    /// A fixed buffer of `buffer_ms`.
+    pub fn fixed(buffer_ms: f64) -> Self {
+        Self::new(BufferModel::Fixed { buffer_ms })
+    }
+
+    /// The adaptive buffer with the §3 parameters.
+    pub fn adaptive() -> Self {
+        Self::new(BufferModel::Adaptive(AdaptiveParams::default()))
+    }
+
+    /// A simulator for any model.
+    pub fn new(model: BufferModel) -> Self {
+        JitterBufferSim {
+            model,
+            indicators: LossIndicators::new(),
+            playout_offset_ms: 0.0,
+            previous_transit_ms: None,
+            smoothed_transit_ms: 0.0,
+            deviation_ms: 0.0,
+            last_adaptation_media_ms: 0.0,
+            played: 0,
+            discarded: 0,
+            wait_sum_ms: 0.0,
+        }
+    }
+
+    /// The model simulated.
+    pub fn model(&self) -> BufferModel {
+        self.model
+    }
+
+    /// Tells the simulator the RTP sequence restarted (quality-metrics.md §1.3), so the loss
+    /// indicators start a new segment. The playout state is kept; a restart normally also
+    /// moves the transit by more than [`RESYNC_MS`] or carries a marker bit, which re-anchors.
+    pub fn restart_segment(&mut self) {
+        self.indicators.restart_segment();
+    }
+
+    /// Judges one packet, in arrival order (quality-metrics.md §3).
+    pub fn push(&mut self, obs: &PacketObservation) -> PacketFate {
+        if obs.is_duplicate {
+            // §3: duplicates are removed before the buffer; §2: they count once.
+            return PacketFate::NotJudged;
+        }
+        let transit_ms = obs.arrival_ms - obs.media_ms;
+        if obs.is_event || !transit_ms.is_finite() {
+            // §2: telephone-event packets count as received; they do not enter the buffer.
+            self.indicators.record(obs.ext_seq, true);
+            return PacketFate::NotJudged;
+        }
+        let anchor = match self.previous_transit_ms {
+            None => true,
+            Some(previous) => (transit_ms - previous).abs() > RESYNC_MS,
+        };
+        match self.model {
+            BufferModel::Fixed { buffer_ms } => {
+                if anchor || obs.marker {
+                    self.playout_offset_ms = transit_ms + buffer_ms;
+                }
+            }
+            BufferModel::Adaptive(params) => self.adapt(params, anchor, transit_ms, obs),
+        }
+        let is_late = transit_ms > self.playout_offset_ms;
+        if is_late {
+            self.discarded += 1;
+        } else {
+            self.played += 1;
+            self.wait_sum_ms += self.playout_offset_ms - transit_ms;
+        }
+        if let BufferModel::Adaptive(_) = self.model {
+            // After judging, discarded packets included.
+            self.smoothed_transit_ms += (transit_ms - self.smoothed_transit_ms) / 16.0;
+            self.deviation_ms +=
+                ((transit_ms - self.smoothed_transit_ms).abs() - self.deviation_ms) / 16.0;
+        }
+        self.previous_transit_ms = Some(transit_ms);
+        self.indicators.record(obs.ext_seq, !is_late);
+        if is_late {
+            PacketFate::Discarded
+        } else {
+            PacketFate::Played
+        }
+    }
+
+    /// Adaptive model, before the packet is judged: start/resync, or an adaptation point
+    /// (marker bit, or media time ≥ period past the previous point).
+    fn adapt(
+        &mut self,
+        params: AdaptiveParams,
+        anchor: bool,
+        transit_ms: f64,
+        obs: &PacketObservation,
+    ) {
+        if anchor {
+            self.smoothed_transit_ms = transit_ms;
+            self.deviation_ms = 0.0;
+            self.playout_offset_ms = transit_ms + params.initial_ms;
+            self.last_adaptation_media_ms = obs.media_ms;
+        } else if obs.marker || obs.media_ms - self.last_adaptation_media_ms >= params.period_ms {
+            let margin = (params.beta * self.deviation_ms)
+                .max(params.floor_ms)
+                .min(params.ceiling_ms);
+            self.playout_offset_ms = self.smoothed_transit_ms + margin;
+            self.last_adaptation_media_ms = obs.media_ms;
+        }
+    }
+
+    /// Packets discarded so far.
+    pub fn discarded(&self) -> u64 {
+        self.discarded
+    }
+
+    /// The combined (network loss + discards) indicator sequence.
+    pub fn indicators(&self) -> &LossIndicators {
+        &self.indicators
+    }
+
+    /// The §3 outputs. `expected` and `lost` are the stream's RFC 3550 values
+    /// (quality-metrics.md §1.3); `ptime_ms` converts burst/gap packet counts to durations.
+    pub fn finish(&self, expected: u64, lost: i64, ptime_ms: f64) -> BufferResult {
+        let percent_of_expected = |count: u64| {
+            if expected == 0 {
+                0.0
+            } else {
+                100.0 * count as f64 / expected as f64
+            }
+        };
+        let network_lost = u64::try_from(lost.max(0)).unwrap_or(0);
+        let pattern = self.indicators.pattern(ptime_ms);
+        BufferResult {
+            model: self.model,
+            discarded: self.discarded,
+            played: self.played,
+            discard_pct: percent_of_expected(self.discarded),
+            // At most 100 %: only inconsistent inputs (lost + discarded > expected) exceed it.
+            ppl_pct: percent_of_expected(network_lost.saturating_add(self.discarded)).min(100.0),
+            burst_r: pattern.burst_r,
+            buffer_delay_ms: if self.played == 0 {
+                0.0
+            } else {
+                self.wait_sum_ms / self.played as f64
+            },
+            pattern,
+        }
+    }
+}
+
+/// Outputs of one buffer model for one stream (quality-metrics.md §3).
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct BufferResult {
+    /// The model.
+    pub model: BufferModel,
+    /// Packets that arrived after their playout instant.
+    pub discarded: u64,
+    /// Packets played.
+    pub played: u64,
+    /// `100 · discarded / expected` (0 when nothing was expected).
+    pub discard_pct: f64,
+    /// Effective loss `100 · (max(lost, 0) + discarded) / expected` — the E-model's Ppl.
+    pub ppl_pct: f64,
+    /// Raw BurstR of the combined indicator sequence (the E-model clamps it to ≥ 1).
+    pub burst_r: f64,
+    /// Mean over played packets of `O − t`, ms (0 when none was played): `d_jb` of the delay
+    /// budget.
+    pub buffer_delay_ms: f64,
+    /// The full §2 statistics of the combined sequence (burst/gap densities and durations).
+    pub pattern: LossPattern,
+}
+
+/// The three receivers callscope reports per stream: adaptive (`mos`), fixed 50 ms
+/// (`mos_fixed50`, the pessimistic bound) and fixed 200 ms (`mos_fixed200`).
+#[derive(Clone, Debug)]
+pub struct StandardBuffers {
+    /// Adaptive model.
+    pub adaptive: JitterBufferSim,
+    /// Fixed 50 ms.
+    pub fixed_50: JitterBufferSim,
+    /// Fixed 200 ms.
+    pub fixed_200: JitterBufferSim,
+}
+
+impl Default for StandardBuffers {
+    fn default() -> Self {
+        StandardBuffers {
+            adaptive: JitterBufferSim::adaptive(),
+            fixed_50: JitterBufferSim::fixed(50.0),
+            fixed_200: JitterBufferSim::fixed(200.0),
+        }
+    }
+}
+
+impl StandardBuffers {
+    /// Pushes one packet into all three models.
+    pub fn push(&mut self, obs: &PacketObservation) {
+        self.adaptive.push(obs);
+        self.fixed_50.push(obs);
+        self.fixed_200.push(obs);
+    }
+
+    /// Forwards a sequence restart to all three models.
+    pub fn restart_segment(&mut self) {
+        self.adaptive.restart_segment();
+        self.fixed_50.restart_segment();
+        self.fixed_200.restart_segment();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::codec::{params, CodecId};
+    use super::super::emodel::{evaluate, DelayBudget, DelayModel};
+    use super::*;
+
+    /// quality-metrics.md §3 vector (emodel_examples.py jb_examples()): 150 × 20 ms packets,
+    /// transit 30 + ((7i) mod 11)·6 ms, packet 120 held back 400 ms.
+    fn section3_trace() -> Vec<PacketObservation> {
+        (0u32..150)
+            .map(|i| {
+                let extra = if i == 120 {
+                    400.0
+                } else {
+                    f64::from((7 * i) % 11) * 6.0
+                };
+                PacketObservation {
+                    arrival_ms: 20.0 * f64::from(i) + 30.0 + extra,
+                    ext_seq: u64::from(i),
+                    media_ms: 20.0 * f64::from(i),
+                    marker: false,
+                    is_event: false,
+                    is_duplicate: false,
+                }
+            })
+            .collect()
+    }
+
+    fn run(mut sim: JitterBufferSim, trace: &[PacketObservation]) -> (Vec<u64>, BufferResult) {
+        let mut late = Vec::new();
+        for obs in trace {
+            if sim.push(obs) == PacketFate::Discarded {
+                late.push(obs.ext_seq);
+            }
+        }
+        (late, sim.finish(150, 0, 20.0))
+    }
+
+    /// Ta with the 20 ms default network delay, ptime 20, G.711 + PLC (look-ahead 0), then R/MOS.
+    fn score(result: &BufferResult) -> (f64, f64, f64) {
+        let codec = params(CodecId::G711Plc);
+        let ta = DelayBudget::new(None, result.buffer_delay_ms, 20.0, &codec).ta_ms();
+        let r = evaluate(&codec, result.ppl_pct, result.burst_r, ta, DelayModel::G107);
+        (ta, r.r_factor, r.mos)
+    }
+
+    fn two(x: f64) -> String {
+        format!("{x:.2}")
+    }
+
+    #[test]
+    fn section3_fixed_50() {
+        let (late, res) = run(JitterBufferSim::fixed(50.0), &section3_trace());
+        assert_eq!(late.len(), 29);
+        assert_eq!(res.discarded, 29);
+        assert_eq!(late[..8], [3, 6, 14, 17, 25, 28, 36, 39]);
+        assert_eq!(two(res.discard_pct), "19.33");
+        assert_eq!(two(res.buffer_delay_ms), "26.10");
+        assert_eq!(two(res.ppl_pct), "19.33");
+        assert_eq!(two(res.pattern.ppl_pct), "19.33");
+        assert_eq!(two(res.burst_r.max(1.0)), "1.00");
+        let (ta, r, mos) = score(&res);
+        assert_eq!(
+            (two(ta), two(r), two(mos)),
+            ("66.10".into(), "50.05".into(), "2.58".into())
+        );
+    }
+
+    #[test]
+    fn section3_fixed_200() {
+        let (late, res) = run(JitterBufferSim::fixed(200.0), &section3_trace());
+        assert_eq!(late, [120]);
+        assert_eq!(two(res.buffer_delay_ms), "169.88");
+        assert_eq!(two(res.ppl_pct), "0.67");
+        let (ta, r, mos) = score(&res);
+        assert_eq!(
+            (two(ta), two(r), two(mos)),
+            ("209.88".into(), "82.14".into(), "4.10".into())
+        );
+    }
+
+    #[test]
+    fn section3_adaptive() {
+        let (late, res) = run(JitterBufferSim::adaptive(), &section3_trace());
+        assert_eq!(late.len(), 19);
+        assert_eq!(late[..8], [1, 3, 6, 9, 12, 14, 17, 20]);
+        // All before 1 s of media (packet 50), plus the held-back packet 120.
+        assert!(late[..18].iter().all(|&k| k < 50));
+        assert_eq!(late[18], 120);
+        assert_eq!(two(res.buffer_delay_ms), "52.14");
+        assert_eq!(two(res.ppl_pct), "12.67");
+        let (ta, r, mos) = score(&res);
+        assert_eq!(
+            (two(ta), two(r), two(mos)),
+            ("92.14".into(), "58.96".into(), "3.05".into())
+        );
+    }
+
+    #[test]
+    fn marker_reanchors_fixed_buffer_and_network_loss_combines() {
+        // Steady 30 ms transit, then transit 100 ms from packet 5 on: with a marker on 5 the
+        // fixed 50 ms buffer re-anchors and plays everything; without it, 5.. are late.
+        let mk = |i: u64, marker: bool| PacketObservation {
+            arrival_ms: 20.0 * i as f64 + if i >= 5 { 100.0 } else { 30.0 },
+            ext_seq: i,
+            media_ms: 20.0 * i as f64,
+            marker,
+            is_event: false,
+            is_duplicate: false,
+        };
+        let mut with_marker = JitterBufferSim::fixed(50.0);
+        let mut without = JitterBufferSim::fixed(50.0);
+        for i in 0..10 {
+            with_marker.push(&mk(i, i == 5));
+            without.push(&mk(i, false));
+        }
+        assert_eq!(with_marker.discarded(), 0);
+        assert_eq!(without.discarded(), 5);
+        // Network loss: seq 10 missing, 11 arrives; expected 12, lost 1.
+        without.push(&mk(11, false));
+        let res = without.finish(12, 1, 20.0);
+        assert_eq!(res.discarded, 6);
+        assert_eq!(res.pattern.lost, 7);
+        assert_eq!(two(res.ppl_pct), "58.33");
+    }
+
+    #[test]
+    fn events_and_duplicates_are_not_judged() {
+        let mut sim = JitterBufferSim::adaptive();
+        let base = PacketObservation {
+            arrival_ms: 30.0,
+            ext_seq: 0,
+            media_ms: 0.0,
+            marker: false,
+            is_event: false,
+            is_duplicate: false,
+        };
+        assert_eq!(sim.push(&base), PacketFate::Played);
+        let dup = PacketObservation {
+            is_duplicate: true,
+            arrival_ms: 5000.0,
+            ..base
+        };
+        assert_eq!(sim.push(&dup), PacketFate::NotJudged);
+        let event = PacketObservation {
+            is_event: true,
+            ext_seq: 1,
+            arrival_ms: 9000.0,
+            ..base
+        };
+        assert_eq!(sim.push(&event), PacketFate::NotJudged);
+        let res = sim.finish(2, 0, 20.0);
+        assert_eq!((res.discarded, res.played, res.pattern.lost), (0, 1, 0));
+        assert_eq!(res.buffer_delay_ms, 40.0);
+        // Nothing pushed: zeros, no NaN.
+        let empty = JitterBufferSim::fixed(60.0).finish(0, 0, 20.0);
+        assert_eq!(
+            (empty.ppl_pct, empty.discard_pct, empty.buffer_delay_ms),
+            (0.0, 0.0, 0.0)
+        );
+    }
+}
