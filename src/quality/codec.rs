@@ -108,15 +108,7 @@ const fn row(
     lookahead_ms: f64,
     status: ParamStatus,
 ) -> CodecRow {
-    CodecRow {
-        id,
-        label,
-        ie,
-        bpl,
-        ptime_default_ms,
-        lookahead_ms,
-        status,
-    }
+    CodecRow { id, label, ie, bpl, ptime_default_ms, lookahead_ms, status }
 }
 
 /// E-model inputs for one stream's codec: a table row plus what the stream's SDP changed.
@@ -161,11 +153,7 @@ pub fn params(id: CodecId) -> CodecParams {
         .find(|r| r.id == id)
         // Every CodecId has a row (tested); the fallback only keeps this total.
         .unwrap_or(OTHER_AUDIO_ROW);
-    CodecParams {
-        row,
-        ptime_default_ms: row.ptime_default_ms,
-        mos_assumed_codec: id == CodecId::OtherAudio,
-    }
+    CodecParams { row, ptime_default_ms: row.ptime_default_ms, mos_assumed_codec: id == CodecId::OtherAudio }
 }
 
 /// rtpmap names that are not scored: video, fax, events, comfort noise, redundancy/FEC/RTX.
@@ -324,11 +312,7 @@ mod tests {
             CodecId::OtherAudio,
         ];
         for id in ids {
-            assert_eq!(
-                CODEC_TABLE.iter().filter(|r| r.id == id).count(),
-                1,
-                "{id:?}"
-            );
+            assert_eq!(CODEC_TABLE.iter().filter(|r| r.id == id).count(), 1, "{id:?}");
             assert_eq!(params(id).row.id, id);
         }
         assert_eq!(CODEC_TABLE.len(), ids.len());
@@ -336,12 +320,9 @@ mod tests {
 
     #[test]
     fn g711_defaults_to_plc_by_name_and_static_pt() {
-        for p in [
-            params_for("PCMU", 0, None),
-            params_for("pcma", 8, None),
-            params_for("", 0, None),
-            params_for("", 8, None),
-        ] {
+        for p in
+            [params_for("PCMU", 0, None), params_for("pcma", 8, None), params_for("", 0, None), params_for("", 8, None)]
+        {
             let p = p.unwrap();
             assert_eq!(p.row.id, CodecId::G711Plc);
             assert_eq!((p.ie(), p.bpl(), p.lookahead_ms()), (0.0, 25.1, 0.0));
@@ -383,28 +364,16 @@ mod tests {
         assert_eq!((fr.ie(), fr.bpl()), (20.0, 10.0));
         assert!(fr.is_assumption());
         let efr = params_for("GSM-EFR", 96, None).unwrap();
-        assert_eq!(
-            (efr.ie(), efr.bpl(), efr.row.status),
-            (5.0, 10.0, ParamStatus::G113)
-        );
+        assert_eq!((efr.ie(), efr.bpl(), efr.row.status), (5.0, 10.0, ParamStatus::G113));
         let amr = params_for("AMR", 97, Some("octet-align=1")).unwrap();
         assert_eq!((amr.ie(), amr.row.status), (5.0, ParamStatus::Assumption));
         let amr122 = params_for("AMR", 97, Some("mode-set=7")).unwrap();
         assert_eq!(amr122.row.status, ParamStatus::G113);
         let ilbc = params_for("iLBC", 98, Some("mode=30")).unwrap();
-        assert_eq!(
-            (ilbc.ie(), ilbc.bpl(), ilbc.ptime_default_ms),
-            (11.0, 19.0, Some(30.0))
-        );
-        assert_eq!(
-            params_for("ilbc", 98, None).unwrap().ptime_default_ms,
-            Some(20.0)
-        );
+        assert_eq!((ilbc.ie(), ilbc.bpl(), ilbc.ptime_default_ms), (11.0, 19.0, Some(30.0)));
+        assert_eq!(params_for("ilbc", 98, None).unwrap().ptime_default_ms, Some(20.0));
         let opus = params_for("opus", 111, Some("useinbandfec=1")).unwrap();
-        assert_eq!(
-            (opus.ie(), opus.bpl(), opus.lookahead_ms()),
-            (0.0, 25.1, 6.5)
-        );
+        assert_eq!((opus.ie(), opus.bpl(), opus.lookahead_ms()), (0.0, 25.1, 6.5));
         assert!(opus.is_assumption() && !opus.mos_assumed_codec);
         let g722 = params_for("", 9, None).unwrap();
         assert_eq!((g722.ie(), g722.lookahead_ms()), (0.0, 1.5));
@@ -412,13 +381,7 @@ mod tests {
 
     #[test]
     fn other_audio_is_flagged_assumed() {
-        for (name, pt) in [
-            ("AMR-WB", 100),
-            ("speex", 101),
-            ("", 5),
-            ("", 15),
-            ("EVS", 102),
-        ] {
+        for (name, pt) in [("AMR-WB", 100), ("speex", 101), ("", 5), ("", 15), ("EVS", 102)] {
             let p = params_for(name, pt, None).unwrap();
             assert_eq!(p.row.id, CodecId::OtherAudio, "{name} {pt}");
             assert!(p.mos_assumed_codec);

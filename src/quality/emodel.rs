@@ -73,11 +73,7 @@ pub fn basic_terms() -> BasicTerms {
     let nor = RLR - 121.0 + pre + 0.008 * (pre - 35.0).powi(2);
     let nfo = NFOR + RLR;
     let no = 10.0
-        * (10f64.powf(NC / 10.0)
-            + 10f64.powf(nos / 10.0)
-            + 10f64.powf(nor / 10.0)
-            + 10f64.powf(nfo / 10.0))
-        .log10();
+        * (10f64.powf(NC / 10.0) + 10f64.powf(nos / 10.0) + 10f64.powf(nor / 10.0) + 10f64.powf(nfo / 10.0)).log10();
     let ro = 15.0 - 1.5 * (SLR + no);
     // Simultaneous impairments: Iolr, Ist, Iq.
     let xolr = olr + 0.2 * (64.0 + no - RLR);
@@ -93,11 +89,7 @@ pub fn basic_terms() -> BasicTerms {
     let y = (ro - 100.0) / 15.0 + 46.0 / 8.4 - g / 9.0;
     let z = 46.0 / 30.0 - g / 40.0;
     let iq = 15.0 * (1.0 + 10f64.powf(y) + 10f64.powf(z)).log10();
-    BasicTerms {
-        no,
-        ro,
-        is: iolr + ist + iq,
-    }
+    BasicTerms { no, ro, is: iolr + ist + iq }
 }
 
 /// Pure-delay impairment Idd (G.107, mT = 100 ms, sT = 1): 0 up to 100 ms.
@@ -106,8 +98,7 @@ pub fn idd(ta_ms: f64) -> f64 {
         return 0.0;
     }
     let x = (ta_ms / 100.0).log10() / 2f64.log10();
-    25.0 * ((1.0 + x.powi(6)).powf(1.0 / 6.0) - 3.0 * (1.0 + (x / 3.0).powi(6)).powf(1.0 / 6.0)
-        + 2.0)
+    25.0 * ((1.0 + x.powi(6)).powf(1.0 / 6.0) - 3.0 * (1.0 + (x / 3.0).powi(6)).powf(1.0 / 6.0) + 2.0)
 }
 
 /// Delay impairment `Id = Idte + Idle + Idd` (G.107) with T = Ta and Tr = 2·Ta.
@@ -116,12 +107,10 @@ pub fn id_g107(terms: &BasicTerms, ta_ms: f64) -> f64 {
     let t = ta_ms;
     let tr = 2.0 * ta_ms;
     // Talker echo (Idte).
-    let terv =
-        TELR - 40.0 * ((1.0 + t / 10.0) / (1.0 + t / 150.0)).log10() + 6.0 * (-0.3 * t * t).exp();
+    let terv = TELR - 40.0 * ((1.0 + t / 10.0) / (1.0 + t / 150.0)).log10() + 6.0 * (-0.3 * t * t).exp();
     let roe = -1.5 * (terms.no - RLR);
     let re = 80.0 + 2.5 * (terv - 14.0);
-    let idte =
-        ((roe - re) / 2.0 + ((roe - re).powi(2) / 4.0 + 100.0).sqrt() - 1.0) * (1.0 - (-t).exp());
+    let idte = ((roe - re) / 2.0 + ((roe - re).powi(2) / 4.0 + 100.0).sqrt() - 1.0) * (1.0 - (-t).exp());
     // Listener echo (Idle).
     let rle = 10.5 * (WEPL + 7.0) * (tr + 1.0).powf(-0.25);
     let idle = (terms.ro - rle) / 2.0 + ((terms.ro - rle).powi(2) / 4.0 + 169.0).sqrt();
@@ -131,12 +120,7 @@ pub fn id_g107(terms: &BasicTerms, ta_ms: f64) -> f64 {
 /// The common two-piece fit of Id versus one-way delay.
 pub fn id_approx(ta_ms: f64) -> f64 {
     let knee = 177.3;
-    0.024 * ta_ms
-        + if ta_ms > knee {
-            0.11 * (ta_ms - knee)
-        } else {
-            0.0
-        }
+    0.024 * ta_ms + if ta_ms > knee { 0.11 * (ta_ms - knee) } else { 0.0 }
 }
 
 /// Effective equipment impairment `Ie,eff = Ie + (95 − Ie)·Ppl/(Ppl/BurstR + Bpl)`.
@@ -144,16 +128,8 @@ pub fn id_approx(ta_ms: f64) -> f64 {
 /// `ppl_pct` is clamped to 0–100 and `burst_r` to ≥ 1 (quality-metrics.md §2: the E-model uses
 /// `max(1, BurstR)`); non-finite inputs count as 0 % loss and BurstR 1.
 pub fn ie_eff(ie: f64, bpl: f64, ppl_pct: f64, burst_r: f64) -> f64 {
-    let ppl = if ppl_pct.is_finite() {
-        ppl_pct.clamp(0.0, 100.0)
-    } else {
-        0.0
-    };
-    let burst_r = if burst_r.is_finite() {
-        burst_r.max(1.0)
-    } else {
-        1.0
-    };
+    let ppl = if ppl_pct.is_finite() { ppl_pct.clamp(0.0, 100.0) } else { 0.0 };
+    let burst_r = if burst_r.is_finite() { burst_r.max(1.0) } else { 1.0 };
     let denominator = ppl / burst_r + bpl;
     if denominator <= 0.0 {
         // Only reachable with Bpl ≤ 0, which no table row has.
@@ -178,18 +154,8 @@ pub struct RBreakdown {
 }
 
 /// R and its terms for one stream. `ta_ms` below 0 or non-finite counts as 0.
-pub fn evaluate(
-    codec: &CodecParams,
-    ppl_pct: f64,
-    burst_r: f64,
-    ta_ms: f64,
-    model: DelayModel,
-) -> RBreakdown {
-    let ta_ms = if ta_ms.is_finite() {
-        ta_ms.max(0.0)
-    } else {
-        0.0
-    };
+pub fn evaluate(codec: &CodecParams, ppl_pct: f64, burst_r: f64, ta_ms: f64, model: DelayModel) -> RBreakdown {
+    let ta_ms = if ta_ms.is_finite() { ta_ms.max(0.0) } else { 0.0 };
     let ie_eff = ie_eff(codec.ie(), codec.bpl(), ppl_pct, burst_r);
     let (base, id) = match model {
         DelayModel::G107 => {
@@ -199,24 +165,12 @@ pub fn evaluate(
         DelayModel::Approximation => (R_APPROX_BASE, id_approx(ta_ms)),
     };
     let r_factor = base - id - ie_eff + defaults::A;
-    RBreakdown {
-        ta_ms,
-        id,
-        ie_eff,
-        r_factor,
-        mos: mos_from_r(r_factor),
-    }
+    RBreakdown { ta_ms, id, ie_eff, r_factor, mos: mos_from_r(r_factor) }
 }
 
 /// Transmission rating R (quality-metrics.md §5) for a codec, effective loss in percent, BurstR
 /// (raw; clamped to ≥ 1 here) and one-way delay Ta in ms.
-pub fn r_factor(
-    codec: &CodecParams,
-    ppl_pct: f64,
-    burst_r: f64,
-    ta_ms: f64,
-    model: DelayModel,
-) -> f64 {
+pub fn r_factor(codec: &CodecParams, ppl_pct: f64, burst_r: f64, ta_ms: f64, model: DelayModel) -> f64 {
     evaluate(codec, ppl_pct, burst_r, ta_ms, model).r_factor
 }
 
@@ -252,12 +206,7 @@ pub struct DelayBudget {
 impl DelayBudget {
     /// Builds the budget; `rtt_ms` (XR round trip preferred, else RTCP) gives `d_net = RTT/2`,
     /// `None` (or a non-finite/negative value) the 20 ms default.
-    pub fn new(
-        rtt_ms: Option<f64>,
-        buffer_ms: f64,
-        packetization_ms: f64,
-        codec: &CodecParams,
-    ) -> Self {
+    pub fn new(rtt_ms: Option<f64>, buffer_ms: f64, packetization_ms: f64, codec: &CodecParams) -> Self {
         DelayBudget {
             network_ms: network_delay_ms(rtt_ms),
             buffer_ms,
@@ -304,83 +253,17 @@ mod tests {
     /// codec, Ppl, BurstR, Ta, Ie,eff, Id, R, MOS, Id fit, R fit, MOS fit.
     #[allow(clippy::type_complexity)]
     const WORKED: &[(CodecId, f64, f64, f64, [f64; 7])] = &[
-        (
-            CodecId::G711Plc,
-            0.0,
-            1.0,
-            0.0,
-            [0.00, 0.15, 93.21, 4.41, 0.00, 93.20, 4.41],
-        ),
-        (
-            CodecId::G711Plc,
-            0.0,
-            1.0,
-            150.0,
-            [0.00, 3.82, 89.54, 4.33, 3.60, 89.60, 4.33],
-        ),
-        (
-            CodecId::G711Plc,
-            1.0,
-            1.0,
-            100.0,
-            [3.64, 2.69, 87.02, 4.26, 2.40, 87.16, 4.26],
-        ),
-        (
-            CodecId::G711Plc,
-            2.0,
-            2.0,
-            150.0,
-            [7.28, 3.82, 82.26, 4.11, 3.60, 82.32, 4.11],
-        ),
-        (
-            CodecId::G711NoPlc,
-            1.0,
-            1.0,
-            100.0,
-            [17.92, 2.69, 72.74, 3.72, 2.40, 72.88, 3.73],
-        ),
-        (
-            CodecId::G729aVad,
-            0.0,
-            1.0,
-            100.0,
-            [11.00, 2.69, 79.66, 4.01, 2.40, 79.80, 4.02],
-        ),
-        (
-            CodecId::G729aVad,
-            3.0,
-            1.5,
-            200.0,
-            [23.00, 7.55, 62.80, 3.24, 7.30, 62.90, 3.25],
-        ),
-        (
-            CodecId::G723Rate63,
-            1.0,
-            1.0,
-            250.0,
-            [19.68, 14.18, 59.50, 3.07, 14.00, 59.52, 3.08],
-        ),
-        (
-            CodecId::GsmEfrAmr,
-            2.0,
-            1.0,
-            120.0,
-            [20.00, 3.09, 70.26, 3.61, 2.88, 70.32, 3.61],
-        ),
-        (
-            CodecId::G711Plc,
-            5.0,
-            3.0,
-            300.0,
-            [17.75, 20.69, 54.92, 2.83, 20.70, 54.76, 2.83],
-        ),
-        (
-            CodecId::G711Plc,
-            10.0,
-            1.0,
-            400.0,
-            [27.07, 31.11, 35.18, 1.84, 34.10, 32.04, 1.70],
-        ),
+        (CodecId::G711Plc, 0.0, 1.0, 0.0, [0.00, 0.15, 93.21, 4.41, 0.00, 93.20, 4.41]),
+        (CodecId::G711Plc, 0.0, 1.0, 150.0, [0.00, 3.82, 89.54, 4.33, 3.60, 89.60, 4.33]),
+        (CodecId::G711Plc, 1.0, 1.0, 100.0, [3.64, 2.69, 87.02, 4.26, 2.40, 87.16, 4.26]),
+        (CodecId::G711Plc, 2.0, 2.0, 150.0, [7.28, 3.82, 82.26, 4.11, 3.60, 82.32, 4.11]),
+        (CodecId::G711NoPlc, 1.0, 1.0, 100.0, [17.92, 2.69, 72.74, 3.72, 2.40, 72.88, 3.73]),
+        (CodecId::G729aVad, 0.0, 1.0, 100.0, [11.00, 2.69, 79.66, 4.01, 2.40, 79.80, 4.02]),
+        (CodecId::G729aVad, 3.0, 1.5, 200.0, [23.00, 7.55, 62.80, 3.24, 7.30, 62.90, 3.25]),
+        (CodecId::G723Rate63, 1.0, 1.0, 250.0, [19.68, 14.18, 59.50, 3.07, 14.00, 59.52, 3.08]),
+        (CodecId::GsmEfrAmr, 2.0, 1.0, 120.0, [20.00, 3.09, 70.26, 3.61, 2.88, 70.32, 3.61]),
+        (CodecId::G711Plc, 5.0, 3.0, 300.0, [17.75, 20.69, 54.92, 2.83, 20.70, 54.76, 2.83]),
+        (CodecId::G711Plc, 10.0, 1.0, 400.0, [27.07, 31.11, 35.18, 1.84, 34.10, 32.04, 1.70]),
     ];
 
     /// "To 0.01": the value printed with 2 decimals equals the reference's printed value.
@@ -394,22 +277,11 @@ mod tests {
             let codec = params(id);
             let full = evaluate(&codec, ppl, br, ta, DelayModel::G107);
             let fit = evaluate(&codec, ppl, br, ta, DelayModel::Approximation);
-            let got = [
-                full.ie_eff,
-                full.id,
-                full.r_factor,
-                full.mos,
-                fit.id,
-                fit.r_factor,
-                fit.mos,
-            ];
+            let got = [full.ie_eff, full.id, full.r_factor, full.mos, fit.id, fit.r_factor, fit.mos];
             for (k, (&g, &e)) in got.iter().zip(v.iter()).enumerate() {
                 assert!(same_2dp(g, e), "example {} value {k}: {g} vs {e}", n + 1);
             }
-            assert_eq!(
-                r_factor(&codec, ppl, br, ta, DelayModel::G107),
-                full.r_factor
-            );
+            assert_eq!(r_factor(&codec, ppl, br, ta, DelayModel::G107), full.r_factor);
         }
     }
 
@@ -455,10 +327,7 @@ mod tests {
                     for ta in [0.0, 40.0, 150.0, 400.0, 2000.0, 1e7, -50.0] {
                         for model in [DelayModel::G107, DelayModel::Approximation] {
                             let out = evaluate(&codec, ppl, burst_r, ta, model);
-                            assert!(
-                                (1.0..=4.5).contains(&out.mos),
-                                "{row:?} {ppl} {burst_r} {ta}"
-                            );
+                            assert!((1.0..=4.5).contains(&out.mos), "{row:?} {ppl} {burst_r} {ta}");
                             assert!(out.r_factor.is_finite());
                             checked += 1;
                         }

@@ -33,13 +33,7 @@ pub struct AdaptiveParams {
 
 impl Default for AdaptiveParams {
     fn default() -> Self {
-        AdaptiveParams {
-            initial_ms: 40.0,
-            floor_ms: 20.0,
-            ceiling_ms: 500.0,
-            beta: 4.0,
-            period_ms: 1000.0,
-        }
+        AdaptiveParams { initial_ms: 40.0, floor_ms: 20.0, ceiling_ms: 500.0, beta: 4.0, period_ms: 1000.0 }
     }
 }
 
@@ -161,8 +155,7 @@ impl JitterBufferSim {
         if let BufferModel::Adaptive(_) = self.model {
             // After judging, discarded packets included.
             self.smoothed_transit_ms += (transit_ms - self.smoothed_transit_ms) / 16.0;
-            self.deviation_ms +=
-                ((transit_ms - self.smoothed_transit_ms).abs() - self.deviation_ms) / 16.0;
+            self.deviation_ms += ((transit_ms - self.smoothed_transit_ms).abs() - self.deviation_ms) / 16.0;
         }
         self.previous_transit_ms = Some(transit_ms);
         self.indicators.record(obs.ext_seq, !is_late);
@@ -175,22 +168,14 @@ impl JitterBufferSim {
 
     /// Adaptive model, before the packet is judged: start/resync, or an adaptation point
     /// (marker bit, or media time ≥ period past the previous point).
-    fn adapt(
-        &mut self,
-        params: AdaptiveParams,
-        anchor: bool,
-        transit_ms: f64,
-        obs: &PacketObservation,
-    ) {
+    fn adapt(&mut self, params: AdaptiveParams, anchor: bool, transit_ms: f64, obs: &PacketObservation) {
         if anchor {
             self.smoothed_transit_ms = transit_ms;
             self.deviation_ms = 0.0;
             self.playout_offset_ms = transit_ms + params.initial_ms;
             self.last_adaptation_media_ms = obs.media_ms;
         } else if obs.marker || obs.media_ms - self.last_adaptation_media_ms >= params.period_ms {
-            let margin = (params.beta * self.deviation_ms)
-                .max(params.floor_ms)
-                .min(params.ceiling_ms);
+            let margin = (params.beta * self.deviation_ms).max(params.floor_ms).min(params.ceiling_ms);
             self.playout_offset_ms = self.smoothed_transit_ms + margin;
             self.last_adaptation_media_ms = obs.media_ms;
         }
@@ -226,11 +211,7 @@ impl JitterBufferSim {
             // At most 100 %: only inconsistent inputs (lost + discarded > expected) exceed it.
             ppl_pct: percent_of_expected(network_lost.saturating_add(self.discarded)).min(100.0),
             burst_r: pattern.burst_r,
-            buffer_delay_ms: if self.played == 0 {
-                0.0
-            } else {
-                self.wait_sum_ms / self.played as f64
-            },
+            buffer_delay_ms: if self.played == 0 { 0.0 } else { self.wait_sum_ms / self.played as f64 },
             pattern,
         }
     }
@@ -307,11 +288,7 @@ mod tests {
     fn section3_trace() -> Vec<PacketObservation> {
         (0u32..150)
             .map(|i| {
-                let extra = if i == 120 {
-                    400.0
-                } else {
-                    f64::from((7 * i) % 11) * 6.0
-                };
+                let extra = if i == 120 { 400.0 } else { f64::from((7 * i) % 11) * 6.0 };
                 PacketObservation {
                     arrival_ms: 20.0 * f64::from(i) + 30.0 + extra,
                     ext_seq: u64::from(i),
@@ -358,10 +335,7 @@ mod tests {
         assert_eq!(two(res.pattern.ppl_pct), "19.33");
         assert_eq!(two(res.burst_r.max(1.0)), "1.00");
         let (ta, r, mos) = score(&res);
-        assert_eq!(
-            (two(ta), two(r), two(mos)),
-            ("66.10".into(), "50.05".into(), "2.58".into())
-        );
+        assert_eq!((two(ta), two(r), two(mos)), ("66.10".into(), "50.05".into(), "2.58".into()));
     }
 
     #[test]
@@ -371,10 +345,7 @@ mod tests {
         assert_eq!(two(res.buffer_delay_ms), "169.88");
         assert_eq!(two(res.ppl_pct), "0.67");
         let (ta, r, mos) = score(&res);
-        assert_eq!(
-            (two(ta), two(r), two(mos)),
-            ("209.88".into(), "82.14".into(), "4.10".into())
-        );
+        assert_eq!((two(ta), two(r), two(mos)), ("209.88".into(), "82.14".into(), "4.10".into()));
     }
 
     #[test]
@@ -388,10 +359,7 @@ mod tests {
         assert_eq!(two(res.buffer_delay_ms), "52.14");
         assert_eq!(two(res.ppl_pct), "12.67");
         let (ta, r, mos) = score(&res);
-        assert_eq!(
-            (two(ta), two(r), two(mos)),
-            ("92.14".into(), "58.96".into(), "3.05".into())
-        );
+        assert_eq!((two(ta), two(r), two(mos)), ("92.14".into(), "58.96".into(), "3.05".into()));
     }
 
     #[test]
@@ -434,27 +402,15 @@ mod tests {
             is_duplicate: false,
         };
         assert_eq!(sim.push(&base), PacketFate::Played);
-        let dup = PacketObservation {
-            is_duplicate: true,
-            arrival_ms: 5000.0,
-            ..base
-        };
+        let dup = PacketObservation { is_duplicate: true, arrival_ms: 5000.0, ..base };
         assert_eq!(sim.push(&dup), PacketFate::NotJudged);
-        let event = PacketObservation {
-            is_event: true,
-            ext_seq: 1,
-            arrival_ms: 9000.0,
-            ..base
-        };
+        let event = PacketObservation { is_event: true, ext_seq: 1, arrival_ms: 9000.0, ..base };
         assert_eq!(sim.push(&event), PacketFate::NotJudged);
         let res = sim.finish(2, 0, 20.0);
         assert_eq!((res.discarded, res.played, res.pattern.lost), (0, 1, 0));
         assert_eq!(res.buffer_delay_ms, 40.0);
         // Nothing pushed: zeros, no NaN.
         let empty = JitterBufferSim::fixed(60.0).finish(0, 0, 20.0);
-        assert_eq!(
-            (empty.ppl_pct, empty.discard_pct, empty.buffer_delay_ms),
-            (0.0, 0.0, 0.0)
-        );
+        assert_eq!((empty.ppl_pct, empty.discard_pct, empty.buffer_delay_ms), (0.0, 0.0, 0.0));
     }
 }

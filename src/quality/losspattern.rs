@@ -52,9 +52,7 @@ impl LossIndicators {
 
     /// The network-loss-only sequence of a stream (no buffer model): every non-duplicate
     /// packet, telephone-event packets included, counts as received (quality-metrics.md §2).
-    pub fn from_observations<'a>(
-        observations: impl IntoIterator<Item = &'a PacketObservation>,
-    ) -> Self {
+    pub fn from_observations<'a>(observations: impl IntoIterator<Item = &'a PacketObservation>) -> Self {
         let mut seq = Self::new();
         for obs in observations {
             if !obs.is_duplicate {
@@ -126,11 +124,7 @@ impl LossIndicators {
         if k >= self.len {
             return false;
         }
-        let word = usize::try_from(k / 64)
-            .ok()
-            .and_then(|i| self.kept_bits.get(i))
-            .copied()
-            .unwrap_or(0);
+        let word = usize::try_from(k / 64).ok().and_then(|i| self.kept_bits.get(i)).copied().unwrap_or(0);
         word & (1u64 << (k % 64)) == 0
     }
 
@@ -291,11 +285,7 @@ impl LossPattern {
         let p = ratio(markov.n01, markov.n0, 0.0);
         let q = ratio(markov.n10, markov.n1, 1.0);
         // matches emodel_examples.py gilbert(): undefined → 1.
-        let burst_r = if markov.n0 > 0 && markov.n1 > 0 && p + q > 0.0 {
-            1.0 / (p + q)
-        } else {
-            1.0
-        };
+        let burst_r = if markov.n0 > 0 && markov.n1 > 0 && p + q > 0.0 { 1.0 / (p + q) } else { 1.0 };
         let gap_packets = packets - split.packets_in_bursts;
         let lost_in_gaps = lost - split.lost_in_bursts;
         let bursts_f = split.bursts as f64;
@@ -402,9 +392,7 @@ mod tests {
     fn random_versus_bursty_at_same_rate() {
         // 1000 packets, 50 lost: every 20th packet vs five runs of 10.
         let random: Vec<usize> = (0..50).map(|i| 10 + 20 * i).collect();
-        let bursty: Vec<usize> = (0..5)
-            .flat_map(|b| (0..10).map(move |j| 100 + 200 * b + j))
-            .collect();
+        let bursty: Vec<usize> = (0..5).flat_map(|b| (0..10).map(move |j| 100 + 200 * b + j)).collect();
         let r = LossIndicators::from_lost_flags(&flags(1000, &random)).pattern(20.0);
         let b = LossIndicators::from_lost_flags(&flags(1000, &bursty)).pattern(20.0);
         assert_eq!(r.ppl_pct, 5.0);
