@@ -129,9 +129,18 @@ pub struct CaptureSet {
 }
 
 impl CaptureSet {
-    /// Opens every path (`-` = standard input). Fails only when an input is unreadable or not a
-    /// capture at all; problems inside a file become warnings while reading.
+    /// Opens every path (`-` = standard input, at most once). Fails only when an input is
+    /// unreadable or not a capture at all; problems inside a file become warnings while reading.
     pub fn open(paths: &[String]) -> Result<CaptureSet, CaptureError> {
+        if paths.iter().filter(|p| p.as_str() == "-").count() > 1 {
+            return Err(CaptureError::Io {
+                path: "-".to_string(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "standard input given more than once",
+                ),
+            });
+        }
         let mut inputs = Vec::with_capacity(paths.len());
         for (index, path) in paths.iter().enumerate() {
             let file = u16::try_from(index).map_err(|_| CaptureError::Io {

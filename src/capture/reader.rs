@@ -4,7 +4,8 @@
 //! Built on pcap-parser's streaming reader ([`pcap_parser::create_reader`]): a circular buffer
 //! that is refilled from the input, so a file is never held in memory as a whole. The buffer
 //! starts at [`INITIAL_BUFFER`] bytes and grows only when one block is larger, up to
-//! [`MAX_BLOCK`]; a record that claims to be larger stops the file with a `BadRecord` warning.
+//! [`MAX_BLOCK`]; a record that claims to be larger stops the file with a `BadRecord` warning
+//! (legacy pcap records are limited to 262144 bytes, as tshark limits them).
 
 use std::io::{self, Read};
 
@@ -22,6 +23,11 @@ pub(crate) const INITIAL_BUFFER: usize = 512 * 1024;
 
 /// Largest block or record accepted (256 MiB). Anything claiming more is garbage, not a packet.
 pub(crate) const MAX_BLOCK: usize = 256 * 1024 * 1024;
+
+/// Largest legacy pcap record accepted. Matches tshark: wiretap's libpcap reader rejects a
+/// record bigger than `WTAP_MAX_PACKET_SIZE_STANDARD` (262144) as a bad file, which also stops
+/// a garbage length from swallowing the records after it.
+const MAX_PCAP_CAPLEN: u32 = 262_144;
 
 /// Most pcapng interfaces kept per section; the table grows with the input, so it is bounded.
 const MAX_INTERFACES: usize = 65_536;
@@ -140,6 +146,8 @@ enum Step {
 pub(crate) struct Input {
     file: u16,
     reader: Box<dyn PcapReaderIterator + Send>,
+    /// Current size of the reader's circular buffer.
+    capacity: usize,
     format: Format,
     /// The next frame, parsed but still in the buffer.
     pub(crate) head: Option<Head>,
@@ -239,6 +247,7 @@ impl Input {
         Ok(Input {
             file,
             reader,
+            capacity: INITIAL_BUFFER,
             format,
             head: None,
             pending_consume: 0,
@@ -411,9 +420,17 @@ impl Input {
                 return false;
             }
             if buffer_too_small {
-                // pcap-parser reports BufferTooSmall unless the buffer is strictly larger than
+                // Double rather than jump to the declared size, so that a garbage length near
+                // the end of a file costs at most about twice the rest of the file before the
+                // end shows it is truncation. pcap-parser wants the buffer strictly larger than
                 // the block; the margin also keeps refills efficient.
-                self.reader.grow(needed.saturating_add(INITIAL_BUFFER));
+                let target = self
+                    .capacity
+                    .saturating_mul(2)
+                    .min(needed.saturating_add(INITIAL_BUFFER));
+                if self.reader.grow(target) {
+                    self.capacity = target;
+                }
             }
         }
         if self.reader.reader_exhausted() {
@@ -464,6 +481,11 @@ fn declared_block_len(format: &Format, data: &[u8]) -> Option<Result<usize, Stri
             ..
         } => {
             let caplen = read_u32(data, 8, *big_endian)?;
+            if caplen > MAX_PCAP_CAPLEN {
+                return Some(Err(format!(
+                    "record of {caplen} bytes, bigger than the maximum of {MAX_PCAP_CAPLEN}"
+                )));
+            }
             Some(Ok(record_header.saturating_add(caplen as usize)))
         }
         Format::Ng { big_endian, .. } => {
@@ -518,6 +540,12 @@ fn interpret_block(
                 ..
             },
         ) => {
+            if record.caplen > MAX_PCAP_CAPLEN {
+                return bad(format!(
+                    "record of {} bytes, bigger than the maximum of {MAX_PCAP_CAPLEN}",
+                    record.caplen
+                ));
+            }
             let fraction_ns = if *nanosecond {
                 i64::from(record.ts_usec)
             } else {

@@ -596,12 +596,12 @@ fn time_going_backwards_is_warned_and_frames_kept() {
 fn record_larger_than_the_buffer_grows_it() {
     let big = vec![0xAB; super::reader::INITIAL_BUFFER * 3 + 5];
     let small: &[u8] = &[1, 2];
-    let bytes = pcap(
-        false,
-        false,
-        1,
-        &[(1, 0, small, 2), (2, 0, &big, 9000), (3, 0, small, 2)],
-    );
+    let mut bytes = Vec::new();
+    shb(&mut bytes, true);
+    idb(&mut bytes, true, 1, None, None);
+    epb(&mut bytes, true, 0, 1, small, 2);
+    epb(&mut bytes, true, 0, 2, &big, 9000);
+    epb(&mut bytes, true, 0, 3, small, 2);
     let (frames, warnings, _) = read_all(&[bytes]);
     assert_eq!(frames.len(), 3);
     assert_eq!(frames[1].data, big);
@@ -731,6 +731,36 @@ fn huge_caplen_is_a_bad_record_and_stops_the_file() {
 }
 
 #[test]
+fn pcap_record_above_tshark_maximum_is_a_bad_record() {
+    let x: &[u8] = &[1, 2, 3, 4];
+    let big = vec![0u8; 262_145];
+    let bytes = pcap(
+        false,
+        false,
+        1,
+        &[(1, 0, x, 4), (2, 0, &big, 262_145), (3, 0, x, 4)],
+    );
+    let (frames, warnings, _) = read_all(&[bytes]);
+    assert_eq!(frames.len(), 1);
+    assert_eq!(warnings.len(), 1);
+    assert_eq!(
+        (warnings[0].kind, warnings[0].frame),
+        (WarningKind::BadRecord, 2)
+    );
+    // Exactly the maximum is accepted.
+    let max = vec![0u8; 262_144];
+    let bytes = pcap(
+        false,
+        false,
+        1,
+        &[(1, 0, x, 4), (2, 0, &max, 262_144), (3, 0, x, 4)],
+    );
+    let (frames, warnings, _) = read_all(&[bytes]);
+    assert_eq!(frames.len(), 3);
+    assert!(warnings.is_empty());
+}
+
+#[test]
 fn bad_pcapng_block_lengths_are_bad_records() {
     let d: &[u8] = &[9; 8];
     let prefix = |f: &mut Vec<u8>| {
@@ -801,5 +831,81 @@ fn bad_file_stops_only_itself_in_a_merge() {
     assert_eq!(
         (warnings[0].file, warnings[0].frame, warnings[0].kind),
         (1, 2, WarningKind::TruncatedCapture)
+    );
+}
+
+#[test]
+fn mutated_captures_never_panic_or_loop() {
+    let d: &[u8] = &[0x45; 40];
+    let mut ng = Vec::new();
+    shb(&mut ng, false);
+    idb(&mut ng, false, 1, Some(9), Some(3));
+    idb(&mut ng, false, 101, None, None);
+    for i in 0..20u64 {
+        epb(&mut ng, false, (i % 2) as u32, i * 1000, d, 40);
+        if i % 5 == 0 {
+            spb(&mut ng, false, d);
+            obsolete_pb(&mut ng, false, 1, i, d);
+            isb(&mut ng, false);
+        }
+    }
+    let records: Vec<(u32, u32, &[u8], u32)> = (0..20).map(|i| (i, 5, d, 40)).collect();
+    let legacy = pcap(true, true, 1, &records);
+    let mut state = 0x9E37_79B9u32;
+    let mut next = move || {
+        state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        state
+    };
+    for original in [ng, legacy] {
+        for _ in 0..400 {
+            let mut bytes = original.clone();
+            let flips = 1 + next() % 4;
+            for _ in 0..flips {
+                // Keep the magic intact most of the time so the body parser is exercised.
+                let pos = 4 + (next() as usize % (bytes.len() - 4));
+                bytes[pos] = (next() >> 24) as u8;
+            }
+            if next() % 3 == 0 {
+                let keep = next() as usize % bytes.len();
+                bytes.truncate(keep);
+            }
+            if let Ok(mut set) = from_bytes(&[bytes]) {
+                let mut warnings = Warnings::default();
+                let frames = drain(&mut set, &mut warnings);
+                assert!(frames.len() <= 40);
+                assert!(warnings.total() <= 41);
+            }
+        }
+    }
+}
+
+/// Throughput smoke check, not a test: `cargo test --release --lib capture::tests::throughput
+/// -- --ignored --nocapture` prints frames/s over repeated reads of the largest shared capture.
+#[test]
+#[ignore]
+fn throughput() {
+    let Some(dir) = shared_captures() else { return };
+    let path = dir
+        .join("sipnab-sipp-branch-scenario.pcapng")
+        .to_string_lossy()
+        .into_owned();
+    let passes = 50;
+    let start = std::time::Instant::now();
+    let mut frames = 0u64;
+    let mut bytes = 0u64;
+    for _ in 0..passes {
+        let mut set = CaptureSet::open(std::slice::from_ref(&path)).unwrap();
+        let mut warnings = Warnings::default();
+        while let Some(frame) = set.next_frame(&mut warnings) {
+            frames += 1;
+            bytes += frame.data.len() as u64;
+            assert!(frames < 100_000_000);
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    eprintln!(
+        "{frames} frames, {bytes} bytes in {secs:.3} s: {:.0} frames/s, {:.0} MB/s",
+        frames as f64 / secs,
+        bytes as f64 / secs / 1e6
     );
 }
