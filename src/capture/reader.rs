@@ -124,11 +124,17 @@ enum Format {
 /// The parsed, not yet consumed packet at the front of the buffer.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Head {
+    /// Capture time, compared by the merge.
     pub(crate) time: Timestamp,
+    /// Link type of the packet's interface.
     link: LinkType,
+    /// Length on the wire.
     orig_len: u32,
+    /// 1-based frame number in this file.
     number: u64,
+    /// Offset of the packet bytes from the start of the buffered block.
     data_start: usize,
+    /// Captured length (padding excluded).
     data_len: usize,
 }
 

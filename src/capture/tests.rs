@@ -909,3 +909,19 @@ fn throughput() {
         bytes as f64 / secs / 1e6
     );
 }
+
+/// Manual check of `-`: `cat some.pcap | cargo test --lib capture::tests::stdin_smoke --
+/// --ignored --nocapture` prints the frame count read from standard input.
+#[test]
+#[ignore]
+fn stdin_smoke() {
+    let mut set = CaptureSet::open(&["-".to_string()]).unwrap();
+    let mut warnings = Warnings::default();
+    let frames = drain(&mut set, &mut warnings);
+    eprintln!(
+        "stdin: {} frames, {:?}, {} warnings",
+        frames.len(),
+        set.summaries()[0],
+        warnings.total()
+    );
+}
