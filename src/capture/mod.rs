@@ -4,6 +4,8 @@
 //! 1-based frame number, timestamp and link type. State: one streaming reader per input file
 //! (the whole file is never held in memory) and the merge of several files by timestamp.
 
+mod reader;
+
 use crate::time::Timestamp;
 use crate::warn::Warnings;
 
@@ -110,28 +112,109 @@ pub enum CaptureError {
 /// Reads frames from several inputs merged by timestamp (ties: the earlier file first).
 ///
 /// A lending iterator: each frame borrows the reader and is valid until the next call.
+///
+/// Each input keeps its next packet parsed but unconsumed in its own buffer (the "head"); the
+/// merge yields the smallest head and consumes it at the start of the next call. Within one
+/// file frames keep file order even when time goes backwards (a `TimeWentBackwards` warning
+/// is recorded), because the merge compares only the heads.
+///
+/// Inputs that are not captures at all fail [`CaptureSet::open`]; an empty file is treated as
+/// not a capture (`NotACapture`, "empty file"). A file holding only a header yields no frames.
 pub struct CaptureSet {
-    _private: (),
+    inputs: Vec<reader::Input>,
+    /// Whether every input has parsed its first head (done lazily: `open` has no warnings).
+    started: bool,
+    /// The input whose head was yielded last; it is consumed at the start of the next call.
+    yielded: Option<usize>,
 }
 
 impl CaptureSet {
-    /// Opens every path (`-` = standard input). Fails only when an input is unreadable or not a
-    /// capture at all; problems inside a file become warnings while reading.
+    /// Opens every path (`-` = standard input, at most once). Fails only when an input is
+    /// unreadable or not a capture at all; problems inside a file become warnings while reading.
     pub fn open(paths: &[String]) -> Result<CaptureSet, CaptureError> {
-        let _ = paths;
-        Ok(CaptureSet { _private: () })
+        if paths.iter().filter(|p| p.as_str() == "-").count() > 1 {
+            return Err(CaptureError::Io {
+                path: "-".to_string(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "standard input given more than once",
+                ),
+            });
+        }
+        let mut inputs = Vec::with_capacity(paths.len());
+        for (index, path) in paths.iter().enumerate() {
+            let file = u16::try_from(index).map_err(|_| CaptureError::Io {
+                path: path.clone(),
+                source: std::io::Error::other("more than 65536 input files"),
+            })?;
+            inputs.push(reader::Input::open_path(path, file)?);
+        }
+        Ok(CaptureSet::from_inputs(inputs))
+    }
+
+    /// Reads captures from arbitrary byte streams (named `name` in summaries and errors); used
+    /// for standard-input-like sources and tests.
+    pub fn from_readers(
+        sources: Vec<(String, Box<dyn std::io::Read + Send>)>,
+    ) -> Result<CaptureSet, CaptureError> {
+        let mut inputs = Vec::with_capacity(sources.len());
+        for (index, (name, source)) in sources.into_iter().enumerate() {
+            let file = u16::try_from(index).map_err(|_| CaptureError::Io {
+                path: name.clone(),
+                source: std::io::Error::other("more than 65536 input files"),
+            })?;
+            inputs.push(reader::Input::from_reader(&name, file, source)?);
+        }
+        Ok(CaptureSet::from_inputs(inputs))
+    }
+
+    fn from_inputs(inputs: Vec<reader::Input>) -> CaptureSet {
+        CaptureSet {
+            inputs,
+            started: false,
+            yielded: None,
+        }
     }
 
     /// The next frame in time order across all inputs, or `None` at the end of every input.
     /// Truncation and bad records are reported to `warnings` with the frame number, and the
     /// reader stops that file (or skips the record) without losing earlier frames.
     pub fn next_frame(&mut self, warnings: &mut Warnings) -> Option<Frame<'_>> {
-        let _ = warnings;
-        None
+        if !self.started {
+            self.started = true;
+            for input in &mut self.inputs {
+                input.advance(warnings);
+            }
+        } else if let Some(index) = self.yielded.take() {
+            if let Some(input) = self.inputs.get_mut(index) {
+                input.advance(warnings);
+            }
+        }
+        let pick = if self.inputs.len() == 1 {
+            // The common case: one file, nothing to compare.
+            Some(0).filter(|_| self.inputs.first().is_some_and(|i| i.head.is_some()))
+        } else {
+            // Smallest head time; `min_by_key` keeps the first of equal keys, so ties go to
+            // the lower file index.
+            self.inputs
+                .iter()
+                .enumerate()
+                .filter_map(|(index, input)| input.head.map(|head| (head.time, index)))
+                .min_by_key(|&(time, _)| time)
+                .map(|(_, index)| index)
+        }?;
+        self.yielded = Some(pick);
+        self.inputs.get(pick)?.frame()
     }
 
     /// Per-input summaries (path, link types, counts, first/last time).
+    ///
+    /// `first_time`/`last_time` are the earliest and latest frame times, as capinfos reports
+    /// them; `bytes` counts every byte read from the input, including a truncated tail.
     pub fn summaries(&self) -> Vec<InputSummary> {
-        Vec::new()
+        self.inputs.iter().map(reader::Input::summary).collect()
     }
 }
+
+#[cfg(test)]
+mod tests;

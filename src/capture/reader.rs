@@ -1,0 +1,764 @@
+//! One capture input: a streaming pcap / pcapng reader that always holds the next packet
+//! ("head") parsed but not yet consumed, so that several inputs can be merged by timestamp.
+//!
+//! Built on pcap-parser's streaming reader ([`pcap_parser::create_reader`]): a circular buffer
+//! that is refilled from the input, so a file is never held in memory as a whole. The buffer
+//! starts at [`INITIAL_BUFFER`] bytes and grows only when one block is larger, up to
+//! [`MAX_BLOCK`]; a record that claims to be larger stops the file with a `BadRecord` warning
+//! (legacy pcap records are limited to 262144 bytes, as tshark limits them).
+
+use std::io::{self, Read};
+
+use pcap_parser::pcapng::Block;
+use pcap_parser::traits::PcapReaderIterator;
+use pcap_parser::{PcapBlockOwned, PcapError};
+
+use super::{CaptureError, Frame, FrameRef, InputSummary, LinkType};
+use crate::time::Timestamp;
+use crate::warn::{WarningKind, Warnings};
+
+/// Initial size of each input's circular buffer: large enough that reads are efficient and
+/// that ordinary blocks (≤ 256 KiB, the largest snap length tools write) fit without growing.
+pub(crate) const INITIAL_BUFFER: usize = 512 * 1024;
+
+/// Largest block or record accepted (256 MiB). Anything claiming more is garbage, not a packet.
+pub(crate) const MAX_BLOCK: usize = 256 * 1024 * 1024;
+
+/// Largest legacy pcap record accepted. Matches tshark: wiretap's libpcap reader rejects a
+/// record bigger than `WTAP_MAX_PACKET_SIZE_STANDARD` (262144) as a bad file, which also stops
+/// a garbage length from swallowing the records after it.
+const MAX_PCAP_CAPLEN: u32 = 262_144;
+
+/// Most pcapng interfaces kept per section; the table grows with the input, so it is bounded.
+const MAX_INTERFACES: usize = 65_536;
+
+/// Size of a legacy pcap record header (ts_sec, ts_usec, incl_len, orig_len).
+const PCAP_RECORD_HEADER: usize = 16;
+/// Size of a "modified" (Kuznetsov) pcap record header: 8 more bytes (ifindex, protocol, type).
+const PCAP_MODIFIED_RECORD_HEADER: usize = 24;
+/// Offset of the packet data in an Enhanced Packet Block (pcapng §4.3: type, length, interface
+/// id, timestamp high/low, captured length, original length).
+const EPB_DATA_OFFSET: usize = 28;
+/// Offset of the packet data in a Simple Packet Block (pcapng §4.4: type, length, orig length).
+const SPB_DATA_OFFSET: usize = 12;
+/// Offset of the packet data in the obsolete Packet Block (pcapng appendix: type, length,
+/// interface id u16, drops u16, timestamp high/low, captured length, original length).
+const PB_DATA_OFFSET: usize = 28;
+/// Block type of the obsolete Packet Block, which pcap-parser hands over as an unknown block.
+const PB_BLOCK_TYPE: u32 = 0x0000_0002;
+/// Block type of the pcapng Section Header Block (a palindrome, same in both byte orders).
+const SHB_BLOCK_TYPE: u32 = 0x0A0D_0D0A;
+/// Byte-order magic of the SHB as read little-endian from a little-endian section.
+const SHB_BYTE_ORDER_MAGIC: u32 = 0x1A2B_3C4D;
+/// LINKTYPE values keep the link type in the low 26 bits; the top bits carry FCS information
+/// (libpcap `LT_LINKTYPE`).
+const LINKTYPE_MASK: u32 = 0x03FF_FFFF;
+/// How many refills in a row may add no data before the reader gives up (guards against a
+/// reader that neither returns data nor reports end of file).
+const MAX_STALLED_REFILLS: u32 = 4;
+
+/// Reads everything asked for on the first call (until the buffer is full or the input ends),
+/// then passes reads through. pcap-parser detects the format from its first single `read`,
+/// which on a pipe (standard input) may return only a few bytes.
+struct FillFirstRead<R> {
+    inner: R,
+    first: bool,
+}
+
+impl<R: Read> Read for FillFirstRead<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if !self.first {
+            return loop {
+                match self.inner.read(buf) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    other => break other,
+                }
+            };
+        }
+        self.first = false;
+        let mut filled = 0;
+        while let Some(rest) = buf.get_mut(filled..) {
+            if rest.is_empty() {
+                break;
+            }
+            match self.inner.read(rest) {
+                Ok(0) => break,
+                Ok(n) => filled = filled.saturating_add(n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(filled)
+    }
+}
+
+/// Time resolution and offset of one pcapng interface, and its link type.
+#[derive(Clone, Copy, Debug)]
+struct Interface {
+    link: LinkType,
+    /// Timestamp units per second (`if_tsresol`, pcapng §4.2: 10^-n or 2^-n when bit 7 is set).
+    units_per_second: u128,
+    /// `if_tsoffset`: seconds added to every timestamp.
+    offset_secs: i64,
+    /// Snap length, which bounds the data of a Simple Packet Block (pcapng §4.4).
+    snaplen: u32,
+}
+
+/// What the reader knows about the file format, learnt from the file or section header.
+#[derive(Debug)]
+enum Format {
+    /// Legacy pcap: one link type for the file.
+    Legacy {
+        big_endian: bool,
+        record_header: usize,
+        link: LinkType,
+        nanosecond: bool,
+    },
+    /// pcapng: interfaces of the current section.
+    Ng {
+        big_endian: bool,
+        interfaces: Vec<Interface>,
+    },
+}
+
+/// The parsed, not yet consumed packet at the front of the buffer.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Head {
+    /// Capture time, compared by the merge.
+    pub(crate) time: Timestamp,
+    /// Link type of the packet's interface.
+    link: LinkType,
+    /// Length on the wire.
+    orig_len: u32,
+    /// 1-based frame number in this file.
+    number: u64,
+    /// Offset of the packet bytes from the start of the buffered block.
+    data_start: usize,
+    /// Captured length (padding excluded).
+    data_len: usize,
+}
+
+/// What one block means for the reader (owned, so the block's borrow of the buffer ends).
+enum Step {
+    /// A packet: becomes the head; `block_len` bytes are consumed when it has been yielded.
+    Packet { head: Head, block_len: usize },
+    /// A block without a packet (header, interface, statistics...): consume and go on.
+    Skip { block_len: usize },
+    /// The file cannot be read further.
+    Stop { kind: WarningKind, detail: String },
+}
+
+/// One input file (or standard input) being read.
+pub(crate) struct Input {
+    file: u16,
+    reader: Box<dyn PcapReaderIterator + Send>,
+    /// Current size of the reader's circular buffer.
+    capacity: usize,
+    format: Format,
+    /// The next frame, parsed but still in the buffer.
+    pub(crate) head: Option<Head>,
+    /// Bytes of the head block, consumed on the next advance (lending-iterator shape).
+    pending_consume: usize,
+    finished: bool,
+    /// Packet blocks seen so far: tshark numbers frames by counting every packet block.
+    packet_blocks: u64,
+    previous_time: Option<Timestamp>,
+    summary: InputSummary,
+}
+
+impl Input {
+    /// Opens a path (`-` = standard input) as input number `file`.
+    pub(crate) fn open_path(path: &str, file: u16) -> Result<Input, CaptureError> {
+        let source: Box<dyn Read + Send> = if path == "-" {
+            Box::new(io::stdin())
+        } else {
+            let handle = std::fs::File::open(path).map_err(|source| CaptureError::Io {
+                path: path.to_string(),
+                source,
+            })?;
+            Box::new(handle)
+        };
+        Input::from_reader(path, file, source)
+    }
+
+    /// Starts reading `source`; fails when it is not a pcap or pcapng capture.
+    pub(crate) fn from_reader(
+        path: &str,
+        file: u16,
+        source: Box<dyn Read + Send>,
+    ) -> Result<Input, CaptureError> {
+        let not_a_capture = |detail: &str| CaptureError::NotACapture {
+            path: path.to_string(),
+            detail: detail.to_string(),
+        };
+        let source = FillFirstRead {
+            inner: source,
+            first: true,
+        };
+        let mut reader = match pcap_parser::create_reader(INITIAL_BUFFER, source) {
+            Ok(reader) => reader,
+            // Chosen behaviour: an empty file is not a capture (there is no magic to detect).
+            Err(PcapError::Eof) => return Err(not_a_capture("empty file")),
+            Err(PcapError::ReadError) => {
+                return Err(CaptureError::Io {
+                    path: path.to_string(),
+                    source: io::Error::other("read failed"),
+                })
+            }
+            Err(PcapError::Incomplete(_)) => {
+                return Err(not_a_capture("file shorter than a capture file header"))
+            }
+            Err(PcapError::HeaderNotRecognized) => {
+                return Err(not_a_capture("no pcap or pcapng magic number"))
+            }
+            Err(other) => return Err(not_a_capture(&format!("{other:?}"))),
+        };
+        // The first block is the pcap file header or the pcapng section header.
+        let (format, header_len) = match reader.next() {
+            Ok((len, PcapBlockOwned::LegacyHeader(header))) => {
+                let link = LinkType((header.network.0 as u32) & LINKTYPE_MASK);
+                (
+                    Format::Legacy {
+                        big_endian: header.is_bigendian(),
+                        record_header: if header.is_modified_format() {
+                            PCAP_MODIFIED_RECORD_HEADER
+                        } else {
+                            PCAP_RECORD_HEADER
+                        },
+                        link,
+                        nanosecond: header.is_nanosecond_precision(),
+                    },
+                    len,
+                )
+            }
+            Ok((len, PcapBlockOwned::NG(Block::SectionHeader(shb)))) => (
+                Format::Ng {
+                    big_endian: shb.big_endian(),
+                    interfaces: Vec::new(),
+                },
+                len,
+            ),
+            Ok(_) => return Err(not_a_capture("first block is not a file header")),
+            Err(e) => return Err(not_a_capture(&format!("bad file header: {e:?}"))),
+        };
+        reader.consume(header_len);
+        let mut summary = InputSummary {
+            path: path.to_string(),
+            bytes: header_len as u64,
+            ..InputSummary::default()
+        };
+        if let Format::Legacy { link, .. } = format {
+            summary.link_types.push(link);
+        }
+        Ok(Input {
+            file,
+            reader,
+            capacity: INITIAL_BUFFER,
+            format,
+            head: None,
+            pending_consume: 0,
+            finished: false,
+            packet_blocks: 0,
+            previous_time: None,
+            summary,
+        })
+    }
+
+    /// The head as a frame borrowing the buffer.
+    pub(crate) fn frame(&self) -> Option<Frame<'_>> {
+        let head = self.head?;
+        let end = head.data_start.checked_add(head.data_len)?;
+        // The range was checked against the parsed block; an empty slice is a safe fallback.
+        let data = self.reader.data().get(head.data_start..end).unwrap_or(&[]);
+        Some(Frame {
+            at: FrameRef {
+                file: self.file,
+                number: head.number,
+                time: head.time,
+            },
+            link: head.link,
+            data,
+            orig_len: head.orig_len,
+        })
+    }
+
+    /// The summary so far (the yielded but unconsumed head block counts as read).
+    pub(crate) fn summary(&self) -> InputSummary {
+        let mut summary = self.summary.clone();
+        summary.bytes = summary.bytes.saturating_add(self.pending_consume as u64);
+        summary
+    }
+
+    /// Consumes the current head and parses the next packet into `head` (None at the end).
+    pub(crate) fn advance(&mut self, warnings: &mut Warnings) {
+        self.head = None;
+        if self.pending_consume > 0 {
+            self.reader.consume(self.pending_consume);
+            self.summary.bytes = self
+                .summary
+                .bytes
+                .saturating_add(self.pending_consume as u64);
+            self.pending_consume = 0;
+        }
+        let mut stalled_refills = 0;
+        while !self.finished {
+            let next_frame_number = self.packet_blocks.saturating_add(1);
+            let step = match self.reader.next() {
+                Ok((block_len, block)) => interpret_block(
+                    &mut self.format,
+                    &mut self.summary.link_types,
+                    self.previous_time,
+                    next_frame_number,
+                    block_len,
+                    block,
+                ),
+                Err(PcapError::Eof) => {
+                    self.finished = true;
+                    return;
+                }
+                Err(PcapError::Incomplete(_)) | Err(PcapError::UnexpectedEof) => {
+                    if self.need_more_data(warnings, &mut stalled_refills, false) {
+                        continue;
+                    }
+                    return;
+                }
+                Err(PcapError::BufferTooSmall) => {
+                    if self.need_more_data(warnings, &mut stalled_refills, true) {
+                        continue;
+                    }
+                    return;
+                }
+                Err(e) => Step::Stop {
+                    kind: WarningKind::BadRecord,
+                    detail: format!("undecodable capture block ({e:?})"),
+                },
+            };
+            match step {
+                Step::Skip { block_len } => {
+                    self.reader.consume(block_len);
+                    self.summary.bytes = self.summary.bytes.saturating_add(block_len as u64);
+                }
+                Step::Packet { head, block_len } => {
+                    self.accept_packet(head, warnings);
+                    self.pending_consume = block_len;
+                    return;
+                }
+                Step::Stop { kind, detail } => {
+                    self.stop(warnings, kind, detail);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Counts a packet block, checks time order and makes it the head.
+    fn accept_packet(&mut self, head: Head, warnings: &mut Warnings) {
+        self.packet_blocks = head.number;
+        if let Some(previous) = self.previous_time {
+            if head.time < previous {
+                // Kept in file order (tshark keeps them too); the merge sees this file's frames
+                // in file order, so only the report says that time went backwards.
+                warnings.push(
+                    self.file,
+                    head.number,
+                    WarningKind::TimeWentBackwards,
+                    || {
+                        format!(
+                            "frame time {} is earlier than the previous frame's {}",
+                            head.time, previous
+                        )
+                    },
+                );
+            }
+        }
+        self.previous_time = Some(head.time);
+        let summary = &mut self.summary;
+        summary.packets = summary.packets.saturating_add(1);
+        summary.first_time = Some(summary.first_time.map_or(head.time, |t| t.min(head.time)));
+        summary.last_time = Some(summary.last_time.map_or(head.time, |t| t.max(head.time)));
+        self.head = Some(head);
+    }
+
+    /// Ends this file with a warning for the frame that could not be read.
+    fn stop(&mut self, warnings: &mut Warnings, kind: WarningKind, detail: String) {
+        let frame = self.packet_blocks.saturating_add(1);
+        warnings.push(self.file, frame, kind, || detail);
+        self.finished = true;
+        self.head = None;
+    }
+
+    /// The parser needs more bytes: grow the buffer for a large block, refill, or decide that
+    /// the file is truncated or corrupt. Returns whether parsing should be tried again.
+    ///
+    /// The buffer grows only when the parser says the block cannot fit (`buffer_too_small`), so
+    /// a garbage length at the end of a file is found to be truncation without allocating.
+    fn need_more_data(
+        &mut self,
+        warnings: &mut Warnings,
+        stalled_refills: &mut u32,
+        buffer_too_small: bool,
+    ) -> bool {
+        let available = self.reader.data().len();
+        if let Some(declared) = declared_block_len(&self.format, self.reader.data()) {
+            let needed = match declared {
+                Ok(needed) => needed,
+                Err(detail) => {
+                    self.stop(warnings, WarningKind::BadRecord, detail);
+                    return false;
+                }
+            };
+            if needed > MAX_BLOCK {
+                self.stop(
+                    warnings,
+                    WarningKind::BadRecord,
+                    format!("record claims {needed} bytes, more than the {MAX_BLOCK}-byte limit"),
+                );
+                return false;
+            }
+            if available >= needed {
+                // The whole block is in the buffer and still does not parse: its inner
+                // lengths contradict its total length.
+                self.stop(
+                    warnings,
+                    WarningKind::BadRecord,
+                    format!("block of {needed} bytes whose inner lengths do not fit"),
+                );
+                return false;
+            }
+            if buffer_too_small {
+                // Double rather than jump to the declared size, so that a garbage length near
+                // the end of a file costs at most about twice the rest of the file before the
+                // end shows it is truncation. pcap-parser wants the buffer strictly larger than
+                // the block; the margin also keeps refills efficient.
+                let target = self
+                    .capacity
+                    .saturating_mul(2)
+                    .min(needed.saturating_add(INITIAL_BUFFER));
+                if self.reader.grow(target) {
+                    self.capacity = target;
+                }
+            }
+        }
+        if self.reader.reader_exhausted() {
+            if available > 0 {
+                self.summary.bytes = self.summary.bytes.saturating_add(available as u64);
+                self.stop(
+                    warnings,
+                    WarningKind::TruncatedCapture,
+                    format!("capture file ends inside a record ({available} bytes left over)"),
+                );
+            } else {
+                self.finished = true;
+            }
+            return false;
+        }
+        if self.reader.refill().is_err() {
+            self.stop(
+                warnings,
+                WarningKind::TruncatedCapture,
+                "read error while reading the capture".to_string(),
+            );
+            return false;
+        }
+        if self.reader.data().len() == available && !self.reader.reader_exhausted() {
+            *stalled_refills += 1;
+            if *stalled_refills > MAX_STALLED_REFILLS {
+                self.stop(
+                    warnings,
+                    WarningKind::BadRecord,
+                    "reader made no progress on a block".to_string(),
+                );
+                return false;
+            }
+        } else {
+            *stalled_refills = 0;
+        }
+        true
+    }
+}
+
+/// The total length the block at the front of `data` declares, once its header is buffered:
+/// `None` = header incomplete, `Err` = a length that cannot be right.
+fn declared_block_len(format: &Format, data: &[u8]) -> Option<Result<usize, String>> {
+    match format {
+        Format::Legacy {
+            big_endian,
+            record_header,
+            ..
+        } => {
+            let caplen = read_u32(data, 8, *big_endian)?;
+            if caplen > MAX_PCAP_CAPLEN {
+                return Some(Err(format!(
+                    "record of {caplen} bytes, bigger than the maximum of {MAX_PCAP_CAPLEN}"
+                )));
+            }
+            Some(Ok(record_header.saturating_add(caplen as usize)))
+        }
+        Format::Ng { big_endian, .. } => {
+            let block_type = read_u32(data, 0, false)?;
+            let big_endian = if block_type == SHB_BLOCK_TYPE {
+                // A new section may switch byte order: its byte-order magic decides (§4.1).
+                read_u32(data, 8, false)? != SHB_BYTE_ORDER_MAGIC
+            } else {
+                *big_endian
+            };
+            let len = read_u32(data, 4, big_endian)?;
+            // pcapng §3.1: the total length includes the 12 bytes of framing and is a
+            // multiple of 4.
+            if len < 12 || len % 4 != 0 {
+                return Some(Err(format!("bad pcapng block length {len}")));
+            }
+            Some(Ok(len as usize))
+        }
+    }
+}
+
+/// Reads a u32 at `offset` in the given byte order, if the bytes are there.
+fn read_u32(data: &[u8], offset: usize, big_endian: bool) -> Option<u32> {
+    let bytes: [u8; 4] = data.get(offset..offset.checked_add(4)?)?.try_into().ok()?;
+    Some(if big_endian {
+        u32::from_be_bytes(bytes)
+    } else {
+        u32::from_le_bytes(bytes)
+    })
+}
+
+/// Turns one parsed block into a [`Step`], updating the interface table and link types.
+fn interpret_block(
+    format: &mut Format,
+    link_types: &mut Vec<LinkType>,
+    previous_time: Option<Timestamp>,
+    number: u64,
+    block_len: usize,
+    block: PcapBlockOwned<'_>,
+) -> Step {
+    let bad = |detail: String| Step::Stop {
+        kind: WarningKind::BadRecord,
+        detail,
+    };
+    match (block, format) {
+        (
+            PcapBlockOwned::Legacy(record),
+            Format::Legacy {
+                record_header,
+                link,
+                nanosecond,
+                ..
+            },
+        ) => {
+            if record.caplen > MAX_PCAP_CAPLEN {
+                return bad(format!(
+                    "record of {} bytes, bigger than the maximum of {MAX_PCAP_CAPLEN}",
+                    record.caplen
+                ));
+            }
+            let fraction_ns = if *nanosecond {
+                i64::from(record.ts_usec)
+            } else {
+                i64::from(record.ts_usec).saturating_mul(1000)
+            };
+            let time = Timestamp(
+                i64::from(record.ts_sec)
+                    .saturating_mul(1_000_000_000)
+                    .saturating_add(fraction_ns),
+            );
+            Step::Packet {
+                head: Head {
+                    time,
+                    link: *link,
+                    orig_len: record.origlen,
+                    number,
+                    data_start: *record_header,
+                    data_len: record.data.len(),
+                },
+                block_len,
+            }
+        }
+        (
+            PcapBlockOwned::NG(block),
+            Format::Ng {
+                big_endian,
+                interfaces,
+            },
+        ) => match block {
+            Block::SectionHeader(shb) => {
+                // A new section: interface numbering starts again (pcapng §4.1).
+                *big_endian = shb.big_endian();
+                interfaces.clear();
+                Step::Skip { block_len }
+            }
+            Block::InterfaceDescription(idb) => {
+                if interfaces.len() >= MAX_INTERFACES {
+                    return bad(format!(
+                        "more than {MAX_INTERFACES} interfaces in one section"
+                    ));
+                }
+                let Some(units_per_second) = units_per_second(idb.if_tsresol) else {
+                    return bad(format!("unusable if_tsresol {:#04x}", idb.if_tsresol));
+                };
+                // pcap-parser 0.17 decodes if_tsoffset as little-endian whatever the section's
+                // byte order; undo that for big-endian sections.
+                let offset_secs = if *big_endian {
+                    idb.if_tsoffset.swap_bytes()
+                } else {
+                    idb.if_tsoffset
+                };
+                let link = LinkType((idb.linktype.0 as u32) & LINKTYPE_MASK);
+                if !link_types.contains(&link) {
+                    link_types.push(link);
+                }
+                interfaces.push(Interface {
+                    link,
+                    units_per_second,
+                    offset_secs,
+                    snaplen: idb.snaplen,
+                });
+                Step::Skip { block_len }
+            }
+            Block::EnhancedPacket(epb) => {
+                let Some(interface) = interfaces.get(epb.if_id as usize) else {
+                    // tshark stops the file here too ("interface id out of range").
+                    return bad(format!(
+                        "packet on interface {} but only {} interfaces described",
+                        epb.if_id,
+                        interfaces.len()
+                    ));
+                };
+                let ticks = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
+                let data_len = (epb.caplen as usize).min(epb.data.len());
+                Step::Packet {
+                    head: Head {
+                        time: ticks_to_time(ticks, interface),
+                        link: interface.link,
+                        orig_len: epb.origlen,
+                        number,
+                        data_start: EPB_DATA_OFFSET,
+                        data_len,
+                    },
+                    block_len,
+                }
+            }
+            Block::SimplePacket(spb) => {
+                let Some(interface) = interfaces.first() else {
+                    return bad("simple packet block before any interface".to_string());
+                };
+                // pcapng §4.4: captured length = min(original length, snap length of
+                // interface 0), and never more than the block holds.
+                let mut data_len = (spb.origlen as usize).min(spb.data.len());
+                if interface.snaplen != 0 {
+                    data_len = data_len.min(interface.snaplen as usize);
+                }
+                Step::Packet {
+                    head: Head {
+                        // An SPB has no timestamp; reuse the previous frame's so that merging
+                        // and time order are not disturbed (0 when it is the first frame).
+                        time: previous_time.unwrap_or_default(),
+                        link: interface.link,
+                        orig_len: spb.origlen,
+                        number,
+                        data_start: SPB_DATA_OFFSET,
+                        data_len,
+                    },
+                    block_len,
+                }
+            }
+            Block::Unknown(unknown)
+                if normalized_type(unknown.block_type, *big_endian) == PB_BLOCK_TYPE =>
+            {
+                obsolete_packet_block(unknown.data, *big_endian, interfaces, number, block_len)
+            }
+            _ => Step::Skip { block_len },
+        },
+        (PcapBlockOwned::LegacyHeader(_), _) => {
+            bad("a second pcap file header inside the file".to_string())
+        }
+        _ => bad("block of the other capture format".to_string()),
+    }
+}
+
+/// pcap-parser reads an unknown block's type little-endian; this gives its real value.
+fn normalized_type(raw_le: u32, big_endian: bool) -> u32 {
+    if big_endian {
+        raw_le.swap_bytes()
+    } else {
+        raw_le
+    }
+}
+
+/// Decodes the obsolete Packet Block (type 2), which pcap-parser does not parse. `body` is the
+/// block without its 8-byte header and 4-byte trailer.
+fn obsolete_packet_block(
+    body: &[u8],
+    big_endian: bool,
+    interfaces: &[Interface],
+    number: u64,
+    block_len: usize,
+) -> Step {
+    let bad = |detail: String| Step::Stop {
+        kind: WarningKind::BadRecord,
+        detail,
+    };
+    let (Some(ids), Some(ts_high), Some(ts_low), Some(caplen), Some(origlen)) = (
+        read_u32(body, 0, big_endian),
+        read_u32(body, 4, big_endian),
+        read_u32(body, 8, big_endian),
+        read_u32(body, 12, big_endian),
+        read_u32(body, 16, big_endian),
+    ) else {
+        return bad("packet block too short for its header".to_string());
+    };
+    // Interface id is the first u16 of the block, drops count the second.
+    let interface_id = if big_endian { ids >> 16 } else { ids & 0xFFFF };
+    let Some(interface) = interfaces.get(interface_id as usize) else {
+        return bad(format!(
+            "packet on interface {interface_id} but only {} interfaces described",
+            interfaces.len()
+        ));
+    };
+    let data_len = caplen as usize;
+    let data_body_offset = PB_DATA_OFFSET - 8;
+    if data_body_offset.saturating_add(data_len) > body.len() {
+        return bad(format!(
+            "packet block captured length {caplen} exceeds the block"
+        ));
+    }
+    let ticks = (u64::from(ts_high) << 32) | u64::from(ts_low);
+    Step::Packet {
+        head: Head {
+            time: ticks_to_time(ticks, interface),
+            link: interface.link,
+            orig_len: origlen,
+            number,
+            data_start: PB_DATA_OFFSET,
+            data_len,
+        },
+        block_len,
+    }
+}
+
+/// Timestamp units per second from `if_tsresol` (pcapng §4.2: bit 7 clear = 10^-n seconds,
+/// set = 2^-n seconds), or `None` when it does not fit 128 bits.
+fn units_per_second(tsresol: u8) -> Option<u128> {
+    let exponent = u32::from(tsresol & 0x7F);
+    if tsresol & 0x80 == 0 {
+        10u128.checked_pow(exponent)
+    } else {
+        1u128.checked_shl(exponent)
+    }
+}
+
+/// Converts a pcapng tick count to a [`Timestamp`], truncating sub-nanosecond parts as
+/// Wireshark's pcapng reader does (`(ticks % units) * 10^9 / units`).
+fn ticks_to_time(ticks: u64, interface: &Interface) -> Timestamp {
+    let units = interface.units_per_second.max(1);
+    let ticks = u128::from(ticks);
+    let secs = ticks / units;
+    // The remainder is below 2^64 (it is at most `ticks`), so multiplying by 10^9 fits u128.
+    let nanos = (ticks % units) * 1_000_000_000 / units;
+    let total = i128::try_from(secs)
+        .unwrap_or(i128::MAX)
+        .saturating_add(i128::from(interface.offset_secs))
+        .saturating_mul(1_000_000_000)
+        .saturating_add(i128::try_from(nanos).unwrap_or(0));
+    Timestamp(i64::try_from(total).unwrap_or(if total < 0 { i64::MIN } else { i64::MAX }))
+}
