@@ -135,10 +135,7 @@ impl CaptureSet {
         if paths.iter().filter(|p| p.as_str() == "-").count() > 1 {
             return Err(CaptureError::Io {
                 path: "-".to_string(),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    "standard input given more than once",
-                ),
+                source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "standard input given more than once"),
             });
         }
         let mut inputs = Vec::with_capacity(paths.len());
@@ -154,9 +151,7 @@ impl CaptureSet {
 
     /// Reads captures from arbitrary byte streams (named `name` in summaries and errors); used
     /// for standard-input-like sources and tests.
-    pub fn from_readers(
-        sources: Vec<(String, Box<dyn std::io::Read + Send>)>,
-    ) -> Result<CaptureSet, CaptureError> {
+    pub fn from_readers(sources: Vec<(String, Box<dyn std::io::Read + Send>)>) -> Result<CaptureSet, CaptureError> {
         let mut inputs = Vec::with_capacity(sources.len());
         for (index, (name, source)) in sources.into_iter().enumerate() {
             let file = u16::try_from(index).map_err(|_| CaptureError::Io {
@@ -169,11 +164,7 @@ impl CaptureSet {
     }
 
     fn from_inputs(inputs: Vec<reader::Input>) -> CaptureSet {
-        CaptureSet {
-            inputs,
-            started: false,
-            yielded: None,
-        }
+        CaptureSet { inputs, started: false, yielded: None }
     }
 
     /// The next frame in time order across all inputs, or `None` at the end of every input.

@@ -108,17 +108,9 @@ struct Interface {
 #[derive(Debug)]
 enum Format {
     /// Legacy pcap: one link type for the file.
-    Legacy {
-        big_endian: bool,
-        record_header: usize,
-        link: LinkType,
-        nanosecond: bool,
-    },
+    Legacy { big_endian: bool, record_header: usize, link: LinkType, nanosecond: bool },
     /// pcapng: interfaces of the current section.
-    Ng {
-        big_endian: bool,
-        interfaces: Vec<Interface>,
-    },
+    Ng { big_endian: bool, interfaces: Vec<Interface> },
 }
 
 /// The parsed, not yet consumed packet at the front of the buffer.
@@ -172,45 +164,27 @@ impl Input {
         let source: Box<dyn Read + Send> = if path == "-" {
             Box::new(io::stdin())
         } else {
-            let handle = std::fs::File::open(path).map_err(|source| CaptureError::Io {
-                path: path.to_string(),
-                source,
-            })?;
+            let handle =
+                std::fs::File::open(path).map_err(|source| CaptureError::Io { path: path.to_string(), source })?;
             Box::new(handle)
         };
         Input::from_reader(path, file, source)
     }
 
     /// Starts reading `source`; fails when it is not a pcap or pcapng capture.
-    pub(crate) fn from_reader(
-        path: &str,
-        file: u16,
-        source: Box<dyn Read + Send>,
-    ) -> Result<Input, CaptureError> {
-        let not_a_capture = |detail: &str| CaptureError::NotACapture {
-            path: path.to_string(),
-            detail: detail.to_string(),
-        };
-        let source = FillFirstRead {
-            inner: source,
-            first: true,
-        };
+    pub(crate) fn from_reader(path: &str, file: u16, source: Box<dyn Read + Send>) -> Result<Input, CaptureError> {
+        let not_a_capture =
+            |detail: &str| CaptureError::NotACapture { path: path.to_string(), detail: detail.to_string() };
+        let source = FillFirstRead { inner: source, first: true };
         let mut reader = match pcap_parser::create_reader(INITIAL_BUFFER, source) {
             Ok(reader) => reader,
             // Chosen behaviour: an empty file is not a capture (there is no magic to detect).
             Err(PcapError::Eof) => return Err(not_a_capture("empty file")),
             Err(PcapError::ReadError) => {
-                return Err(CaptureError::Io {
-                    path: path.to_string(),
-                    source: io::Error::other("read failed"),
-                })
+                return Err(CaptureError::Io { path: path.to_string(), source: io::Error::other("read failed") })
             }
-            Err(PcapError::Incomplete(_)) => {
-                return Err(not_a_capture("file shorter than a capture file header"))
-            }
-            Err(PcapError::HeaderNotRecognized) => {
-                return Err(not_a_capture("no pcap or pcapng magic number"))
-            }
+            Err(PcapError::Incomplete(_)) => return Err(not_a_capture("file shorter than a capture file header")),
+            Err(PcapError::HeaderNotRecognized) => return Err(not_a_capture("no pcap or pcapng magic number")),
             Err(other) => return Err(not_a_capture(&format!("{other:?}"))),
         };
         // The first block is the pcap file header or the pcapng section header.
@@ -231,22 +205,14 @@ impl Input {
                     len,
                 )
             }
-            Ok((len, PcapBlockOwned::NG(Block::SectionHeader(shb)))) => (
-                Format::Ng {
-                    big_endian: shb.big_endian(),
-                    interfaces: Vec::new(),
-                },
-                len,
-            ),
+            Ok((len, PcapBlockOwned::NG(Block::SectionHeader(shb)))) => {
+                (Format::Ng { big_endian: shb.big_endian(), interfaces: Vec::new() }, len)
+            }
             Ok(_) => return Err(not_a_capture("first block is not a file header")),
             Err(e) => return Err(not_a_capture(&format!("bad file header: {e:?}"))),
         };
         reader.consume(header_len);
-        let mut summary = InputSummary {
-            path: path.to_string(),
-            bytes: header_len as u64,
-            ..InputSummary::default()
-        };
+        let mut summary = InputSummary { path: path.to_string(), bytes: header_len as u64, ..InputSummary::default() };
         if let Format::Legacy { link, .. } = format {
             summary.link_types.push(link);
         }
@@ -271,11 +237,7 @@ impl Input {
         // The range was checked against the parsed block; an empty slice is a safe fallback.
         let data = self.reader.data().get(head.data_start..end).unwrap_or(&[]);
         Some(Frame {
-            at: FrameRef {
-                file: self.file,
-                number: head.number,
-                time: head.time,
-            },
+            at: FrameRef { file: self.file, number: head.number, time: head.time },
             link: head.link,
             data,
             orig_len: head.orig_len,
@@ -294,10 +256,7 @@ impl Input {
         self.head = None;
         if self.pending_consume > 0 {
             self.reader.consume(self.pending_consume);
-            self.summary.bytes = self
-                .summary
-                .bytes
-                .saturating_add(self.pending_consume as u64);
+            self.summary.bytes = self.summary.bytes.saturating_add(self.pending_consume as u64);
             self.pending_consume = 0;
         }
         let mut stalled_refills = 0;
@@ -328,10 +287,9 @@ impl Input {
                     }
                     return;
                 }
-                Err(e) => Step::Stop {
-                    kind: WarningKind::BadRecord,
-                    detail: format!("undecodable capture block ({e:?})"),
-                },
+                Err(e) => {
+                    Step::Stop { kind: WarningKind::BadRecord, detail: format!("undecodable capture block ({e:?})") }
+                }
             };
             match step {
                 Step::Skip { block_len } => {
@@ -358,17 +316,9 @@ impl Input {
             if head.time < previous {
                 // Kept in file order (tshark keeps them too); the merge sees this file's frames
                 // in file order, so only the report says that time went backwards.
-                warnings.push(
-                    self.file,
-                    head.number,
-                    WarningKind::TimeWentBackwards,
-                    || {
-                        format!(
-                            "frame time {} is earlier than the previous frame's {}",
-                            head.time, previous
-                        )
-                    },
-                );
+                warnings.push(self.file, head.number, WarningKind::TimeWentBackwards, || {
+                    format!("frame time {} is earlier than the previous frame's {}", head.time, previous)
+                });
             }
         }
         self.previous_time = Some(head.time);
@@ -392,12 +342,7 @@ impl Input {
     ///
     /// The buffer grows only when the parser says the block cannot fit (`buffer_too_small`), so
     /// a garbage length at the end of a file is found to be truncation without allocating.
-    fn need_more_data(
-        &mut self,
-        warnings: &mut Warnings,
-        stalled_refills: &mut u32,
-        buffer_too_small: bool,
-    ) -> bool {
+    fn need_more_data(&mut self, warnings: &mut Warnings, stalled_refills: &mut u32, buffer_too_small: bool) -> bool {
         let available = self.reader.data().len();
         if let Some(declared) = declared_block_len(&self.format, self.reader.data()) {
             let needed = match declared {
@@ -430,10 +375,7 @@ impl Input {
                 // the end of a file costs at most about twice the rest of the file before the
                 // end shows it is truncation. pcap-parser wants the buffer strictly larger than
                 // the block; the margin also keeps refills efficient.
-                let target = self
-                    .capacity
-                    .saturating_mul(2)
-                    .min(needed.saturating_add(INITIAL_BUFFER));
+                let target = self.capacity.saturating_mul(2).min(needed.saturating_add(INITIAL_BUFFER));
                 if self.reader.grow(target) {
                     self.capacity = target;
                 }
@@ -453,21 +395,13 @@ impl Input {
             return false;
         }
         if self.reader.refill().is_err() {
-            self.stop(
-                warnings,
-                WarningKind::TruncatedCapture,
-                "read error while reading the capture".to_string(),
-            );
+            self.stop(warnings, WarningKind::TruncatedCapture, "read error while reading the capture".to_string());
             return false;
         }
         if self.reader.data().len() == available && !self.reader.reader_exhausted() {
             *stalled_refills += 1;
             if *stalled_refills > MAX_STALLED_REFILLS {
-                self.stop(
-                    warnings,
-                    WarningKind::BadRecord,
-                    "reader made no progress on a block".to_string(),
-                );
+                self.stop(warnings, WarningKind::BadRecord, "reader made no progress on a block".to_string());
                 return false;
             }
         } else {
@@ -481,16 +415,10 @@ impl Input {
 /// `None` = header incomplete, `Err` = a length that cannot be right.
 fn declared_block_len(format: &Format, data: &[u8]) -> Option<Result<usize, String>> {
     match format {
-        Format::Legacy {
-            big_endian,
-            record_header,
-            ..
-        } => {
+        Format::Legacy { big_endian, record_header, .. } => {
             let caplen = read_u32(data, 8, *big_endian)?;
             if caplen > MAX_PCAP_CAPLEN {
-                return Some(Err(format!(
-                    "record of {caplen} bytes, bigger than the maximum of {MAX_PCAP_CAPLEN}"
-                )));
+                return Some(Err(format!("record of {caplen} bytes, bigger than the maximum of {MAX_PCAP_CAPLEN}")));
             }
             Some(Ok(record_header.saturating_add(caplen as usize)))
         }
@@ -516,11 +444,7 @@ fn declared_block_len(format: &Format, data: &[u8]) -> Option<Result<usize, Stri
 /// Reads a u32 at `offset` in the given byte order, if the bytes are there.
 fn read_u32(data: &[u8], offset: usize, big_endian: bool) -> Option<u32> {
     let bytes: [u8; 4] = data.get(offset..offset.checked_add(4)?)?.try_into().ok()?;
-    Some(if big_endian {
-        u32::from_be_bytes(bytes)
-    } else {
-        u32::from_le_bytes(bytes)
-    })
+    Some(if big_endian { u32::from_be_bytes(bytes) } else { u32::from_le_bytes(bytes) })
 }
 
 /// Turns one parsed block into a [`Step`], updating the interface table and link types.
@@ -532,36 +456,15 @@ fn interpret_block(
     block_len: usize,
     block: PcapBlockOwned<'_>,
 ) -> Step {
-    let bad = |detail: String| Step::Stop {
-        kind: WarningKind::BadRecord,
-        detail,
-    };
+    let bad = |detail: String| Step::Stop { kind: WarningKind::BadRecord, detail };
     match (block, format) {
-        (
-            PcapBlockOwned::Legacy(record),
-            Format::Legacy {
-                record_header,
-                link,
-                nanosecond,
-                ..
-            },
-        ) => {
+        (PcapBlockOwned::Legacy(record), Format::Legacy { record_header, link, nanosecond, .. }) => {
             if record.caplen > MAX_PCAP_CAPLEN {
-                return bad(format!(
-                    "record of {} bytes, bigger than the maximum of {MAX_PCAP_CAPLEN}",
-                    record.caplen
-                ));
+                return bad(format!("record of {} bytes, bigger than the maximum of {MAX_PCAP_CAPLEN}", record.caplen));
             }
-            let fraction_ns = if *nanosecond {
-                i64::from(record.ts_usec)
-            } else {
-                i64::from(record.ts_usec).saturating_mul(1000)
-            };
-            let time = Timestamp(
-                i64::from(record.ts_sec)
-                    .saturating_mul(1_000_000_000)
-                    .saturating_add(fraction_ns),
-            );
+            let fraction_ns =
+                if *nanosecond { i64::from(record.ts_usec) } else { i64::from(record.ts_usec).saturating_mul(1000) };
+            let time = Timestamp(i64::from(record.ts_sec).saturating_mul(1_000_000_000).saturating_add(fraction_ns));
             Step::Packet {
                 head: Head {
                     time,
@@ -574,13 +477,7 @@ fn interpret_block(
                 block_len,
             }
         }
-        (
-            PcapBlockOwned::NG(block),
-            Format::Ng {
-                big_endian,
-                interfaces,
-            },
-        ) => match block {
+        (PcapBlockOwned::NG(block), Format::Ng { big_endian, interfaces }) => match block {
             Block::SectionHeader(shb) => {
                 // A new section: interface numbering starts again (pcapng §4.1).
                 *big_endian = shb.big_endian();
@@ -589,30 +486,19 @@ fn interpret_block(
             }
             Block::InterfaceDescription(idb) => {
                 if interfaces.len() >= MAX_INTERFACES {
-                    return bad(format!(
-                        "more than {MAX_INTERFACES} interfaces in one section"
-                    ));
+                    return bad(format!("more than {MAX_INTERFACES} interfaces in one section"));
                 }
                 let Some(units_per_second) = units_per_second(idb.if_tsresol) else {
                     return bad(format!("unusable if_tsresol {:#04x}", idb.if_tsresol));
                 };
                 // pcap-parser 0.17 decodes if_tsoffset as little-endian whatever the section's
                 // byte order; undo that for big-endian sections.
-                let offset_secs = if *big_endian {
-                    idb.if_tsoffset.swap_bytes()
-                } else {
-                    idb.if_tsoffset
-                };
+                let offset_secs = if *big_endian { idb.if_tsoffset.swap_bytes() } else { idb.if_tsoffset };
                 let link = LinkType((idb.linktype.0 as u32) & LINKTYPE_MASK);
                 if !link_types.contains(&link) {
                     link_types.push(link);
                 }
-                interfaces.push(Interface {
-                    link,
-                    units_per_second,
-                    offset_secs,
-                    snaplen: idb.snaplen,
-                });
+                interfaces.push(Interface { link, units_per_second, offset_secs, snaplen: idb.snaplen });
                 Step::Skip { block_len }
             }
             Block::EnhancedPacket(epb) => {
@@ -662,16 +548,12 @@ fn interpret_block(
                     block_len,
                 }
             }
-            Block::Unknown(unknown)
-                if normalized_type(unknown.block_type, *big_endian) == PB_BLOCK_TYPE =>
-            {
+            Block::Unknown(unknown) if normalized_type(unknown.block_type, *big_endian) == PB_BLOCK_TYPE => {
                 obsolete_packet_block(unknown.data, *big_endian, interfaces, number, block_len)
             }
             _ => Step::Skip { block_len },
         },
-        (PcapBlockOwned::LegacyHeader(_), _) => {
-            bad("a second pcap file header inside the file".to_string())
-        }
+        (PcapBlockOwned::LegacyHeader(_), _) => bad("a second pcap file header inside the file".to_string()),
         _ => bad("block of the other capture format".to_string()),
     }
 }
@@ -694,10 +576,7 @@ fn obsolete_packet_block(
     number: u64,
     block_len: usize,
 ) -> Step {
-    let bad = |detail: String| Step::Stop {
-        kind: WarningKind::BadRecord,
-        detail,
-    };
+    let bad = |detail: String| Step::Stop { kind: WarningKind::BadRecord, detail };
     let (Some(ids), Some(ts_high), Some(ts_low), Some(caplen), Some(origlen)) = (
         read_u32(body, 0, big_endian),
         read_u32(body, 4, big_endian),
@@ -710,17 +589,12 @@ fn obsolete_packet_block(
     // Interface id is the first u16 of the block, drops count the second.
     let interface_id = if big_endian { ids >> 16 } else { ids & 0xFFFF };
     let Some(interface) = interfaces.get(interface_id as usize) else {
-        return bad(format!(
-            "packet on interface {interface_id} but only {} interfaces described",
-            interfaces.len()
-        ));
+        return bad(format!("packet on interface {interface_id} but only {} interfaces described", interfaces.len()));
     };
     let data_len = caplen as usize;
     let data_body_offset = PB_DATA_OFFSET - 8;
     if data_body_offset.saturating_add(data_len) > body.len() {
-        return bad(format!(
-            "packet block captured length {caplen} exceeds the block"
-        ));
+        return bad(format!("packet block captured length {caplen} exceeds the block"));
     }
     let ticks = (u64::from(ts_high) << 32) | u64::from(ts_low);
     Step::Packet {

@@ -252,14 +252,10 @@ fn every_shared_capture_matches_capinfos_and_tshark_times() {
         .filter(|n| n.contains(".pcap") || n.ends_with(".cap"))
         .collect();
     names.sort();
-    assert!(
-        names.len() >= 24,
-        "expected the shared capture set, got {names:?}"
-    );
+    assert!(names.len() >= 24, "expected the shared capture set, got {names:?}");
     let mut checked_epochs = 0;
     for name in &names {
-        let facts =
-            std::fs::read_to_string(dir.join("tshark").join(format!("{name}.facts.json"))).unwrap();
+        let facts = std::fs::read_to_string(dir.join("tshark").join(format!("{name}.facts.json"))).unwrap();
         let packets: u64 = fact(&facts, "packets").unwrap().parse().unwrap();
         let bytes: u64 = fact(&facts, "bytes").unwrap().parse().unwrap();
         let link = link_from_description(fact(&facts, "link_type").unwrap());
@@ -283,27 +279,20 @@ fn every_shared_capture_matches_capinfos_and_tshark_times() {
         assert_eq!(summary.path, path);
         // Only one shared capture has time going backwards: tshark shows frame 199 at
         // 1782336876.990169 and frame 200 at 1782336876.990168.
-        let expected: Vec<(u64, WarningKind)> =
-            if name == "sipnab-register-invite-reinvite-bye.pcap" {
-                vec![(200, WarningKind::TimeWentBackwards)]
-            } else {
-                Vec::new()
-            };
-        let got: Vec<(u64, WarningKind)> =
-            warnings.kept().iter().map(|w| (w.frame, w.kind)).collect();
+        let expected: Vec<(u64, WarningKind)> = if name == "sipnab-register-invite-reinvite-bye.pcap" {
+            vec![(200, WarningKind::TimeWentBackwards)]
+        } else {
+            Vec::new()
+        };
+        let got: Vec<(u64, WarningKind)> = warnings.kept().iter().map(|w| (w.frame, w.kind)).collect();
         assert_eq!(got, expected, "{name}");
-        let calls =
-            std::fs::read_to_string(dir.join("tshark").join(format!("{name}.sip-calls.txt")))
-                .unwrap();
+        let calls = std::fs::read_to_string(dir.join("tshark").join(format!("{name}.sip-calls.txt"))).unwrap();
         for (number, ns) in tshark_frame_epochs(&calls) {
             assert_eq!(times.get(&number), Some(&ns), "{name} frame {number}");
             checked_epochs += 1;
         }
     }
-    assert!(
-        checked_epochs > 1400,
-        "checked {checked_epochs} tshark epochs"
-    );
+    assert!(checked_epochs > 1400, "checked {checked_epochs} tshark epochs");
 }
 
 #[test]
@@ -312,21 +301,9 @@ fn first_and_last_times_match_tshark() {
     // Values from tshark 4.0.17 `-T fields -e frame.time_epoch` (first and last frame), which
     // agree with capinfos' "First/Last packet time".
     let cases = [
-        (
-            "sipnab-b2bua-asterisk.pcapng",
-            1_463_595_783_881_485_000,
-            1_463_595_811_065_741_000,
-        ),
-        (
-            "sipnab-sip-rtp-g711.pcap",
-            1_480_171_979_666_393_000,
-            1_480_171_996_569_179_000,
-        ),
-        (
-            "ndpi-fuzz-2006-06-26-2594.pcap",
-            1_120_469_540_839_312_000,
-            1_120_471_107_427_770_000,
-        ),
+        ("sipnab-b2bua-asterisk.pcapng", 1_463_595_783_881_485_000, 1_463_595_811_065_741_000),
+        ("sipnab-sip-rtp-g711.pcap", 1_480_171_979_666_393_000, 1_480_171_996_569_179_000),
+        ("ndpi-fuzz-2006-06-26-2594.pcap", 1_120_469_540_839_312_000, 1_120_471_107_427_770_000),
     ];
     for (name, first, last) in cases {
         let path = dir.join(name).to_string_lossy().into_owned();
@@ -344,10 +321,7 @@ fn first_and_last_times_match_tshark() {
 #[test]
 fn big_endian_pcap_reads_all_frames_with_sizes() {
     let Some(dir) = shared_captures() else { return };
-    let path = dir
-        .join("ndpi-fuzz-2006-06-26-2594.pcap")
-        .to_string_lossy()
-        .into_owned();
+    let path = dir.join("ndpi-fuzz-2006-06-26-2594.pcap").to_string_lossy().into_owned();
     let mut set = CaptureSet::open(&[path]).unwrap();
     let mut warnings = Warnings::default();
     let frames = drain(&mut set, &mut warnings);
@@ -360,10 +334,7 @@ fn big_endian_pcap_reads_all_frames_with_sizes() {
 #[test]
 fn pcapng_with_pcap_extension_is_detected() {
     let Some(dir) = shared_captures() else { return };
-    let path = dir
-        .join("rtpproxy-catch_dtmf-dtmf.pcap")
-        .to_string_lossy()
-        .into_owned();
+    let path = dir.join("rtpproxy-catch_dtmf-dtmf.pcap").to_string_lossy().into_owned();
     let mut set = CaptureSet::open(&[path]).unwrap();
     let mut warnings = Warnings::default();
     let frames = drain(&mut set, &mut warnings);
@@ -395,11 +366,7 @@ fn record_boundaries(bytes: &[u8]) -> (Vec<usize>, Vec<usize>) {
         blocks.push(pos);
         while pos < bytes.len() && blocks.len() < MAX_TEST_FRAMES {
             let raw: [u8; 4] = bytes[pos + 8..pos + 12].try_into().unwrap();
-            let caplen = if be {
-                u32::from_be_bytes(raw)
-            } else {
-                u32::from_le_bytes(raw)
-            } as usize;
+            let caplen = if be { u32::from_be_bytes(raw) } else { u32::from_le_bytes(raw) } as usize;
             pos += 16 + caplen;
             blocks.push(pos);
             packets.push(pos);
@@ -413,11 +380,7 @@ fn truncated_copies_yield_complete_frames_then_one_warning() {
     let Some(dir) = shared_captures() else { return };
     let tmp = std::env::temp_dir().join(format!("callscope-capture-trunc-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).unwrap();
-    for name in [
-        "sipnab-sip-rtp-g711.pcap",
-        "sipnab-b2bua-asterisk.pcapng",
-        "ndpi-fuzz-2006-06-26-2594.pcap",
-    ] {
+    for name in ["sipnab-sip-rtp-g711.pcap", "sipnab-b2bua-asterisk.pcapng", "ndpi-fuzz-2006-06-26-2594.pcap"] {
         let bytes = std::fs::read(dir.join(name)).unwrap();
         let (packets, blocks) = record_boundaries(&bytes);
         let full = packets.len();
@@ -439,10 +402,7 @@ fn truncated_copies_yield_complete_frames_then_one_warning() {
             let frames = drain(&mut set, &mut warnings);
             let complete = packets.iter().filter(|&&end| end <= cut).count();
             assert_eq!(frames.len(), complete, "{name} cut at {cut}");
-            assert!(frames
-                .iter()
-                .enumerate()
-                .all(|(i, f)| f.number == i as u64 + 1));
+            assert!(frames.iter().enumerate().all(|(i, f)| f.number == i as u64 + 1));
             let on_boundary = blocks.contains(&cut);
             if on_boundary {
                 assert_eq!(warnings.total(), 0, "{name} cut at {cut}");
@@ -520,11 +480,7 @@ fn standard_input_like_short_reads_work() {
         epb(&mut ng, false, 0, i * 1_000_000, &payload, 300);
     }
     for data in [bytes, ng] {
-        let source: Box<dyn Read + Send> = Box::new(Trickle {
-            data,
-            pos: 0,
-            chunk: 7,
-        });
+        let source: Box<dyn Read + Send> = Box::new(Trickle { data, pos: 0, chunk: 7 });
         let mut set = CaptureSet::from_readers(vec![("-".to_string(), source)]).unwrap();
         let mut warnings = Warnings::default();
         let frames = drain(&mut set, &mut warnings);
@@ -539,33 +495,14 @@ fn standard_input_like_short_reads_work() {
 #[test]
 fn two_files_merge_in_time_order_ties_to_the_first_file() {
     let x: &[u8] = &[1];
-    let first = pcap(
-        false,
-        false,
-        1,
-        &[(10, 0, x, 1), (12, 0, x, 1), (14, 0, x, 1)],
-    );
-    let second = pcap(
-        true,
-        true,
-        101,
-        &[(11, 0, x, 1), (12, 0, x, 1), (20, 0, x, 1)],
-    );
+    let first = pcap(false, false, 1, &[(10, 0, x, 1), (12, 0, x, 1), (14, 0, x, 1)]);
+    let second = pcap(true, true, 101, &[(11, 0, x, 1), (12, 0, x, 1), (20, 0, x, 1)]);
     let (frames, warnings, summaries) = read_all(&[first, second]);
-    let order: Vec<(u16, u64, i64, u32)> = frames
-        .iter()
-        .map(|f| (f.file, f.number, f.time / 1_000_000_000, f.link))
-        .collect();
+    let order: Vec<(u16, u64, i64, u32)> =
+        frames.iter().map(|f| (f.file, f.number, f.time / 1_000_000_000, f.link)).collect();
     assert_eq!(
         order,
-        vec![
-            (0, 1, 10, 1),
-            (1, 1, 11, 101),
-            (0, 2, 12, 1),
-            (1, 2, 12, 101),
-            (0, 3, 14, 1),
-            (1, 3, 20, 101),
-        ]
+        vec![(0, 1, 10, 1), (1, 1, 11, 101), (0, 2, 12, 1), (1, 2, 12, 101), (0, 3, 14, 1), (1, 3, 20, 101),]
     );
     assert!(warnings.is_empty());
     assert_eq!(summaries.len(), 2);
@@ -576,12 +513,7 @@ fn two_files_merge_in_time_order_ties_to_the_first_file() {
 #[test]
 fn time_going_backwards_is_warned_and_frames_kept() {
     let x: &[u8] = &[1];
-    let bytes = pcap(
-        false,
-        false,
-        1,
-        &[(10, 0, x, 1), (9, 0, x, 1), (11, 0, x, 1)],
-    );
+    let bytes = pcap(false, false, 1, &[(10, 0, x, 1), (9, 0, x, 1), (11, 0, x, 1)]);
     let (frames, warnings, summaries) = read_all(&[bytes]);
     assert_eq!(frames.len(), 3);
     assert_eq!(frames[1].time, 9_000_000_000);
@@ -631,10 +563,8 @@ fn pcapng_interfaces_link_types_and_resolutions_in_both_byte_orders() {
         obsolete_pb(&mut f, be, 1, 1_500_000_110_000_000_007, d2);
         let (frames, warnings, summaries) = read_all(&[f]);
         assert!(warnings.is_empty(), "be={be}: {warnings:?}");
-        let got: Vec<(u64, i64, u32, usize, u32)> = frames
-            .iter()
-            .map(|f| (f.number, f.time, f.link, f.data.len(), f.orig_len))
-            .collect();
+        let got: Vec<(u64, i64, u32, usize, u32)> =
+            frames.iter().map(|f| (f.number, f.time, f.link, f.data.len(), f.orig_len)).collect();
         assert_eq!(
             got,
             vec![
@@ -650,10 +580,7 @@ fn pcapng_interfaces_link_types_and_resolutions_in_both_byte_orders() {
         assert_eq!(frames[1].data, d2);
         assert_eq!(frames[2].data, d3);
         assert_eq!(frames[3].data, d1);
-        assert_eq!(
-            summaries[0].link_types,
-            vec![LinkType::ETHERNET, LinkType::RAW, LinkType::LINUX_SLL]
-        );
+        assert_eq!(summaries[0].link_types, vec![LinkType::ETHERNET, LinkType::RAW, LinkType::LINUX_SLL]);
     }
 }
 
@@ -671,10 +598,7 @@ fn pcapng_new_section_resets_interfaces_and_byte_order() {
     assert!(warnings.is_empty(), "{warnings:?}");
     let got: Vec<(u64, i64, u32)> = frames.iter().map(|f| (f.number, f.time, f.link)).collect();
     assert_eq!(got, vec![(1, 5_000_000_000, 1), (2, 6_000_000_000, 0)]);
-    assert_eq!(
-        summaries[0].link_types,
-        vec![LinkType::ETHERNET, LinkType::NULL]
-    );
+    assert_eq!(summaries[0].link_types, vec![LinkType::ETHERNET, LinkType::NULL]);
 }
 
 // ---------- bad input ----------
@@ -723,10 +647,7 @@ fn huge_caplen_is_a_bad_record_and_stops_the_file() {
         let (frames, warnings, _) = read_all(&[bytes]);
         assert_eq!(frames.len(), 1);
         assert_eq!(warnings.len(), 1);
-        assert_eq!(
-            (warnings[0].kind, warnings[0].frame),
-            (WarningKind::BadRecord, 2)
-        );
+        assert_eq!((warnings[0].kind, warnings[0].frame), (WarningKind::BadRecord, 2));
     }
 }
 
@@ -734,27 +655,14 @@ fn huge_caplen_is_a_bad_record_and_stops_the_file() {
 fn pcap_record_above_tshark_maximum_is_a_bad_record() {
     let x: &[u8] = &[1, 2, 3, 4];
     let big = vec![0u8; 262_145];
-    let bytes = pcap(
-        false,
-        false,
-        1,
-        &[(1, 0, x, 4), (2, 0, &big, 262_145), (3, 0, x, 4)],
-    );
+    let bytes = pcap(false, false, 1, &[(1, 0, x, 4), (2, 0, &big, 262_145), (3, 0, x, 4)]);
     let (frames, warnings, _) = read_all(&[bytes]);
     assert_eq!(frames.len(), 1);
     assert_eq!(warnings.len(), 1);
-    assert_eq!(
-        (warnings[0].kind, warnings[0].frame),
-        (WarningKind::BadRecord, 2)
-    );
+    assert_eq!((warnings[0].kind, warnings[0].frame), (WarningKind::BadRecord, 2));
     // Exactly the maximum is accepted.
     let max = vec![0u8; 262_144];
-    let bytes = pcap(
-        false,
-        false,
-        1,
-        &[(1, 0, x, 4), (2, 0, &max, 262_144), (3, 0, x, 4)],
-    );
+    let bytes = pcap(false, false, 1, &[(1, 0, x, 4), (2, 0, &max, 262_144), (3, 0, x, 4)]);
     let (frames, warnings, _) = read_all(&[bytes]);
     assert_eq!(frames.len(), 3);
     assert!(warnings.is_empty());
@@ -800,21 +708,11 @@ fn bad_pcapng_block_lengths_are_bad_records() {
         state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
         noise.push((state >> 16) as u8);
     }
-    for (name, bytes) in [
-        ("odd", odd),
-        ("tiny", tiny),
-        ("inner", inner),
-        ("no_if", no_if),
-        ("noise", noise),
-    ] {
+    for (name, bytes) in [("odd", odd), ("tiny", tiny), ("inner", inner), ("no_if", no_if), ("noise", noise)] {
         let (frames, warnings, _) = read_all(&[bytes]);
         assert_eq!(frames.len(), 1, "{name}");
         assert_eq!(warnings.len(), 1, "{name}: {warnings:?}");
-        assert_eq!(
-            (warnings[0].kind, warnings[0].frame),
-            (WarningKind::BadRecord, 2),
-            "{name}: {warnings:?}"
-        );
+        assert_eq!((warnings[0].kind, warnings[0].frame), (WarningKind::BadRecord, 2), "{name}: {warnings:?}");
     }
 }
 
@@ -828,10 +726,7 @@ fn bad_file_stops_only_itself_in_a_merge() {
     let order: Vec<(u16, u64)> = frames.iter().map(|f| (f.file, f.number)).collect();
     assert_eq!(order, vec![(0, 1), (1, 1), (0, 2), (0, 3)]);
     assert_eq!(warnings.len(), 1);
-    assert_eq!(
-        (warnings[0].file, warnings[0].frame, warnings[0].kind),
-        (1, 2, WarningKind::TruncatedCapture)
-    );
+    assert_eq!((warnings[0].file, warnings[0].frame, warnings[0].kind), (1, 2, WarningKind::TruncatedCapture));
 }
 
 #[test]
@@ -885,10 +780,7 @@ fn mutated_captures_never_panic_or_loop() {
 #[ignore]
 fn throughput() {
     let Some(dir) = shared_captures() else { return };
-    let path = dir
-        .join("sipnab-sipp-branch-scenario.pcapng")
-        .to_string_lossy()
-        .into_owned();
+    let path = dir.join("sipnab-sipp-branch-scenario.pcapng").to_string_lossy().into_owned();
     let passes = 50;
     let start = std::time::Instant::now();
     let mut frames = 0u64;
@@ -918,10 +810,5 @@ fn stdin_smoke() {
     let mut set = CaptureSet::open(&["-".to_string()]).unwrap();
     let mut warnings = Warnings::default();
     let frames = drain(&mut set, &mut warnings);
-    eprintln!(
-        "stdin: {} frames, {:?}, {} warnings",
-        frames.len(),
-        set.summaries()[0],
-        warnings.total()
-    );
+    eprintln!("stdin: {} frames, {:?}, {} warnings", frames.len(), set.summaries()[0], warnings.total());
 }
