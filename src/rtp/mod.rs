@@ -11,6 +11,9 @@ mod stats;
 mod table;
 mod wire;
 
+#[cfg(test)]
+mod parity_tests;
+
 use std::net::SocketAddr;
 
 pub use seq::{MAX_DROPOUT, MAX_MISORDER};
@@ -122,6 +125,9 @@ pub struct StreamStats {
     /// (< `MAX_DROPOUT` forward or < `MAX_MISORDER` back) and whose timestamp step is below
     /// 2²⁴ in either direction; feeds [`StreamStats::looks_like_rtp`].
     pub consistent_pairs: u64,
+    /// Adjacent packet pairs (in arrival order) whose sequence number moved forward by
+    /// 1..`MAX_DROPOUT`; feeds [`StreamStats::looks_like_rtp`].
+    pub forward_pairs: u64,
 }
 
 /// How many outages a stream keeps with their frames (the count goes on in

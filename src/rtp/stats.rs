@@ -81,6 +81,7 @@ impl StreamState {
             media_gaps: Vec::new(),
             media_gaps_total: 0,
             consistent_pairs: 0,
+            forward_pairs: 0,
         };
         StreamState {
             stats,
@@ -217,6 +218,9 @@ impl StreamState {
         if seq_plausible && ts_step.abs() < MAX_PLAUSIBLE_TS_STEP {
             s.consistent_pairs += 1;
         }
+        if (1..MAX_DROPOUT).contains(&seq_step) {
+            s.forward_pairs += 1;
+        }
         self.last_ms = t_ms;
         self.last_seq = h.seq;
         self.last_ts = h.ts;
@@ -250,7 +254,10 @@ impl StreamStats {
     /// Whether this stream, seen without SIP/SDP, is plausibly RTP: at least 2 packets (the key
     /// already fixes the SSRC), no PT in 72–76, at most 4 distinct PTs, and ≥ 80 % of adjacent
     /// pairs with a small sequence step (forward < `MAX_DROPOUT`, backward < `MAX_MISORDER`) and
-    /// a timestamp step below 2²⁴. Random bytes pass a pair test with probability ≈ 4·10⁻⁴.
+    /// a timestamp step below 2²⁴, and ≥ 50 % of pairs moving the sequence number forward
+    /// (1..`MAX_DROPOUT`). Random bytes pass a pair test with probability ≈ 4·10⁻⁴; the forward
+    /// test rejects repeated datagrams that merely look like a frozen header (DNS queries
+    /// retried from one port: constant "seq" = flags, "ts" = counts, "SSRC" 0).
     /// Loss is not tested: event-only streams (`rtpproxy-catch_dtmf-dtmf.pcap`) share the
     /// sender's sequence space with audio sent elsewhere and show ~50 % "loss".
     /// Single-packet streams fail here; see [`accept_without_signalling`].
@@ -260,6 +267,7 @@ impl StreamStats {
             && self.pts_seen & RTCP_COLLIDING_PTS == 0
             && self.pts_seen.count_ones() <= HEURISTIC_MAX_PTS
             && self.consistent_pairs.saturating_mul(10) >= pairs.saturating_mul(8)
+            && self.forward_pairs.saturating_mul(2) >= pairs
     }
 }
 
