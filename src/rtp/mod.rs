@@ -6,8 +6,20 @@
 //! (bounded). This stage knows nothing of SIP or SDP, so flows can be sharded across threads.
 
 pub mod payload;
+mod seq;
+mod stats;
+mod table;
+mod wire;
+
+#[cfg(test)]
+mod parity_tests;
 
 use std::net::SocketAddr;
+
+pub use seq::{MAX_DROPOUT, MAX_MISORDER};
+pub use stats::accept_without_signalling;
+pub use table::{StreamTable, DEFAULT_MAX_STREAMS};
+pub use wire::parse_header;
 
 use crate::capture::FrameRef;
 
@@ -37,13 +49,6 @@ pub struct RtpHeader {
     pub ssrc: u32,
     /// Payload length in bytes (after CSRCs, extension and padding).
     pub payload_len: u16,
-}
-
-/// Parses the fixed header of an RTP packet; `None` when it is not valid RTP (version ≠ 2,
-/// too short for its CSRC count / extension, padding longer than the packet).
-pub fn parse_header(payload: &[u8]) -> Option<RtpHeader> {
-    let _ = payload;
-    None
 }
 
 /// Per-packet input to [`StreamTable::observe`].
@@ -112,22 +117,31 @@ pub struct StreamStats {
     pub jitter_rfc_ts: f64,
     /// Packets per DSCP value (index = DSCP).
     pub dscp_counts: [u32; 64],
+    /// Outages (§1.3 step 4): the first [`MAX_MEDIA_GAPS_KEPT`] of them, in arrival order.
+    pub media_gaps: Vec<MediaGap>,
+    /// Number of outages, including those not kept in `media_gaps`.
+    pub media_gaps_total: u64,
+    /// Adjacent packet pairs (in arrival order) whose sequence step is small
+    /// (< `MAX_DROPOUT` forward or < `MAX_MISORDER` back) and whose timestamp step is below
+    /// 2²⁴ in either direction; feeds [`StreamStats::looks_like_rtp`].
+    pub consistent_pairs: u64,
+    /// Adjacent packet pairs (in arrival order) whose sequence number moved forward by
+    /// 1..`MAX_DROPOUT`; feeds [`StreamStats::looks_like_rtp`].
+    pub forward_pairs: u64,
 }
 
-/// The stream table.
-#[derive(Debug, Default)]
-pub struct StreamTable {
-    _private: (),
-}
+/// How many outages a stream keeps with their frames (the count goes on in
+/// [`StreamStats::media_gaps_total`]).
+pub const MAX_MEDIA_GAPS_KEPT: usize = 16;
 
-impl StreamTable {
-    /// Updates (or creates) the stream of `key` with one packet, in capture order.
-    pub fn observe(&mut self, key: StreamKey, pkt: &RtpPacketInfo) {
-        let _ = (key, pkt);
-    }
-
-    /// All streams, in order of their first packet.
-    pub fn finish(self) -> Vec<StreamStats> {
-        Vec::new()
-    }
+/// An outage: two packets adjacent in arrival order, ≥ 1000 ms apart, with packets missing
+/// between them (quality-metrics.md §1.3 step 4, `media_gap` subcode `lost`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MediaGap {
+    /// Last packet before the outage.
+    pub start: FrameRef,
+    /// First packet after it.
+    pub end: FrameRef,
+    /// Sequence numbers skipped (`step − 1`).
+    pub missing: u32,
 }
