@@ -8,7 +8,7 @@ use crate::rtp::{self, RtpPacketInfo, StreamKey, StreamTable};
 use crate::sdp::PayloadMap;
 use crate::sip::SipStage;
 use crate::time::Timestamp;
-use crate::warn::Warnings;
+use crate::warn::{WarningKind, Warnings};
 
 /// Everything one run produced, before it becomes output records.
 pub struct Analysis {
@@ -40,15 +40,26 @@ pub fn analyze(paths: &[String], config: &Config) -> Result<Analysis, CaptureErr
     let mut streams = StreamTable::default();
     let mut end = Timestamp::default();
 
+    let mut first_frame = true;
     while let Some(frame) = capture.next_frame(&mut warnings) {
+        if first_frame {
+            // tshark measures RTP times from the first frame of the capture (quality-metrics.md §1.6).
+            streams.set_origin(frame.at.time);
+            first_frame = false;
+        }
         end = end.max(frame.at.time);
         decoder.decode(&frame, &mut warnings, &mut |dg, warnings| {
             on_datagram(dg, &mut sip, &mut payloads, &mut streams, warnings);
         });
     }
     let (dialogs, registrations) = sip.finish(end);
-    let streams = streams.finish();
-    let pairing = crate::correlate::pair(&dialogs, &streams);
+    if let Some(at) = streams.first_refused() {
+        let refused = streams.refused_packets();
+        warnings.push(at.file, at.number, WarningKind::StateEvicted, || {
+            format!("RTP stream table full: {refused} packets of new streams were not measured")
+        });
+    }
+    let (streams, pairing) = reported_streams(&dialogs, &payloads, streams.finish());
     Ok(Analysis {
         inputs: capture.summaries(),
         dialogs,
@@ -59,6 +70,28 @@ pub fn analyze(paths: &[String], config: &Config) -> Result<Analysis, CaptureErr
         capture_end: end,
         warnings,
     })
+}
+
+/// Which measured flows are reported as RTP streams: those tied to a call, those on an address
+/// some SDP announced (tshark's SDP-learned streams), and those that pass the RTP heuristic
+/// without any signalling (version 2, stable SSRC, sequence moving forward, consistent
+/// timestamps). Everything else that merely looked like RTP for a packet or two is dropped.
+fn reported_streams(
+    dialogs: &[crate::sip::Dialog],
+    payloads: &PayloadMap,
+    streams: Vec<rtp::StreamStats>,
+) -> (Vec<rtp::StreamStats>, Vec<Option<crate::correlate::StreamPairing>>) {
+    let pairing = crate::correlate::pair(dialogs, &streams);
+    let heuristic = rtp::accept_without_signalling(&streams);
+    streams
+        .into_iter()
+        .zip(pairing)
+        .zip(heuristic)
+        .filter(|((s, p), accepted)| {
+            p.is_some() || *accepted || payloads.is_announced(s.key.dst) || payloads.is_announced(s.key.src)
+        })
+        .map(|(kept, _)| kept)
+        .unzip()
 }
 
 fn on_datagram(
