@@ -154,8 +154,8 @@ struct Index {
     announcements: Vec<Announcement>,
     spans: Vec<CallSpan>,
     by_addr: HashMap<SocketAddr, Vec<usize>>,
-    /// Behind-NAT announcements by announced port (rule 3a).
-    nat_by_port: HashMap<u16, Vec<usize>>,
+    /// Behind-NAT announcements by (author's signalling IP, announced port) (rules 3a, 3b).
+    nat_by_author_port: HashMap<(IpAddr, u16), Vec<usize>>,
     /// Behind-NAT announcements by the author's signalling IP (rule 3b).
     nat_by_author_ip: HashMap<IpAddr, Vec<usize>>,
     by_dialog: Vec<Vec<usize>>,
@@ -167,7 +167,7 @@ impl Index {
             announcements: Vec::new(),
             spans: dialogs.iter().map(CallSpan::of).collect(),
             by_addr: HashMap::new(),
-            nat_by_port: HashMap::new(),
+            nat_by_author_port: HashMap::new(),
             nat_by_author_ip: HashMap::new(),
             by_dialog: vec![Vec::new(); dialogs.len()],
         };
@@ -192,7 +192,11 @@ impl Index {
                     index.announcements.push(a);
                     index.by_addr.entry(addr).or_default().push(id);
                     if a.is_behind_nat() {
-                        index.nat_by_port.entry(addr.port()).or_default().push(id);
+                        index
+                            .nat_by_author_port
+                            .entry((a.author_signalling_ip, addr.port()))
+                            .or_default()
+                            .push(id);
                         index
                             .nat_by_author_ip
                             .entry(a.author_signalling_ip)
@@ -205,43 +209,54 @@ impl Index {
                 }
             }
         }
+        // Sort every list once for the binary searches of `choose`.
+        index.sort_all();
         index
+    }
+
+    fn sort_all(&mut self) {
+        let announcements = &self.announcements;
+        let key = |id: &usize| announcements.get(*id).map(|a| (a.time, a.order));
+        self.by_addr.values_mut().for_each(|l| l.sort_by_key(key));
+        self.nat_by_author_port
+            .values_mut()
+            .for_each(|l| l.sort_by_key(key));
+        self.nat_by_author_ip
+            .values_mut()
+            .for_each(|l| l.sort_by_key(key));
+        self.by_dialog.iter_mut().for_each(|l| l.sort_by_key(key));
     }
 
     fn get(&self, id: usize) -> Option<&Announcement> {
         self.announcements.get(id)
     }
 
-    /// Among candidate announcements, the one a stream belongs to:
+    /// Among candidate announcements (sorted by time, then capture order), the one a stream
+    /// belongs to:
     /// - in effect at the stream's first packet: announced no later than first packet +
     ///   [`ANNOUNCEMENT_SLACK`], and the stream started before that call ended (+
     ///   [`CALL_END_SLACK`]); the latest such announcement wins, so an address reused by
     ///   consecutive calls goes to the call that announced it last before the stream began;
     /// - else the nearest later announcement made while the stream was still running (a stream
     ///   seen before its SDP: early media, or SIP delayed on another path).
-    fn choose(&self, candidates: &[usize], stream: &StreamStats) -> Option<usize> {
-        let first = stream.first.time.0;
-        let last = stream.last.time.0;
-        let mut in_effect: Option<(Timestamp, usize, usize)> = None;
-        let mut later: Option<(Timestamp, usize, usize)> = None;
-        for &id in candidates {
-            let Some(a) = self.get(id) else { continue };
-            let Some(span) = self.spans.get(a.dialog) else {
-                continue;
-            };
-            if a.time.0 <= first.saturating_add(ANNOUNCEMENT_SLACK) {
-                if span.admits_start(stream.first.time)
-                    && in_effect.is_none_or(|(t, o, _)| (a.time, a.order) > (t, o))
-                {
-                    in_effect = Some((a.time, a.order, id));
-                }
-            } else if last.saturating_add(ANNOUNCEMENT_SLACK) >= a.time.0
-                && later.is_none_or(|(t, o, _)| (a.time, a.order) < (t, o))
-            {
-                later = Some((a.time, a.order, id));
-            }
-        }
-        in_effect.or(later).map(|(_, _, id)| id)
+    ///
+    /// Binary search, because load generators announce one address in thousands of calls.
+    fn choose(&self, sorted: &[usize], stream: &StreamStats) -> Option<usize> {
+        let bound = stream.first.time.0.saturating_add(ANNOUNCEMENT_SLACK);
+        let split = sorted.partition_point(|&id| self.get(id).is_some_and(|a| a.time.0 <= bound));
+        let (earlier, later) = sorted.split_at(split);
+        let in_effect = earlier.iter().rev().copied().find(|&id| {
+            self.get(id)
+                .and_then(|a| self.spans.get(a.dialog))
+                .is_some_and(|span| span.admits_start(stream.first.time))
+        });
+        in_effect.or_else(|| {
+            // Times only grow from here: if the first later one came after the stream ended,
+            // every other did too.
+            let &id = later.first()?;
+            let a = self.get(id)?;
+            (stream.last.time.0.saturating_add(ANNOUNCEMENT_SLACK) >= a.time.0).then_some(id)
+        })
     }
 
     /// The address the `receiver_is_caller` side of `dialog` announced for media section
@@ -253,6 +268,7 @@ impl Index {
         media_index: usize,
         stream: &StreamStats,
     ) -> Option<SocketAddr> {
+        // by_dialog lists are sorted, so the filtered list is too.
         let ids: Vec<usize> = self
             .by_dialog
             .get(dialog)?
@@ -337,30 +353,20 @@ fn by_source(index: &Index, stream: &StreamStats) -> Option<Match> {
 /// Rule 3.
 fn by_nat(index: &Index, stream: &StreamStats) -> Option<Match> {
     let dst = stream.key.dst;
-    if let Some(ids) = index.nat_by_port.get(&dst.port()) {
-        let ids: Vec<usize> = ids
-            .iter()
-            .copied()
-            .filter(|&id| {
-                index
-                    .get(id)
-                    .is_some_and(|a| a.author_signalling_ip == dst.ip())
-            })
-            .collect();
-        if let Some(a) = index.choose(&ids, stream).and_then(|id| index.get(id)) {
+    if let Some(ids) = index.nat_by_author_port.get(&(dst.ip(), dst.port())) {
+        if let Some(a) = index.choose(ids, stream).and_then(|id| index.get(id)) {
             return Some(towards_author(a, PairBasis::NatPort));
         }
     }
     let src = stream.key.src;
-    let ids = index.nat_by_author_ip.get(&src.ip())?;
-    let same_port: Vec<usize> = ids
-        .iter()
-        .copied()
-        .filter(|&id| index.get(id).is_some_and(|a| a.addr.port() == src.port()))
-        .collect();
-    let id = index
-        .choose(&same_port, stream)
-        .or_else(|| index.choose(ids, stream))?;
+    let same_port = index
+        .nat_by_author_port
+        .get(&(src.ip(), src.port()))
+        .and_then(|ids| index.choose(ids, stream));
+    let id = same_port.or_else(|| {
+        let ids = index.nat_by_author_ip.get(&src.ip())?;
+        index.choose(ids, stream)
+    })?;
     let a = index.get(id)?;
     Some(from_author(index, a, stream, PairBasis::NatPort))
 }

@@ -427,3 +427,38 @@ fn ipv6_and_unspecified_hold_address() {
         ]
     );
 }
+
+#[test]
+fn load_generator_reusing_one_address_for_many_calls() {
+    // sipnab-sipp-branch-scenario shape: every call announces 127.0.1.1:6000/6001.
+    const CALLS: i64 = 2_000;
+    let dialogs: Vec<Dialog> = (0..CALLS)
+        .map(|i| {
+            let t = i * 10_000;
+            dialog(
+                &format!("call-{i}"),
+                t,
+                Some(t + 8_000),
+                vec![
+                    sdp(t, "127.0.1.1:5061", true, &["127.0.1.1:6001"]),
+                    sdp(t + 200, "127.0.1.1:5060", false, &["127.0.1.1:6000"]),
+                ],
+            )
+        })
+        .collect();
+    let streams: Vec<StreamStats> = (0..CALLS)
+        .map(|i| {
+            let t = i * 10_000;
+            let ssrc = u32::try_from(i).unwrap();
+            stream("127.0.1.1:6001", "127.0.1.1:6000", ssrc, t + 300, t + 7_000)
+        })
+        .collect();
+    let result = pair(&dialogs, &streams);
+    for (i, p) in result.iter().enumerate() {
+        assert_eq!(
+            *p,
+            paired(i, CallerToCallee, Some("127.0.1.1:6000"), SdpDestination),
+            "stream {i}"
+        );
+    }
+}
