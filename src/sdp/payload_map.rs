@@ -1,0 +1,213 @@
+//! The payload-type map learned from SDP, keyed by the receive address each media section
+//! announced (an SDP describes what its author wants to receive, RFC 3264 §5), so the RTP
+//! stage can resolve a dynamic payload type's clock from a packet's destination.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+
+use super::{RtpMap, SessionDescription};
+
+/// One announced receive address and the rtpmaps of the section that announced it.
+#[derive(Debug)]
+struct Announced {
+    rtpmaps: Vec<RtpMap>,
+    /// Learning sequence number of the announcement now in force (for eviction order).
+    generation: u64,
+}
+
+/// Payload-type names and clocks learned from SDP, keyed by the address:port that announced
+/// them (the receiver of the stream: an SDP describes what its author wants to receive).
+///
+/// Static payload types are not filled in here: `rtp::payload` holds the RFC 3551 table and the
+/// caller falls back to it. Bounded: at most [`PayloadMap::CAPACITY`] addresses; the address
+/// learned longest ago is evicted first and counted in [`PayloadMap::evicted`].
+#[derive(Debug, Default)]
+pub struct PayloadMap {
+    by_addr: HashMap<SocketAddr, Announced>,
+    /// (address, generation) in learning order; entries whose generation is no longer the
+    /// address's current one are stale and skipped when evicting.
+    order: VecDeque<(SocketAddr, u64)>,
+    next_generation: u64,
+    evicted: u64,
+}
+
+impl PayloadMap {
+    /// Most announced addresses kept at once.
+    pub const CAPACITY: usize = 100_000;
+
+    /// Learns every media section with an address and a non-zero port. A newer SDP for the same
+    /// address replaces the older one entirely (matches tshark: a new SDP sets up a new RTP
+    /// conversation with its own payload-type table). Sections announcing the unspecified
+    /// address (`0.0.0.0`, hold) are not learned: no packet is ever sent there.
+    pub fn learn(&mut self, session: &SessionDescription) {
+        for media in &session.media {
+            let Some(addr) = media.rtp_addr() else {
+                continue;
+            };
+            if addr.ip().is_unspecified() {
+                continue;
+            }
+            self.insert(addr, media.rtpmaps.clone());
+        }
+    }
+
+    fn insert(&mut self, addr: SocketAddr, rtpmaps: Vec<RtpMap>) {
+        let generation = self.next_generation;
+        self.next_generation = self.next_generation.wrapping_add(1);
+        let is_new = self
+            .by_addr
+            .insert(
+                addr,
+                Announced {
+                    rtpmaps,
+                    generation,
+                },
+            )
+            .is_none();
+        self.order.push_back((addr, generation));
+        if is_new && self.by_addr.len() > Self::CAPACITY {
+            self.evict_oldest();
+        }
+        // Re-learned addresses leave stale entries in `order`; compact before it grows past
+        // twice the live size so that the queue stays bounded too.
+        if self.order.len() > 2 * Self::CAPACITY.max(self.by_addr.len()) {
+            let by_addr = &self.by_addr;
+            self.order
+                .retain(|(a, g)| by_addr.get(a).is_some_and(|e| e.generation == *g));
+        }
+    }
+
+    fn evict_oldest(&mut self) {
+        while let Some((addr, generation)) = self.order.pop_front() {
+            if self
+                .by_addr
+                .get(&addr)
+                .is_some_and(|e| e.generation == generation)
+            {
+                self.by_addr.remove(&addr);
+                self.evicted = self.evicted.saturating_add(1);
+                return;
+            }
+        }
+    }
+
+    /// Codec name and clock (Hz) for payload type `pt` of a stream sent to `dst`, from the
+    /// latest SDP that announced `dst` with an rtpmap for `pt`; `None` when no SDP said so (the
+    /// caller then falls back to the RFC 3551 static table in `rtp::payload`).
+    pub fn lookup(&self, dst: SocketAddr, pt: u8) -> Option<(&str, u32)> {
+        self.by_addr
+            .get(&dst)?
+            .rtpmaps
+            .iter()
+            .find(|m| m.pt == pt)
+            .map(|m| (m.name.as_str(), m.clock_hz))
+    }
+
+    /// True when some SDP announced `addr` as a media receive address.
+    pub fn is_announced(&self, addr: SocketAddr) -> bool {
+        self.by_addr.contains_key(&addr)
+    }
+
+    /// Number of announced addresses currently kept.
+    pub fn len(&self) -> usize {
+        self.by_addr.len()
+    }
+
+    /// True when nothing was learned (or everything was evicted).
+    pub fn is_empty(&self) -> bool {
+        self.by_addr.is_empty()
+    }
+
+    /// How many addresses were evicted because the map was full (the pipeline reports it as a
+    /// `state_evicted` warning).
+    pub fn evicted(&self) -> u64 {
+        self.evicted
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sdp::{parse, samples};
+
+    fn sa(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn learns_dynamic_types_by_announced_address() {
+        let mut map = PayloadMap::default();
+        map.learn(&parse(samples::SNGREP_IPV6_INVITE.as_bytes()).unwrap());
+        let dst = sa("[fd17:625c:f037:2:a00:27ff:feb9:1521]:15062");
+        assert!(map.is_announced(dst));
+        assert_eq!(map.lookup(dst, 100), Some(("AMR-WB", 16000)));
+        assert_eq!(map.lookup(dst, 121), Some(("telephone-event", 16000)));
+        assert_eq!(map.lookup(dst, 96), None);
+        assert_eq!(map.lookup(sa("[fd17::1]:15062"), 100), None);
+        assert!(!map.is_announced(sa("[fd17:625c:f037:2:a00:27ff:feb9:1521]:15063")));
+    }
+
+    #[test]
+    fn newer_sdp_for_same_address_wins() {
+        // sipnab-register-invite-reinvite-bye: PCMU first, then a re-INVITE to opus/48000 on
+        // the same address.
+        let first = "v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 5094 RTP/AVP 0 96\r\n\
+                     a=rtpmap:0 PCMU/8000\r\na=rtpmap:96 speex/8000\r\n";
+        let second = "v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 5094 RTP/AVP 96\r\n\
+                      a=rtpmap:96 opus/48000\r\n";
+        let mut map = PayloadMap::default();
+        map.learn(&parse(first.as_bytes()).unwrap());
+        assert_eq!(map.lookup(sa("127.0.0.1:5094"), 96), Some(("speex", 8000)));
+        map.learn(&parse(second.as_bytes()).unwrap());
+        assert_eq!(map.lookup(sa("127.0.0.1:5094"), 96), Some(("opus", 48000)));
+        assert_eq!(
+            map.lookup(sa("127.0.0.1:5094"), 0),
+            None,
+            "replaced entirely"
+        );
+        assert_eq!(map.len(), 1);
+    }
+
+    #[test]
+    fn rejected_hold_and_t38_sections() {
+        let mut map = PayloadMap::default();
+        map.learn(&parse(samples::NDPI_TWO_DESCRIPTIONS.as_bytes()).unwrap());
+        // The audio section is announced; the rejected image section (port 0) is not a
+        // separate address (same address, port 0).
+        assert!(map.is_announced(sa("10.23.1.52:16756")));
+        assert_eq!(
+            map.lookup(sa("10.23.1.52:16756"), 103),
+            Some(("G726-32", 8000))
+        );
+        assert_eq!(map.len(), 1);
+        let mut map = PayloadMap::default();
+        map.learn(&parse(b"v=0\nc=IN IP4 0.0.0.0\nm=audio 4000 RTP/AVP 0\n").unwrap());
+        assert!(map.is_empty());
+        map.learn(&parse(samples::NDPI_T38_IMAGE.as_bytes()).unwrap());
+        assert!(map.is_announced(sa("10.23.1.52:16756")));
+    }
+
+    #[test]
+    fn bounded_with_oldest_evicted() {
+        let mut map = PayloadMap::default();
+        let total = PayloadMap::CAPACITY + 10;
+        for i in 0..total {
+            let port = u16::try_from(i % 60_000).unwrap() + 1;
+            let host = u8::try_from(i / 60_000).unwrap();
+            map.insert(SocketAddr::from(([10, 0, 0, host], port)), Vec::new());
+            // Re-learning one address again and again must not grow the order queue forever.
+            map.insert(sa("192.0.2.1:4000"), Vec::new());
+        }
+        assert_eq!(map.len(), PayloadMap::CAPACITY);
+        assert!(map.evicted() >= 10);
+        assert!(map.order.len() <= 2 * PayloadMap::CAPACITY + 1);
+        assert!(
+            !map.is_announced(SocketAddr::from(([10, 0, 0, 0], 1))),
+            "oldest evicted"
+        );
+        assert!(
+            map.is_announced(sa("192.0.2.1:4000")),
+            "recently re-learned kept"
+        );
+    }
+}
