@@ -101,12 +101,22 @@ fn on_datagram(
     streams: &mut StreamTable,
     warnings: &mut Warnings,
 ) {
-    if let Transport::Tcp { .. } = dg.transport {
-        sip.on_datagram(dg, warnings, &mut |ev| payloads.learn(&ev.session));
-        return;
-    }
-    match classify(dg.payload) {
-        PayloadKind::Sip => sip.on_datagram(dg, warnings, &mut |ev| payloads.learn(&ev.session)),
+    let is_tcp = matches!(dg.transport, Transport::Tcp { .. });
+    let kind = if is_tcp { PayloadKind::Sip } else { classify(dg.payload) };
+    match kind {
+        // Every TCP segment goes to the SIP stage: it frames streams and recognises SIP by content.
+        PayloadKind::Sip => {
+            let evicted_before = payloads.evicted();
+            sip.on_datagram(dg, warnings, &mut |ev| payloads.learn(&ev.session));
+            if evicted_before == 0 && payloads.evicted() > 0 {
+                warnings.push(dg.at.file, dg.at.number, WarningKind::StateEvicted, || {
+                    format!(
+                        "SDP payload map full ({} addresses): the oldest announcements were dropped",
+                        PayloadMap::CAPACITY
+                    )
+                });
+            }
+        }
         PayloadKind::Rtp if dg.icmp_error.is_none() => {
             if let Some(header) = rtp::parse_header(dg.payload) {
                 let clock_hz = match payloads.lookup(dg.dst, header.pt) {

@@ -138,14 +138,12 @@ impl CallSpan {
 
     /// The stream started before the call ended (with [`CALL_END_SLACK`]).
     fn admits_start(&self, first: Timestamp) -> bool {
-        self.end
-            .is_none_or(|end| first.0 <= end.0.saturating_add(CALL_END_SLACK))
+        self.end.is_none_or(|end| first.0 <= end.0.saturating_add(CALL_END_SLACK))
     }
 
     /// The stream's span meets the call's span (with slack on both sides).
     fn overlaps(&self, stream: &StreamStats) -> bool {
-        self.admits_start(stream.first.time)
-            && stream.last.time.0 >= self.start.0.saturating_sub(ANNOUNCEMENT_SLACK)
+        self.admits_start(stream.first.time) && stream.last.time.0 >= self.start.0.saturating_sub(ANNOUNCEMENT_SLACK)
     }
 }
 
@@ -192,16 +190,8 @@ impl Index {
                     index.announcements.push(a);
                     index.by_addr.entry(addr).or_default().push(id);
                     if a.is_behind_nat() {
-                        index
-                            .nat_by_author_port
-                            .entry((a.author_signalling_ip, addr.port()))
-                            .or_default()
-                            .push(id);
-                        index
-                            .nat_by_author_ip
-                            .entry(a.author_signalling_ip)
-                            .or_default()
-                            .push(id);
+                        index.nat_by_author_port.entry((a.author_signalling_ip, addr.port())).or_default().push(id);
+                        index.nat_by_author_ip.entry(a.author_signalling_ip).or_default().push(id);
                     }
                     if let Some(list) = index.by_dialog.get_mut(dialog) {
                         list.push(id);
@@ -218,12 +208,8 @@ impl Index {
         let announcements = &self.announcements;
         let key = |id: &usize| announcements.get(*id).map(|a| (a.time, a.order));
         self.by_addr.values_mut().for_each(|l| l.sort_by_key(key));
-        self.nat_by_author_port
-            .values_mut()
-            .for_each(|l| l.sort_by_key(key));
-        self.nat_by_author_ip
-            .values_mut()
-            .for_each(|l| l.sort_by_key(key));
+        self.nat_by_author_port.values_mut().for_each(|l| l.sort_by_key(key));
+        self.nat_by_author_ip.values_mut().for_each(|l| l.sort_by_key(key));
         self.by_dialog.iter_mut().for_each(|l| l.sort_by_key(key));
     }
 
@@ -246,9 +232,7 @@ impl Index {
         let split = sorted.partition_point(|&id| self.get(id).is_some_and(|a| a.time.0 <= bound));
         let (earlier, later) = sorted.split_at(split);
         let in_effect = earlier.iter().rev().copied().find(|&id| {
-            self.get(id)
-                .and_then(|a| self.spans.get(a.dialog))
-                .is_some_and(|span| span.admits_start(stream.first.time))
+            self.get(id).and_then(|a| self.spans.get(a.dialog)).is_some_and(|span| span.admits_start(stream.first.time))
         });
         in_effect.or_else(|| {
             // Times only grow from here: if the first later one came after the stream ended,
@@ -275,9 +259,7 @@ impl Index {
             .iter()
             .copied()
             .filter(|&id| {
-                self.get(id).is_some_and(|a| {
-                    a.from_caller == receiver_is_caller && a.media_index == media_index
-                })
+                self.get(id).is_some_and(|a| a.from_caller == receiver_is_caller && a.media_index == media_index)
             })
             .collect();
         let id = self.choose(&ids, stream)?;
@@ -326,11 +308,7 @@ pub fn pair(dialogs: &[Dialog], streams: &[StreamStats]) -> Vec<Option<StreamPai
     let index = Index::build(dialogs);
     let mut matches: Vec<Option<Match>> = streams
         .iter()
-        .map(|s| {
-            by_destination(&index, s)
-                .or_else(|| by_source(&index, s))
-                .or_else(|| by_nat(&index, s))
-        })
+        .map(|s| by_destination(&index, s).or_else(|| by_source(&index, s)).or_else(|| by_nat(&index, s)))
         .collect();
     symmetric_returns(&index, streams, &mut matches);
     matches.into_iter().map(|m| m.map(|m| m.pairing)).collect()
@@ -359,10 +337,7 @@ fn by_nat(index: &Index, stream: &StreamStats) -> Option<Match> {
         }
     }
     let src = stream.key.src;
-    let same_port = index
-        .nat_by_author_port
-        .get(&(src.ip(), src.port()))
-        .and_then(|ids| index.choose(ids, stream));
+    let same_port = index.nat_by_author_port.get(&(src.ip(), src.port())).and_then(|ids| index.choose(ids, stream));
     let id = same_port.or_else(|| {
         let ids = index.nat_by_author_ip.get(&src.ip())?;
         index.choose(ids, stream)
@@ -377,10 +352,7 @@ fn symmetric_returns(index: &Index, streams: &[StreamStats], matches: &mut [Opti
     let mut paired_by_tuple: HashMap<(SocketAddr, SocketAddr), Vec<usize>> = HashMap::new();
     for (i, (s, m)) in streams.iter().zip(matches.iter()).enumerate() {
         if m.is_some() {
-            paired_by_tuple
-                .entry((s.key.src, s.key.dst))
-                .or_default()
-                .push(i);
+            paired_by_tuple.entry((s.key.src, s.key.dst)).or_default().push(i);
         }
     }
     let mut found: Vec<(usize, Match)> = Vec::new();
@@ -403,14 +375,8 @@ fn symmetric_returns(index: &Index, streams: &[StreamStats], matches: &mut [Opti
             .min_by_key(|(gap, _)| *gap);
         let Some((_, other)) = best else { continue };
         let direction = other.pairing.direction.map(StreamDirection::reverse);
-        let sdp_addr = direction.and_then(|d| {
-            index.announced_by_side(
-                other.pairing.dialog,
-                d.received_by_caller(),
-                other.media_index,
-                s,
-            )
-        });
+        let sdp_addr = direction
+            .and_then(|d| index.announced_by_side(other.pairing.dialog, d.received_by_caller(), other.media_index, s));
         found.push((
             i,
             Match {

@@ -25,11 +25,7 @@ fn sdp(ms: i64, sender: &str, from_caller: bool, media: &[&str]) -> SdpEvent {
     for m in media {
         let addr = sa(m);
         let kind = if addr.is_ipv4() { "IP4" } else { "IP6" };
-        body.push_str(&format!(
-            "m=audio {} RTP/AVP 0\r\nc=IN {kind} {}\r\n",
-            addr.port(),
-            addr.ip()
-        ));
+        body.push_str(&format!("m=audio {} RTP/AVP 0\r\nc=IN {kind} {}\r\n", addr.port(), addr.ip()));
     }
     SdpEvent {
         at: at(ms),
@@ -55,11 +51,7 @@ fn dialog(call_id: &str, invite_ms: i64, bye_ms: Option<i64>, sdp: Vec<SdpEvent>
 
 fn stream(src: &str, dst: &str, ssrc: u32, first_ms: i64, last_ms: i64) -> StreamStats {
     StreamStats {
-        key: StreamKey {
-            src: sa(src),
-            dst: sa(dst),
-            ssrc,
-        },
+        key: StreamKey { src: sa(src), dst: sa(dst), ssrc },
         first: at(first_ms),
         last: at(last_ms),
         first_pt: 0,
@@ -86,18 +78,8 @@ fn stream(src: &str, dst: &str, ssrc: u32, first_ms: i64, last_ms: i64) -> Strea
     }
 }
 
-fn paired(
-    dialog: usize,
-    d: StreamDirection,
-    sdp: Option<&str>,
-    basis: PairBasis,
-) -> Option<StreamPairing> {
-    Some(StreamPairing {
-        dialog,
-        direction: Some(d),
-        sdp_addr: sdp.map(sa),
-        basis,
-    })
+fn paired(dialog: usize, d: StreamDirection, sdp: Option<&str>, basis: PairBasis) -> Option<StreamPairing> {
+    Some(StreamPairing { dialog, direction: Some(d), sdp_addr: sdp.map(sa), basis })
 }
 
 use PairBasis::*;
@@ -138,10 +120,7 @@ fn source_match_when_destination_is_not_announced() {
     // its stream is paired by its own announced source.
     let dialogs = [plain_call("a", 0, Some(60_000))];
     let streams = [stream("10.0.0.2:5000", "10.0.0.1:4002", 7, 700, 50_000)];
-    assert_eq!(
-        pair(&dialogs, &streams),
-        vec![paired(0, CalleeToCaller, Some("10.0.0.1:4000"), SdpSource)]
-    );
+    assert_eq!(pair(&dialogs, &streams), vec![paired(0, CalleeToCaller, Some("10.0.0.1:4000"), SdpSource)]);
 }
 
 #[test]
@@ -218,24 +197,13 @@ fn symmetric_return_when_only_one_side_is_explained() {
         stream("80.230.219.70:41000", "203.0.113.7:52000", 1, 500, 29_000),
         stream("203.0.113.7:52000", "80.230.219.70:41000", 2, 520, 29_000),
         // Same reverse tuple but long after the call: not paired.
-        stream(
-            "203.0.113.7:52000",
-            "80.230.219.70:41000",
-            3,
-            90_000,
-            95_000,
-        ),
+        stream("203.0.113.7:52000", "80.230.219.70:41000", 3, 90_000, 95_000),
     ];
     assert_eq!(
         pair(&dialogs, &streams),
         vec![
             paired(0, CallerToCallee, Some("10.0.0.5:6000"), NatPort),
-            paired(
-                0,
-                CalleeToCaller,
-                Some("192.168.1.2:30000"),
-                SymmetricReturn
-            ),
+            paired(0, CalleeToCaller, Some("192.168.1.2:30000"), SymmetricReturn),
             None,
         ]
     );
@@ -245,10 +213,8 @@ fn symmetric_return_when_only_one_side_is_explained() {
 fn reinvite_moves_media_to_a_new_port() {
     let mut d = plain_call("move", 0, Some(90_000));
     // At 30 s the callee re-INVITEs with a new port; the caller answers unchanged.
-    d.sdp
-        .push(sdp(30_000, "10.0.0.2:5060", false, &["10.0.0.2:5002"]));
-    d.sdp
-        .push(sdp(30_100, "10.0.0.1:5060", true, &["10.0.0.1:4000"]));
+    d.sdp.push(sdp(30_000, "10.0.0.2:5060", false, &["10.0.0.2:5002"]));
+    d.sdp.push(sdp(30_100, "10.0.0.1:5060", true, &["10.0.0.1:4000"]));
     let streams = [
         stream("10.0.0.1:4000", "10.0.0.2:5000", 1, 600, 30_200),
         stream("10.0.0.2:5000", "10.0.0.1:4000", 2, 600, 30_000),
@@ -268,10 +234,7 @@ fn reinvite_moves_media_to_a_new_port() {
 
 #[test]
 fn consecutive_calls_reusing_the_same_ports() {
-    let dialogs = [
-        plain_call("first", 0, Some(50_000)),
-        plain_call("second", 60_000, Some(100_000)),
-    ];
+    let dialogs = [plain_call("first", 0, Some(50_000)), plain_call("second", 60_000, Some(100_000))];
     let streams = [
         stream("10.0.0.1:4000", "10.0.0.2:5000", 1, 700, 49_900),
         stream("10.0.0.1:4000", "10.0.0.2:5000", 2, 60_700, 99_900),
@@ -292,20 +255,9 @@ fn consecutive_calls_reusing_the_same_ports() {
     );
 
     // Without a BYE for the first call, the latest announcement before the stream wins.
-    let open = [
-        plain_call("first", 0, None),
-        plain_call("second", 60_000, Some(100_000)),
-    ];
+    let open = [plain_call("first", 0, None), plain_call("second", 60_000, Some(100_000))];
     let streams = [stream("10.0.0.1:4000", "10.0.0.2:5000", 2, 60_700, 99_900)];
-    assert_eq!(
-        pair(&open, &streams),
-        vec![paired(
-            1,
-            CallerToCallee,
-            Some("10.0.0.2:5000"),
-            SdpDestination
-        )]
-    );
+    assert_eq!(pair(&open, &streams), vec![paired(1, CallerToCallee, Some("10.0.0.2:5000"), SdpDestination)]);
 }
 
 #[test]
@@ -327,15 +279,7 @@ fn orphan_streams_are_unpaired() {
 fn one_way_call() {
     let dialogs = [plain_call("a", 0, Some(60_000))];
     let streams = [stream("10.0.0.2:5000", "10.0.0.1:4000", 1, 600, 59_000)];
-    assert_eq!(
-        pair(&dialogs, &streams),
-        vec![paired(
-            0,
-            CalleeToCaller,
-            Some("10.0.0.1:4000"),
-            SdpDestination
-        )]
-    );
+    assert_eq!(pair(&dialogs, &streams), vec![paired(0, CalleeToCaller, Some("10.0.0.1:4000"), SdpDestination)]);
 }
 
 #[test]
@@ -412,18 +356,8 @@ fn ipv6_and_unspecified_hold_address() {
     assert_eq!(
         pair(&dialogs, &streams),
         vec![
-            paired(
-                0,
-                CallerToCallee,
-                Some("[fd17::4222]:25062"),
-                SdpDestination
-            ),
-            paired(
-                0,
-                CalleeToCaller,
-                Some("[fd17::1521]:15062"),
-                SdpDestination
-            ),
+            paired(0, CallerToCallee, Some("[fd17::4222]:25062"), SdpDestination),
+            paired(0, CalleeToCaller, Some("[fd17::1521]:15062"), SdpDestination),
         ]
     );
 }
@@ -455,10 +389,6 @@ fn load_generator_reusing_one_address_for_many_calls() {
         .collect();
     let result = pair(&dialogs, &streams);
     for (i, p) in result.iter().enumerate() {
-        assert_eq!(
-            *p,
-            paired(i, CallerToCallee, Some("127.0.1.1:6000"), SdpDestination),
-            "stream {i}"
-        );
+        assert_eq!(*p, paired(i, CallerToCallee, Some("127.0.1.1:6000"), SdpDestination), "stream {i}");
     }
 }

@@ -111,8 +111,7 @@ impl MediaDescription {
     /// `recvonly` answer is not itself a hold request.) A rejected section (port 0) is not hold.
     pub fn is_hold(&self) -> bool {
         self.port != 0
-            && (matches!(self.direction, Direction::SendOnly | Direction::Inactive)
-                || self.is_unspecified_addr())
+            && (matches!(self.direction, Direction::SendOnly | Direction::Inactive) || self.is_unspecified_addr())
     }
 
     /// True when the media is SRTP or keyed for it: a SAVP/SAVPF profile (RFC 3711, RFC 5124),
@@ -180,10 +179,7 @@ pub fn is_private_or_unspecified(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
             let [a, b, ..] = v4.octets();
-            v4.is_unspecified()
-                || v4.is_private()
-                || v4.is_link_local()
-                || (a == 100 && (64..=127).contains(&b))
+            v4.is_unspecified() || v4.is_private() || v4.is_link_local() || (a == 100 && (64..=127).contains(&b))
         }
         IpAddr::V6(v6) => {
             let first = v6.segments()[0];
@@ -210,14 +206,7 @@ mod tests {
             "fe80::1",
             "::",
         ];
-        let no = [
-            "80.230.219.70",
-            "100.63.255.255",
-            "100.128.0.0",
-            "172.32.0.1",
-            "2001:db8::1",
-            "127.0.0.1",
-        ];
+        let no = ["80.230.219.70", "100.63.255.255", "100.128.0.0", "172.32.0.1", "2001:db8::1", "127.0.0.1"];
         for s in yes {
             assert!(is_private_or_unspecified(s.parse().unwrap()), "{s}");
         }

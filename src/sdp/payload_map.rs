@@ -54,16 +54,7 @@ impl PayloadMap {
     fn insert(&mut self, addr: SocketAddr, rtpmaps: Vec<RtpMap>) {
         let generation = self.next_generation;
         self.next_generation = self.next_generation.wrapping_add(1);
-        let is_new = self
-            .by_addr
-            .insert(
-                addr,
-                Announced {
-                    rtpmaps,
-                    generation,
-                },
-            )
-            .is_none();
+        let is_new = self.by_addr.insert(addr, Announced { rtpmaps, generation }).is_none();
         self.order.push_back((addr, generation));
         if is_new && self.by_addr.len() > Self::CAPACITY {
             self.evict_oldest();
@@ -72,18 +63,13 @@ impl PayloadMap {
         // twice the live size so that the queue stays bounded too.
         if self.order.len() > 2 * Self::CAPACITY.max(self.by_addr.len()) {
             let by_addr = &self.by_addr;
-            self.order
-                .retain(|(a, g)| by_addr.get(a).is_some_and(|e| e.generation == *g));
+            self.order.retain(|(a, g)| by_addr.get(a).is_some_and(|e| e.generation == *g));
         }
     }
 
     fn evict_oldest(&mut self) {
         while let Some((addr, generation)) = self.order.pop_front() {
-            if self
-                .by_addr
-                .get(&addr)
-                .is_some_and(|e| e.generation == generation)
-            {
+            if self.by_addr.get(&addr).is_some_and(|e| e.generation == generation) {
                 self.by_addr.remove(&addr);
                 self.evicted = self.evicted.saturating_add(1);
                 return;
@@ -95,12 +81,7 @@ impl PayloadMap {
     /// latest SDP that announced `dst` with an rtpmap for `pt`; `None` when no SDP said so (the
     /// caller then falls back to the RFC 3551 static table in `rtp::payload`).
     pub fn lookup(&self, dst: SocketAddr, pt: u8) -> Option<(&str, u32)> {
-        self.by_addr
-            .get(&dst)?
-            .rtpmaps
-            .iter()
-            .find(|m| m.pt == pt)
-            .map(|m| (m.name.as_str(), m.clock_hz))
+        self.by_addr.get(&dst)?.rtpmaps.iter().find(|m| m.pt == pt).map(|m| (m.name.as_str(), m.clock_hz))
     }
 
     /// True when some SDP announced `addr` as a media receive address.
@@ -160,11 +141,7 @@ mod tests {
         assert_eq!(map.lookup(sa("127.0.0.1:5094"), 96), Some(("speex", 8000)));
         map.learn(&parse(second.as_bytes()).unwrap());
         assert_eq!(map.lookup(sa("127.0.0.1:5094"), 96), Some(("opus", 48000)));
-        assert_eq!(
-            map.lookup(sa("127.0.0.1:5094"), 0),
-            None,
-            "replaced entirely"
-        );
+        assert_eq!(map.lookup(sa("127.0.0.1:5094"), 0), None, "replaced entirely");
         assert_eq!(map.len(), 1);
     }
 
@@ -175,10 +152,7 @@ mod tests {
         // The audio section is announced; the rejected image section (port 0) is not a
         // separate address (same address, port 0).
         assert!(map.is_announced(sa("10.23.1.52:16756")));
-        assert_eq!(
-            map.lookup(sa("10.23.1.52:16756"), 103),
-            Some(("G726-32", 8000))
-        );
+        assert_eq!(map.lookup(sa("10.23.1.52:16756"), 103), Some(("G726-32", 8000)));
         assert_eq!(map.len(), 1);
         let mut map = PayloadMap::default();
         map.learn(&parse(b"v=0\nc=IN IP4 0.0.0.0\nm=audio 4000 RTP/AVP 0\n").unwrap());
@@ -201,13 +175,7 @@ mod tests {
         assert_eq!(map.len(), PayloadMap::CAPACITY);
         assert!(map.evicted() >= 10);
         assert!(map.order.len() <= 2 * PayloadMap::CAPACITY + 1);
-        assert!(
-            !map.is_announced(SocketAddr::from(([10, 0, 0, 0], 1))),
-            "oldest evicted"
-        );
-        assert!(
-            map.is_announced(sa("192.0.2.1:4000")),
-            "recently re-learned kept"
-        );
+        assert!(!map.is_announced(SocketAddr::from(([10, 0, 0, 0], 1))), "oldest evicted");
+        assert!(map.is_announced(sa("192.0.2.1:4000")), "recently re-learned kept");
     }
 }

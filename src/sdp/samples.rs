@@ -218,41 +218,14 @@ a=sendrecv\r\n\
 
 /// Every real (non-fuzzed) body above, with a label.
 pub const REAL_BODIES: &[(&str, &str)] = &[
-    (
-        "sngrep-aaa frame 223 (INVITE, private c= behind NAT)",
-        SNGREP_AAA_INVITE,
-    ),
-    (
-        "sngrep-ipv6frag frame 2 (bracketed IPv6 o=)",
-        SNGREP_IPV6_INVITE,
-    ),
-    (
-        "sngrep-ipv6frag frame 6 (183, bracketed IPv6 o=)",
-        SNGREP_IPV6_183,
-    ),
-    (
-        "arkime-gtp-iphone frame 40 (VoLTE, b= lines)",
-        ARKIME_VOLTE_INVITE,
-    ),
-    (
-        "sipnab-sip-rtp-g711 frame 1 (recvonly)",
-        SIPNAB_G711_RECVONLY,
-    ),
-    (
-        "sipnab-sip-rtp-g711 frame 4 (sendonly)",
-        SIPNAB_G711_SENDONLY,
-    ),
-    (
-        "sipnab-h263-over-rtp frame 3 (audio+video, media-level c=)",
-        SIPNAB_H263_ANSWER,
-    ),
-    (
-        "sipnab-b2bua-asterisk frame 24 (Asterisk)",
-        SIPNAB_B2BUA_ASTERISK,
-    ),
+    ("sngrep-aaa frame 223 (INVITE, private c= behind NAT)", SNGREP_AAA_INVITE),
+    ("sngrep-ipv6frag frame 2 (bracketed IPv6 o=)", SNGREP_IPV6_INVITE),
+    ("sngrep-ipv6frag frame 6 (183, bracketed IPv6 o=)", SNGREP_IPV6_183),
+    ("arkime-gtp-iphone frame 40 (VoLTE, b= lines)", ARKIME_VOLTE_INVITE),
+    ("sipnab-sip-rtp-g711 frame 1 (recvonly)", SIPNAB_G711_RECVONLY),
+    ("sipnab-sip-rtp-g711 frame 4 (sendonly)", SIPNAB_G711_SENDONLY),
+    ("sipnab-h263-over-rtp frame 3 (audio+video, media-level c=)", SIPNAB_H263_ANSWER),
+    ("sipnab-b2bua-asterisk frame 24 (Asterisk)", SIPNAB_B2BUA_ASTERISK),
     ("ndpi-FAX frame 1394 (T.38 image re-INVITE)", NDPI_T38_IMAGE),
-    (
-        "ndpi-FAX frame 22 (two descriptions, o=… IP4 -)",
-        NDPI_TWO_DESCRIPTIONS,
-    ),
+    ("ndpi-FAX frame 22 (two descriptions, o=… IP4 -)", NDPI_TWO_DESCRIPTIONS),
 ];

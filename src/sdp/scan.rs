@@ -39,10 +39,7 @@ const MAX_RTP_PAYLOAD_TYPE: u8 = 127;
 
 /// Parses an SDP body leniently (see the module documentation for what is tolerated).
 pub fn parse(body: &[u8]) -> Result<SessionDescription, SdpError> {
-    let mut lines = body
-        .split(|&b| b == b'\n' || b == b'\r')
-        .map(|l| l.trim_ascii())
-        .filter(|l| !l.is_empty());
+    let mut lines = body.split(|&b| b == b'\n' || b == b'\r').map(|l| l.trim_ascii()).filter(|l| !l.is_empty());
 
     match lines.next() {
         Some(first) if line_type(first) == Some(b'v') => {}
@@ -115,11 +112,7 @@ impl Scanner {
             b'm' => {
                 let media = parse_media_line(value)?;
                 self.finish_media();
-                self.current = Some(MediaBuilder {
-                    media,
-                    own_connection: None,
-                    own_direction: None,
-                });
+                self.current = Some(MediaBuilder { media, own_connection: None, own_direction: None });
             }
             b'a' => self.attribute(value),
             _ => {}
@@ -219,10 +212,7 @@ impl Scanner {
         // RFC 4566 §5.7: a media-level c= overrides the session-level one.
         media.addr = builder.own_connection.unwrap_or(self.session_connection);
         // RFC 3264 §5.1: media-level direction, else session-level, else sendrecv.
-        media.direction = builder
-            .own_direction
-            .or(self.session_direction)
-            .unwrap_or_default();
+        media.direction = builder.own_direction.or(self.session_direction).unwrap_or_default();
         media.fingerprint |= self.session_fingerprint;
         self.out.media.push(media);
     }
@@ -252,10 +242,7 @@ fn direction_attribute(name: &str) -> Option<Direction> {
 /// (legal, but not something packets can be matched against).
 fn parse_connection(value: &[u8]) -> Result<Option<IpAddr>, SdpError> {
     let text = std::str::from_utf8(value).map_err(|_| SdpError::BadConnection)?;
-    let address = text
-        .split_ascii_whitespace()
-        .nth(2)
-        .ok_or(SdpError::BadConnection)?;
+    let address = text.split_ascii_whitespace().nth(2).ok_or(SdpError::BadConnection)?;
     if let Some(ip) = parse_ip_literal(address) {
         return Ok(Some(ip));
     }
@@ -268,10 +255,7 @@ fn parse_connection(value: &[u8]) -> Result<Option<IpAddr>, SdpError> {
 /// An IP literal as SDP bodies write it: brackets tolerated (`[fd17::1]`), `/ttl` or
 /// `/count` suffix dropped (RFC 4566 §5.7 multicast), `%zone` dropped.
 fn parse_ip_literal(token: &str) -> Option<IpAddr> {
-    let unbracketed = token
-        .strip_prefix('[')
-        .and_then(|t| t.strip_suffix(']'))
-        .unwrap_or(token);
+    let unbracketed = token.strip_prefix('[').and_then(|t| t.strip_suffix(']')).unwrap_or(token);
     let no_suffix = unbracketed.split('/').next().unwrap_or(unbracketed);
     let no_zone = no_suffix.split('%').next().unwrap_or(no_suffix);
     no_zone.parse().ok()
@@ -281,9 +265,7 @@ fn parse_ip_literal(token: &str) -> Option<IpAddr> {
 fn is_host_name(token: &str) -> bool {
     !token.is_empty()
         && token.len() <= 253
-        && token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
         && token.bytes().any(|b| b.is_ascii_alphabetic())
 }
 
@@ -294,11 +276,7 @@ fn parse_media_line(value: &[u8]) -> Result<MediaDescription, SdpError> {
     let media = tokens.next().ok_or(SdpError::BadMedia)?;
     let port_token = tokens.next().ok_or(SdpError::BadMedia)?;
     let proto = tokens.next().ok_or(SdpError::BadMedia)?;
-    let port = port_token
-        .split('/')
-        .next()
-        .and_then(|p| p.parse::<u16>().ok())
-        .ok_or(SdpError::BadMedia)?;
+    let port = port_token.split('/').next().and_then(|p| p.parse::<u16>().ok()).ok_or(SdpError::BadMedia)?;
     let kind = if media.eq_ignore_ascii_case("audio") {
         MediaKind::Audio
     } else if media.eq_ignore_ascii_case("video") {
@@ -344,12 +322,7 @@ fn parse_rtpmap(arg: &str) -> Option<RtpMap> {
     }
     let clock_hz = parts.next()?.trim().parse::<u32>().ok()?;
     let channels = parts.next().and_then(|c| c.trim().parse::<u8>().ok());
-    Some(RtpMap {
-        pt,
-        name: name.to_owned(),
-        clock_hz,
-        channels,
-    })
+    Some(RtpMap { pt, name: name.to_owned(), clock_hz, channels })
 }
 
 /// `a=fmtp:<format> <format specific parameters>`; numeric formats only.
@@ -362,11 +335,7 @@ fn parse_fmtp(arg: &str) -> Option<(u8, String)> {
 }
 
 fn parse_payload_type(token: &str) -> Option<u8> {
-    token
-        .trim()
-        .parse::<u8>()
-        .ok()
-        .filter(|&pt| pt <= MAX_RTP_PAYLOAD_TYPE)
+    token.trim().parse::<u8>().ok().filter(|&pt| pt <= MAX_RTP_PAYLOAD_TYPE)
 }
 
 /// The leading decimal digits of `s` (`a=ptime:20.0` → 20).
@@ -399,15 +368,7 @@ mod tests {
         assert_eq!(m.formats, vec![0, 8, 97, 2, 3]);
         assert_eq!(m.rtp_addr(), Some("192.168.1.2:30000".parse().unwrap()));
         assert_eq!(m.rtpmaps.len(), 5);
-        assert_eq!(
-            m.rtpmap(97),
-            Some(&RtpMap {
-                pt: 97,
-                name: "iLBC".into(),
-                clock_hz: 8000,
-                channels: None
-            })
-        );
+        assert_eq!(m.rtpmap(97), Some(&RtpMap { pt: 97, name: "iLBC".into(), clock_hz: 8000, channels: None }));
         assert_eq!(m.fmtp, vec![(97, "mode=20".to_owned())]);
         assert_eq!(m.direction, Direction::SendRecv);
         assert!(!m.is_hold());
@@ -417,26 +378,14 @@ mod tests {
     #[test]
     fn ipv6_with_bracketed_origin() {
         let sd = parse(samples::SNGREP_IPV6_INVITE.as_bytes()).unwrap();
-        assert_eq!(
-            sd.origin_addr,
-            Some(ip("fd17:625c:f037:2:a00:27ff:feb9:1521"))
-        );
+        assert_eq!(sd.origin_addr, Some(ip("fd17:625c:f037:2:a00:27ff:feb9:1521")));
         let m = &sd.media[0];
-        assert_eq!(
-            m.rtp_addr(),
-            Some(SocketAddr::new(
-                ip("fd17:625c:f037:2:a00:27ff:feb9:1521"),
-                15062
-            ))
-        );
+        assert_eq!(m.rtp_addr(), Some(SocketAddr::new(ip("fd17:625c:f037:2:a00:27ff:feb9:1521"), 15062)));
         assert_eq!(m.formats, vec![100, 101, 0, 120, 121]);
         // rtpmaps for payload types not on the m= line (110, 111) are kept.
         assert_eq!(m.rtpmaps.len(), 7);
         assert_eq!(m.rtpmap(121).map(|r| r.clock_hz), Some(16000));
-        assert_eq!(
-            m.fmtp.first(),
-            Some(&(100, "mode-set=\"0,1,2\";octet-align=0".to_owned()))
-        );
+        assert_eq!(m.fmtp.first(), Some(&(100, "mode-set=\"0,1,2\";octet-align=0".to_owned())));
     }
 
     #[test]
@@ -446,10 +395,7 @@ mod tests {
         assert_eq!(m.port, 49120);
         assert_eq!(m.ptime_ms, Some(20));
         assert_eq!(m.direction, Direction::SendRecv);
-        assert_eq!(
-            m.rtpmap(105).map(|r| r.name.as_str()),
-            Some("telephone-event")
-        );
+        assert_eq!(m.rtpmap(105).map(|r| r.name.as_str()), Some("telephone-event"));
         assert_eq!(m.addr, Some(ip("fd00:183:1:1:1886:9040:8605:32b8")));
     }
 
@@ -509,15 +455,9 @@ mod tests {
         let sd = parse(samples::SIPNAB_H263_ANSWER.as_bytes()).unwrap();
         assert_eq!(sd.session_addr, None);
         assert_eq!(sd.media.len(), 2);
-        assert_eq!(
-            sd.media[0].rtp_addr(),
-            Some("127.0.0.1:57126".parse().unwrap())
-        );
+        assert_eq!(sd.media[0].rtp_addr(), Some("127.0.0.1:57126".parse().unwrap()));
         assert_eq!(sd.media[1].kind, MediaKind::Video);
-        assert_eq!(
-            sd.media[1].rtp_addr(),
-            Some("127.0.0.1:57128".parse().unwrap())
-        );
+        assert_eq!(sd.media[1].rtp_addr(), Some("127.0.0.1:57128".parse().unwrap()));
         assert_eq!(sd.media[1].rtpmap(34).map(|r| r.clock_hz), Some(90000));
 
         let body = "v=0\nc=IN IP4 10.0.0.1\na=sendonly\nm=audio 4000 RTP/AVP 0\n\
@@ -548,21 +488,10 @@ mod tests {
         assert_eq!(a.rtcp_port, Some(49171));
         assert_eq!(a.rtcp_addr, Some(ip("192.0.2.11")));
         assert!(a.rtcp_mux);
-        assert!(
-            a.fingerprint,
-            "session-level fingerprint applies to the section"
-        );
+        assert!(a.fingerprint, "session-level fingerprint applies to the section");
         assert!(!a.crypto);
         assert!(a.is_srtp());
-        assert_eq!(
-            a.rtpmap(111),
-            Some(&RtpMap {
-                pt: 111,
-                name: "opus".into(),
-                clock_hz: 48000,
-                channels: Some(2)
-            })
-        );
+        assert_eq!(a.rtpmap(111), Some(&RtpMap { pt: 111, name: "opus".into(), clock_hz: 48000, channels: Some(2) }));
         let b = &sd.media[1];
         assert_eq!(b.rtcp_port, Some(50001));
         assert_eq!(b.rtcp_addr, None);
@@ -596,27 +525,15 @@ mod tests {
     fn errors_without_panic() {
         assert_eq!(parse(b""), Err(SdpError::NoVersion));
         assert_eq!(parse(b"\r\n\r\n"), Err(SdpError::NoVersion));
-        assert_eq!(
-            parse(b"o=- 1 1 IN IP4 1.2.3.4\r\nv=0\r\n"),
-            Err(SdpError::NoVersion)
-        );
+        assert_eq!(parse(b"o=- 1 1 IN IP4 1.2.3.4\r\nv=0\r\n"), Err(SdpError::NoVersion));
         assert_eq!(parse(b"\x00\x01\x02binary"), Err(SdpError::NotText));
         assert_eq!(parse(b"v=0\nm=audio\n"), Err(SdpError::BadMedia));
-        assert_eq!(
-            parse(b"v=0\nm=audio 70000 RTP/AVP 0\n"),
-            Err(SdpError::BadMedia)
-        );
-        assert_eq!(
-            parse(b"v=0\nm=audio $ RTP/AVP 0\n"),
-            Err(SdpError::BadMedia)
-        );
+        assert_eq!(parse(b"v=0\nm=audio 70000 RTP/AVP 0\n"), Err(SdpError::BadMedia));
+        assert_eq!(parse(b"v=0\nm=audio $ RTP/AVP 0\n"), Err(SdpError::BadMedia));
         assert_eq!(parse(b"v=0\nc=IN IP4\n"), Err(SdpError::BadConnection));
         assert_eq!(parse(b"v=0\nc=IN IP4 $\n"), Err(SdpError::BadConnection));
         // Fuzzed bodies from ndpi-fuzz-2006-06-26-2594.pcap.
-        assert_eq!(
-            parse(samples::NDPI_FUZZ_BAD_CONNECTION),
-            Err(SdpError::BadConnection)
-        );
+        assert_eq!(parse(samples::NDPI_FUZZ_BAD_CONNECTION), Err(SdpError::BadConnection));
         assert_eq!(parse(samples::NDPI_FUZZ_BAD_PORT), Err(SdpError::BadMedia));
         // Non-UTF-8 bytes in an attribute are ignored; odd case in the media token tolerated.
         let sd = parse(samples::NDPI_FUZZ_ODD_BUT_READABLE).unwrap();
@@ -641,16 +558,10 @@ mod tests {
         // Cut inside an attribute: the description is still usable.
         let cut = full.len() - 20;
         let sd = parse(full.get(..cut).unwrap()).unwrap();
-        assert_eq!(
-            sd.media[0].rtp_addr(),
-            Some("192.168.1.2:30000".parse().unwrap())
-        );
+        assert_eq!(sd.media[0].rtp_addr(), Some("192.168.1.2:30000".parse().unwrap()));
         // Cut inside the m= line before the protocol: unreadable m= is an error.
         let m_at = samples::SNGREP_AAA_INVITE.find("m=audio").unwrap();
-        assert_eq!(
-            parse(full.get(..m_at + 11).unwrap()),
-            Err(SdpError::BadMedia)
-        );
+        assert_eq!(parse(full.get(..m_at + 11).unwrap()), Err(SdpError::BadMedia));
         // Every prefix parses or errs without panicking (bounded loop: the body length).
         for end in 0..=full.len() {
             let _ = parse(full.get(..end).unwrap());
@@ -665,10 +576,7 @@ mod tests {
         }
         let sd = parse(body.as_bytes()).unwrap();
         assert_eq!(sd.media.len(), MAX_MEDIA_SECTIONS);
-        assert_eq!(
-            sd.media[0].addr,
-            Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)))
-        );
+        assert_eq!(sd.media[0].addr, Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1))));
     }
 
     /// What sdp-rs 0.2.1 (the crate named in the design) does on the real bodies: recorded
@@ -688,23 +596,23 @@ mod tests {
         eprintln!("sdp-rs 0.2.1 rejects: {rejected:?}");
         assert_eq!(
             rejected,
-            [
-                "sngrep-ipv6frag frame 2 (bracketed IPv6 o=)",
-                "sngrep-ipv6frag frame 6 (183, bracketed IPv6 o=)"
-            ]
+            ["sngrep-ipv6frag frame 2 (bracketed IPv6 o=)", "sngrep-ipv6frag frame 6 (183, bracketed IPv6 o=)"]
         );
         // Lenient forms real equipment sends.
         let probes = [
             ("no s=/t=", "v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 4000 RTP/AVP 0\r\n"),
             ("bare LF", "v=0\no=- 1 1 IN IP4 10.0.0.1\ns=-\nc=IN IP4 10.0.0.1\nt=0 0\nm=audio 4000 RTP/AVP 0\n"),
-            ("trailing blank", "v=0 \r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"),
-            ("hold 0.0.0.0", "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"),
+            (
+                "trailing blank",
+                "v=0 \r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n",
+            ),
+            (
+                "hold 0.0.0.0",
+                "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n",
+            ),
         ];
-        let probe_rejected: Vec<&str> = probes
-            .iter()
-            .filter(|(_, body)| !verdict(body))
-            .map(|(name, _)| *name)
-            .collect();
+        let probe_rejected: Vec<&str> =
+            probes.iter().filter(|(_, body)| !verdict(body)).map(|(name, _)| *name).collect();
         eprintln!("sdp-rs 0.2.1 rejects probes: {probe_rejected:?}");
         assert_eq!(probe_rejected, ["no s=/t=", "trailing blank"]);
         for (name, body) in probes {
