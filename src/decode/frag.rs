@@ -11,6 +11,11 @@
 //! §4 prescribes for IPv6, applied to IPv4 too because overlapping fragments are an evasion
 //! trick and callscope must not guess which copy the receiver used.
 //!
+//! The key has no input-file index: when several files are merged, fragments of one datagram
+//! captured in two files (the same link seen twice) join one set, and copies count as
+//! duplicates. Sets are looked up by a linear scan — incomplete sets are few in VoIP traffic,
+//! and the scan is bounded by `max_fragment_sets`.
+//!
 //! Buffers of completed sets are handed to the caller and come back through
 //! [`FragmentTable::recycle`], so steady-state reassembly does not allocate.
 

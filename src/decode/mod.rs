@@ -3,11 +3,17 @@
 //! Input: frames with their link type. Output: UDP and TCP payloads with the innermost IP
 //! 5-tuple, VLAN id and DSCP, borrowing the frame (or the fragment table's buffer once an IP
 //! datagram is reassembled). State: the IP fragment table (bounded, with timeout) and counters.
-//! Link layers: Ethernet (802.1Q / QinQ), Linux SLL / SLL2, NULL / LOOP, raw IPv4/IPv6.
+//! Link layers: Ethernet (802.1Q / QinQ, MPLS, PPPoE session), Linux SLL / SLL2, NULL / LOOP,
+//! raw IPv4/IPv6.
 //! Tunnels looked through: IP-in-IP, IPv6-in-IPv4, GRE (incl. ERSPAN II/III), GTP-U (UDP 2152),
 //! VXLAN (UDP 4789). ICMP errors quoting a UDP datagram are passed on, marked, so that RTP
 //! inside them is not counted but the error can be reported.
-
+//!
+//! `counters.skipped` counts frames that produced no datagram (non-IP, plain TCP ACKs, GTP
+//! signalling, fragments waiting for the rest, undecodable). Frames cut by the snap length are
+//! decoded as far as they go without a warning; lengths that lie in a frame that was not cut
+//! give one `MalformedPacket` warning. Call [`Decoder::finish`] at the end of the capture so
+//! incomplete fragment sets are reported.
 //!
 //! Parsing is by hand (every length checked, see `ip.rs`): etherparse 0.21 stops at 3 VLAN
 //! tags, has no SLL2/NULL parsers, rejects SLL with ARPHRD 772 and allocates in its defrag
@@ -373,6 +379,36 @@ impl Decoder {
                 }
                 ETHERTYPE_IPV4 => return self.ip(walk, bytes, false),
                 ETHERTYPE_IPV6 => return self.ip(walk, bytes, true),
+                // MPLS unicast/multicast (RFC 3032 §2.1): 4-byte labels until the
+                // bottom-of-stack bit; the payload's version nibble says IPv4 or IPv6 (as
+                // Wireshark guesses too; pseudowires with a control word are skipped).
+                0x8847 | 0x8848 => {
+                    for _ in 0..MAX_VLAN_TAGS {
+                        let label =
+                            be32(bytes, 0).ok_or_else(|| Stop::short(walk.cut, "MPLS label"))?;
+                        bytes = bytes.get(4..).unwrap_or_default();
+                        if label & 0x100 != 0 {
+                            return match bytes.first().map(|b| b >> 4) {
+                                Some(4) => self.ip(walk, bytes, false),
+                                Some(6) => self.ip(walk, bytes, true),
+                                _ => Err(Stop::Skip),
+                            };
+                        }
+                    }
+                    return Err(Stop::Malformed("MPLS label stack deeper than 8"));
+                }
+                // PPPoE session (RFC 2516 §4): 6-byte header, then the PPP protocol field
+                // (0x0021 IPv4, 0x0057 IPv6, RFC 1661 / RFC 5072).
+                0x8864 => {
+                    let protocol =
+                        be16(bytes, 6).ok_or_else(|| Stop::short(walk.cut, "PPPoE header"))?;
+                    let packet = bytes.get(8..).unwrap_or_default();
+                    return match protocol {
+                        0x0021 => self.ip(walk, packet, false),
+                        0x0057 => self.ip(walk, packet, true),
+                        _ => Err(Stop::Skip),
+                    };
+                }
                 _ => return Err(Stop::Skip),
             }
         }

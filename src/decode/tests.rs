@@ -209,6 +209,25 @@ fn sll2_null_loop_and_raw_links() {
 }
 
 #[test]
+fn mpls_and_pppoe_carry_ip() {
+    let ip = udp4_packet(b"mpls");
+    let mut labels = vec![0x00, 0x01, 0x00, 0x40, 0x00, 0x02, 0x01, 0x40];
+    labels.extend_from_slice(&ip);
+    let (seen, warnings, _) = decode(LinkType::ETHERNET, &ethernet(0x8847, &labels));
+    assert_eq!(warnings.total(), 0);
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].payload, b"mpls");
+    let ip6 = ipv6(17, A6, B6, 0, &udp(1, 2, b"ppp"));
+    let mut pppoe = vec![0x11, 0x00, 0x00, 0x07, 0, 0, 0x00, 0x57];
+    let len = u16::try_from(ip6.len() + 2).unwrap().to_be_bytes();
+    pppoe[4..6].copy_from_slice(&len);
+    pppoe.extend_from_slice(&ip6);
+    let (seen, _, _) = decode(LinkType::ETHERNET, &ethernet(0x8864, &pppoe));
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].payload, b"ppp");
+}
+
+#[test]
 fn non_ip_is_skipped_silently_and_unknown_link_warned_once() {
     let arp = ethernet(0x0806, &[0u8; 28]);
     let (seen, warnings, decoder) = decode(LinkType::ETHERNET, &arp);
@@ -923,4 +942,81 @@ fn other_links_decode_without_warnings() {
             "{name}"
         );
     }
+}
+
+#[test]
+fn random_bit_flips_never_panic() {
+    let mut gtp = vec![
+        0x34, 0xFF, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0x85, 1, 0x10, 0x09, 0,
+    ];
+    gtp.extend_from_slice(&ipv6(17, A6, B6, 0, &udp(1, 2, b"inner")));
+    let gtp_len = u16::try_from(gtp.len() - 8).unwrap().to_be_bytes();
+    gtp[2..4].copy_from_slice(&gtp_len);
+    let mut icmp = vec![3, 3, 0, 0, 0, 0, 0, 0];
+    icmp.extend_from_slice(&udp4_packet(&[0x80; 20]));
+    let datagram = udp(5060, 5060, &sip_payload(100));
+    let seeds = [
+        vlan_stack(2, &udp4_packet(b"hello")),
+        ethernet(0x0800, &ipv4(17, A4, B4, 0, 0, 0, &udp(2152, 2152, &gtp))),
+        ethernet(0x0800, &ipv4(1, A4, B4, 0, 0, 0, &icmp)),
+        ethernet(0x86DD, &ipv6_fragment(5, 0, true, 17, &datagram[..64])),
+        ethernet(0x86DD, &ipv6_fragment(5, 64, false, 17, &datagram[64..])),
+    ];
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        // xorshift64: deterministic, so a failure is reproducible.
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut decoder = Decoder::default();
+    let mut warnings = Warnings::default();
+    for round in 0..5000u64 {
+        let seed = &seeds[(next() % seeds.len() as u64) as usize];
+        let mut packet = seed.clone();
+        for _ in 0..(next() % 4 + 1) {
+            let at = (next() % packet.len() as u64) as usize;
+            packet[at] ^= 1 << (next() % 8);
+        }
+        let cut = (next() % (packet.len() as u64 + 1)) as usize;
+        let frame = frame_at(LinkType::ETHERNET, &packet[..cut], round + 1, 0);
+        decode_one(&mut decoder, &mut warnings, &frame);
+    }
+    assert!(decoder.pending_fragment_sets() <= DecodeLimits::default().max_fragment_sets);
+}
+
+/// Rough per-frame cost (run with `cargo test --release -- --ignored decode_cost`).
+#[test]
+#[ignore]
+fn decode_cost() {
+    let Some(dir) = shared_captures() else { return };
+    let frames = read_capture(&dir.join("sipnab-SIP_CALL_RTP_G711.pcap"));
+    let mut decoder = Decoder::default();
+    let mut warnings = Warnings::default();
+    let mut bytes = 0usize;
+    let rounds = 200;
+    let start = std::time::Instant::now();
+    for _ in 0..rounds {
+        for (i, f) in frames.iter().enumerate() {
+            let frame = Frame {
+                at: FrameRef {
+                    file: 0,
+                    number: i as u64 + 1,
+                    time: f.time,
+                },
+                link: f.link,
+                data: &f.data,
+                orig_len: f.orig_len,
+            };
+            decoder.decode(&frame, &mut warnings, &mut |dg, _| {
+                bytes += dg.payload.len()
+            });
+        }
+    }
+    let per = start.elapsed().as_nanos() / (rounds * frames.len()) as u128;
+    eprintln!(
+        "decode: {per} ns per frame ({} frames x {rounds}, {bytes} payload bytes)",
+        frames.len()
+    );
 }
