@@ -52,6 +52,7 @@ pub fn analyze(paths: &[String], config: &Config) -> Result<Analysis, CaptureErr
             on_datagram(dg, &mut sip, &mut payloads, &mut streams, warnings);
         });
     }
+    decoder.finish(&mut warnings);
     let (dialogs, registrations) = sip.finish(end);
     if let Some(at) = streams.first_refused() {
         let refused = streams.refused_packets();
