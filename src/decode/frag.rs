@@ -106,10 +106,7 @@ pub(super) struct FragmentTable {
 }
 
 fn describe(key: &FragmentKey) -> String {
-    format!(
-        "{} -> {} id {:#x} proto {}",
-        key.src, key.dst, key.id, key.proto
-    )
+    format!("{} -> {} id {:#x} proto {}", key.src, key.dst, key.id, key.proto)
 }
 
 impl FragmentTable {
@@ -145,17 +142,9 @@ impl FragmentTable {
             self.bytes = self.bytes.saturating_sub(set.data.len());
             counters.fragments_dropped += 1;
             warnings.push(now.file, now.number, WarningKind::FragmentDropped, || {
-                format!(
-                    "IP fragment set {} begun in frame {} dropped: {why}",
-                    describe(&set.key),
-                    set.first.number
-                )
+                format!("IP fragment set {} begun in frame {} dropped: {why}", describe(&set.key), set.first.number)
             });
-            self.recycle(Reassembled {
-                data: set.data,
-                dscp: 0,
-                ranges: set.ranges,
-            });
+            self.recycle(Reassembled { data: set.data, dscp: 0, ranges: set.ranges });
         }
     }
 
@@ -201,9 +190,7 @@ impl FragmentTable {
             .ok_or(Stop::Malformed("IP fragment ends past 65535 bytes"))?;
         // RFC 791 §3.2 / RFC 8200 §4.5: every fragment but the last carries a multiple of 8.
         if piece.more && len % 8 != 0 {
-            return Err(Stop::Malformed(
-                "IP fragment with more-fragments set is not a multiple of 8 bytes",
-            ));
+            return Err(Stop::Malformed("IP fragment with more-fragments set is not a multiple of 8 bytes"));
         }
         if piece.more && len == 0 {
             return Ok(Outcome::Discarded);
@@ -221,35 +208,18 @@ impl FragmentTable {
                 return Ok(Outcome::Discarded);
             }
             while self.sets.len() >= limits.max_fragment_sets {
-                self.drop_at(
-                    0,
-                    "fragment table full (oldest evicted)",
-                    now,
-                    counters,
-                    warnings,
-                );
+                self.drop_at(0, "fragment table full (oldest evicted)", now, counters, warnings);
             }
         }
-        let current_len = index
-            .and_then(|i| self.sets.get(i))
-            .map_or(0, |s| s.data.len());
+        let current_len = index.and_then(|i| self.sets.get(i)).map_or(0, |s| s.data.len());
         let growth = end_usize.saturating_sub(current_len);
         if current_len + growth > limits.max_fragment_bytes {
             match index {
-                Some(i) => self.drop_at(
-                    i,
-                    "larger than the fragment byte limit",
-                    now,
-                    counters,
-                    warnings,
-                ),
+                Some(i) => self.drop_at(i, "larger than the fragment byte limit", now, counters, warnings),
                 None => {
                     counters.fragments_dropped += 1;
                     warnings.push(now.file, now.number, WarningKind::FragmentDropped, || {
-                        format!(
-                            "IP fragment of {} dropped: larger than the fragment byte limit",
-                            describe(&piece.key)
-                        )
+                        format!("IP fragment of {} dropped: larger than the fragment byte limit", describe(&piece.key))
                     });
                 }
             }
@@ -263,13 +233,7 @@ impl FragmentTable {
             if victim >= self.sets.len() {
                 break;
             }
-            self.drop_at(
-                victim,
-                "fragment byte limit reached (oldest evicted)",
-                now,
-                counters,
-                warnings,
-            );
+            self.drop_at(victim, "fragment byte limit reached (oldest evicted)", now, counters, warnings);
             index = index.map(|i| if victim < i { i - 1 } else { i });
         }
 
@@ -296,9 +260,7 @@ impl FragmentTable {
         let mut overlap = false;
         for &(s, e) in &set.ranges {
             if start < e && s < end {
-                let same = start >= s
-                    && end <= e
-                    && set.data.get(start as usize..end_usize) == Some(piece.data);
+                let same = start >= s && end <= e && set.data.get(start as usize..end_usize) == Some(piece.data);
                 if same {
                     return Ok(Outcome::Discarded);
                 }
@@ -307,9 +269,7 @@ impl FragmentTable {
         }
         let contradiction = if overlap {
             Some("overlapping fragments with different data (RFC 5722)")
-        } else if !piece.more
-            && (set.total.is_some_and(|t| t != end) || set.ranges.last().is_some_and(|r| r.1 > end))
-        {
+        } else if !piece.more && (set.total.is_some_and(|t| t != end) || set.ranges.last().is_some_and(|r| r.1 > end)) {
             Some("two different last fragments")
         } else if piece.more && set.total.is_some_and(|t| end > t) {
             Some("fragment past the end of the datagram")
@@ -365,10 +325,6 @@ impl FragmentTable {
         };
         self.bytes = self.bytes.saturating_sub(set.data.len());
         counters.reassembled += 1;
-        Ok(Outcome::Complete(Reassembled {
-            data: set.data,
-            dscp: set.dscp,
-            ranges: set.ranges,
-        }))
+        Ok(Outcome::Complete(Reassembled { data: set.data, dscp: set.dscp, ranges: set.ranges }))
     }
 }

@@ -36,22 +36,14 @@ pub(super) struct Quoted<'a> {
 pub(super) fn quoted_udp(message: &[u8], ipv6: bool, reporter: IpAddr) -> Option<Quoted<'_>> {
     let icmp_type = *message.first()?;
     let code = *message.get(1)?;
-    let wanted = if ipv6 {
-        ICMPV6_UNREACHABLE
-    } else {
-        ICMPV4_UNREACHABLE
-    };
+    let wanted = if ipv6 { ICMPV6_UNREACHABLE } else { ICMPV4_UNREACHABLE };
     if icmp_type != wanted {
         return None;
     }
     // 8 bytes of ICMP header, then the offending packet, cut by the sender (RFC 792: header
     // plus 64 bits; RFC 4443: as much as fits in the minimum MTU) — so always parse as cut.
     let quoted = message.get(8..)?;
-    let ip = if ipv6 {
-        parse_ipv6(quoted, true).ok()?
-    } else {
-        parse_ipv4(quoted, true).ok()?
-    };
+    let ip = if ipv6 { parse_ipv6(quoted, true).ok()? } else { parse_ipv4(quoted, true).ok()? };
     if ip.fragment.is_some_and(|f| f.offset != 0) {
         return None;
     }
@@ -67,11 +59,7 @@ pub(super) fn quoted_udp(message: &[u8], ipv6: bool, reporter: IpAddr) -> Option
         src: SocketAddr::new(ip.src, src_port),
         dst: SocketAddr::new(ip.dst, dst_port),
         dscp: ip.dscp,
-        error: IcmpError {
-            icmp_type,
-            code,
-            reporter,
-        },
+        error: IcmpError { icmp_type, code, reporter },
         payload: transport.get(8..end).unwrap_or_default(),
     })
 }

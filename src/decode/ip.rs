@@ -64,9 +64,7 @@ pub(super) struct IpHeader<'a> {
 
 /// Parses an IPv4 header (RFC 791 §3.1). `cut`: the frame was cut by the snap length.
 pub(super) fn parse_ipv4(bytes: &[u8], cut: bool) -> Result<IpHeader<'_>, Stop> {
-    let first = *bytes
-        .first()
-        .ok_or_else(|| Stop::short(cut, "IPv4 header"))?;
+    let first = *bytes.first().ok_or_else(|| Stop::short(cut, "IPv4 header"))?;
     if first >> 4 != 4 {
         return Err(Stop::Malformed("IP version is not 4"));
     }
@@ -74,9 +72,7 @@ pub(super) fn parse_ipv4(bytes: &[u8], cut: bool) -> Result<IpHeader<'_>, Stop> 
     if header_len < 20 {
         return Err(Stop::Malformed("IPv4 header length below 20"));
     }
-    let header = bytes
-        .get(..header_len)
-        .ok_or_else(|| Stop::short(cut, "IPv4 header"))?;
+    let header = bytes.get(..header_len).ok_or_else(|| Stop::short(cut, "IPv4 header"))?;
     let total = usize::from(be16(header, 2).unwrap_or(0));
     // Total length 0 appears in captures of TCP segmentation offload on the sending host;
     // like Wireshark, take the captured length then.
@@ -89,9 +85,7 @@ pub(super) fn parse_ipv4(bytes: &[u8], cut: bool) -> Result<IpHeader<'_>, Stop> 
         return Err(Stop::Malformed("IPv4 total length exceeds the packet"));
     }
     // Bytes past `end` are link padding (Ethernet minimum frame size) and are dropped.
-    let payload = bytes
-        .get(header_len..end.min(bytes.len()))
-        .unwrap_or_default();
+    let payload = bytes.get(header_len..end.min(bytes.len())).unwrap_or_default();
     let flags_offset = be16(header, 6).unwrap_or(0);
     let fragment = Fragment {
         id: u32::from(be16(header, 4).unwrap_or(0)),
@@ -119,9 +113,7 @@ pub(super) fn parse_ipv4(bytes: &[u8], cut: bool) -> Result<IpHeader<'_>, Stop> 
 /// Parses an IPv6 header (RFC 8200 §3) and its extension headers up to the transport header
 /// or the fragment header, whichever comes first.
 pub(super) fn parse_ipv6(bytes: &[u8], cut: bool) -> Result<IpHeader<'_>, Stop> {
-    let header = bytes
-        .get(..40)
-        .ok_or_else(|| Stop::short(cut, "IPv6 header"))?;
+    let header = bytes.get(..40).ok_or_else(|| Stop::short(cut, "IPv6 header"))?;
     let first = header.first().copied().unwrap_or(0);
     if first >> 4 != 6 {
         return Err(Stop::Malformed("IP version is not 6"));
@@ -129,11 +121,7 @@ pub(super) fn parse_ipv6(bytes: &[u8], cut: bool) -> Result<IpHeader<'_>, Stop> 
     let traffic_class = ((first & 0x0F) << 4) | (header.get(1).copied().unwrap_or(0) >> 4);
     let payload_len = usize::from(be16(header, 4).unwrap_or(0));
     // Payload length 0: a jumbogram (RFC 2675) or segmentation offload; use what was captured.
-    let end = if payload_len == 0 {
-        bytes.len()
-    } else {
-        40 + payload_len
-    };
+    let end = if payload_len == 0 { bytes.len() } else { 40 + payload_len };
     let payload_cut = end > bytes.len();
     if payload_cut && !cut {
         return Err(Stop::Malformed("IPv6 payload length exceeds the packet"));
@@ -173,9 +161,7 @@ pub(super) fn skip_extensions(
         let len = match proto {
             HOP_BY_HOP | ROUTING | DEST_OPTIONS | MOBILITY if ipv6 => {
                 // Length in 8-octet units, not counting the first 8 (RFC 8200 §4.3).
-                let units = bytes
-                    .get(1)
-                    .ok_or_else(|| Stop::short(cut, "IPv6 extension header"))?;
+                let units = bytes.get(1).ok_or_else(|| Stop::short(cut, "IPv6 extension header"))?;
                 (usize::from(*units) + 1) * 8
             }
             // AH length is in 4-octet units minus 2 (RFC 4302 §2.2).
@@ -184,9 +170,7 @@ pub(super) fn skip_extensions(
                 (usize::from(*units) + 2) * 4
             }
             FRAGMENT if ipv6 => {
-                let header = bytes
-                    .get(..8)
-                    .ok_or_else(|| Stop::short(cut, "IPv6 fragment header"))?;
+                let header = bytes.get(..8).ok_or_else(|| Stop::short(cut, "IPv6 fragment header"))?;
                 let offset_flags = be16(header, 2).unwrap_or(0);
                 let fragment = Fragment {
                     id: be32(header, 4).unwrap_or(0),
@@ -200,12 +184,8 @@ pub(super) fn skip_extensions(
             NO_NEXT_HEADER if ipv6 => return Err(Stop::Skip),
             _ => return Ok((proto, bytes, None)),
         };
-        let next = *bytes
-            .first()
-            .ok_or_else(|| Stop::short(cut, "extension header"))?;
-        bytes = bytes
-            .get(len..)
-            .ok_or_else(|| Stop::short(cut, "extension header"))?;
+        let next = *bytes.first().ok_or_else(|| Stop::short(cut, "extension header"))?;
+        bytes = bytes.get(len..).ok_or_else(|| Stop::short(cut, "extension header"))?;
         proto = next;
     }
     Err(Stop::Malformed("more than 16 IPv6 extension headers"))
@@ -229,14 +209,7 @@ mod tests {
         let ip = parse_ipv6(&packet, false).unwrap();
         assert_eq!(ip.proto, 17);
         assert_eq!(ip.payload, &[1, 2, 3, 4]);
-        assert_eq!(
-            ip.fragment,
-            Some(Fragment {
-                id: 0xDEAD_BEEF,
-                offset: 0x170,
-                more: true
-            })
-        );
+        assert_eq!(ip.fragment, Some(Fragment { id: 0xDEAD_BEEF, offset: 0x170, more: true }));
         // Cutting the packet anywhere never panics; inside headers it is a short read.
         for n in 0..packet.len() {
             let _ = parse_ipv6(&packet[..n], true);
@@ -253,10 +226,7 @@ mod tests {
         assert_eq!(ip.payload, &[9, 9, 9, 9]);
         assert_eq!(ip.fragment, None);
         packet[3] = 200;
-        assert!(matches!(
-            parse_ipv4(&packet, false),
-            Err(Stop::Malformed(_))
-        ));
+        assert!(matches!(parse_ipv4(&packet, false), Err(Stop::Malformed(_))));
         let cut = parse_ipv4(&packet, true).unwrap();
         assert!(cut.payload_cut);
         assert_eq!(cut.payload.len(), 6);

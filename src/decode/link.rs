@@ -48,9 +48,7 @@ pub(super) fn start(link: LinkType, data: &[u8], cut: bool) -> Result<Next<'_>, 
         1 => Ok(Next::Ethernet(data)),
         // LINKTYPE_LINUX_SLL: packet type(2) ARPHRD(2) address length(2) address(8) protocol(2).
         113 => {
-            let rest = data
-                .get(16..)
-                .ok_or_else(|| Stop::short(cut, "SLL header"))?;
+            let rest = data.get(16..).ok_or_else(|| Stop::short(cut, "SLL header"))?;
             let arphrd = be16(data, 2).unwrap_or(0);
             if arphrd == ARPHRD_NETLINK {
                 return Err(Stop::Skip);
@@ -61,9 +59,7 @@ pub(super) fn start(link: LinkType, data: &[u8], cut: bool) -> Result<Next<'_>, 
         // LINKTYPE_LINUX_SLL2: protocol(2) reserved(2) ifindex(4) ARPHRD(2) packet type(1)
         // address length(1) address(8).
         276 => {
-            let rest = data
-                .get(20..)
-                .ok_or_else(|| Stop::short(cut, "SLL2 header"))?;
+            let rest = data.get(20..).ok_or_else(|| Stop::short(cut, "SLL2 header"))?;
             if be16(data, 8) == Some(ARPHRD_NETLINK) {
                 return Err(Stop::Skip);
             }
@@ -74,10 +70,8 @@ pub(super) fn start(link: LinkType, data: &[u8], cut: bool) -> Result<Next<'_>, 
         // numbers, so a value with high bits set was written by a host of the other order
         // (the same test Wireshark's null dissector makes).
         0 => {
-            let head: [u8; 4] = data
-                .get(..4)
-                .and_then(|h| h.try_into().ok())
-                .ok_or_else(|| Stop::short(cut, "NULL header"))?;
+            let head: [u8; 4] =
+                data.get(..4).and_then(|h| h.try_into().ok()).ok_or_else(|| Stop::short(cut, "NULL header"))?;
             let mut af = u32::from_le_bytes(head);
             if af & 0xFFFF_0000 != 0 {
                 af = af.swap_bytes();
@@ -86,10 +80,8 @@ pub(super) fn start(link: LinkType, data: &[u8], cut: bool) -> Result<Next<'_>, 
         }
         // LINKTYPE_LOOP: like NULL but always network byte order.
         108 => {
-            let head: [u8; 4] = data
-                .get(..4)
-                .and_then(|h| h.try_into().ok())
-                .ok_or_else(|| Stop::short(cut, "LOOP header"))?;
+            let head: [u8; 4] =
+                data.get(..4).and_then(|h| h.try_into().ok()).ok_or_else(|| Stop::short(cut, "LOOP header"))?;
             address_family(u32::from_be_bytes(head), data.get(4..).unwrap_or_default())
         }
         // LINKTYPE_RAW (101), and DLT_RAW's values 12 / 14 on some BSDs.
@@ -108,28 +100,13 @@ mod tests {
     fn null_reads_family_in_either_byte_order() {
         let le = [2u8, 0, 0, 0, 0x45];
         let be = [0u8, 0, 0, 2, 0x45];
-        assert_eq!(
-            start(LinkType::NULL, &le, false),
-            Ok(Next::Ipv4(&[0x45][..]))
-        );
-        assert_eq!(
-            start(LinkType::NULL, &be, false),
-            Ok(Next::Ipv4(&[0x45][..]))
-        );
+        assert_eq!(start(LinkType::NULL, &le, false), Ok(Next::Ipv4(&[0x45][..])));
+        assert_eq!(start(LinkType::NULL, &be, false), Ok(Next::Ipv4(&[0x45][..])));
         let v6_le = [30u8, 0, 0, 0];
         let v6_be = [0u8, 0, 0, 28];
-        assert_eq!(
-            start(LinkType::NULL, &v6_le, false),
-            Ok(Next::Ipv6(&[][..]))
-        );
-        assert_eq!(
-            start(LinkType::NULL, &v6_be, false),
-            Ok(Next::Ipv6(&[][..]))
-        );
-        assert_eq!(
-            start(LinkType::LOOP, &[0, 0, 0, 24], false),
-            Ok(Next::Ipv6(&[][..]))
-        );
+        assert_eq!(start(LinkType::NULL, &v6_le, false), Ok(Next::Ipv6(&[][..])));
+        assert_eq!(start(LinkType::NULL, &v6_be, false), Ok(Next::Ipv6(&[][..])));
+        assert_eq!(start(LinkType::LOOP, &[0, 0, 0, 24], false), Ok(Next::Ipv6(&[][..])));
         assert_eq!(start(LinkType::NULL, &[7, 0, 0, 0], false), Err(Stop::Skip));
     }
 
@@ -139,21 +116,12 @@ mod tests {
         sll[2..4].copy_from_slice(&772u16.to_be_bytes());
         sll[14..16].copy_from_slice(&0x86DDu16.to_be_bytes());
         sll[16] = 0x60;
-        assert_eq!(
-            start(LinkType::LINUX_SLL, &sll, false),
-            Ok(Next::EtherType(0x86DD, &[0x60][..]))
-        );
+        assert_eq!(start(LinkType::LINUX_SLL, &sll, false), Ok(Next::EtherType(0x86DD, &[0x60][..])));
         let mut sll2 = [0u8; 21];
         sll2[0..2].copy_from_slice(&0x0800u16.to_be_bytes());
         sll2[20] = 0x45;
-        assert_eq!(
-            start(LinkType::LINUX_SLL2, &sll2, false),
-            Ok(Next::EtherType(0x0800, &[0x45][..]))
-        );
-        assert_eq!(
-            start(LinkType::LINUX_SLL2, &sll2[..19], false),
-            Err(Stop::Short("SLL2 header"))
-        );
+        assert_eq!(start(LinkType::LINUX_SLL2, &sll2, false), Ok(Next::EtherType(0x0800, &[0x45][..])));
+        assert_eq!(start(LinkType::LINUX_SLL2, &sll2[..19], false), Err(Stop::Short("SLL2 header")));
         assert_eq!(start(LinkType(147), &sll2, false), Err(Stop::Unsupported));
     }
 }

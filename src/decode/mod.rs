@@ -200,16 +200,7 @@ impl Walk<'_> {
         icmp_error: Option<IcmpError>,
         payload: &[u8],
     ) {
-        let datagram = Datagram {
-            at: self.at,
-            src,
-            dst,
-            transport,
-            vlan: self.vlan,
-            dscp,
-            icmp_error,
-            payload,
-        };
+        let datagram = Datagram { at: self.at, src, dst, transport, vlan: self.vlan, dscp, icmp_error, payload };
         (self.sink)(&datagram, self.warnings);
         self.emitted += 1;
         counters.datagrams += 1;
@@ -238,14 +229,7 @@ const TCP_FIN_SYN_RST: u8 = 0x07;
 impl Decoder {
     /// A decoder with the given limits.
     pub fn new(limits: DecodeLimits) -> Self {
-<<<<<<< HEAD
-        Decoder { limits, counters: DecodeCounters::default() }
-=======
-        Decoder {
-            limits,
-            ..Decoder::default()
-        }
->>>>>>> wt-decode
+        Decoder { limits, ..Decoder::default() }
     }
 
     /// Incomplete fragment sets currently held (for tests and the run summary).
@@ -267,18 +251,9 @@ impl Decoder {
         warnings: &mut Warnings,
         sink: &mut dyn FnMut(&Datagram<'_>, &mut Warnings),
     ) {
-        self.fragments
-            .expire(frame.at, &self.limits, &mut self.counters, warnings);
+        self.fragments.expire(frame.at, &self.limits, &mut self.counters, warnings);
         let cut = usize::try_from(frame.orig_len).map_or(true, |orig| orig > frame.data.len());
-        let mut walk = Walk {
-            at: frame.at,
-            cut,
-            vlan: None,
-            depth: 0,
-            emitted: 0,
-            warnings,
-            sink,
-        };
+        let mut walk = Walk { at: frame.at, cut, vlan: None, depth: 0, emitted: 0, warnings, sink };
         let result = match link::start(frame.link, frame.data, cut) {
             Ok(next) => self.next_layer(&mut walk, next),
             Err(stop) => Err(stop),
@@ -291,35 +266,25 @@ impl Decoder {
                 let key = (at.file, frame.link);
                 if !self.unsupported_warned.contains(&key) && self.unsupported_warned.len() < 64 {
                     self.unsupported_warned.push(key);
-                    walk.warnings
-                        .push(at.file, at.number, WarningKind::UnsupportedLink, || {
-                            format!(
-                                "link type {} is not decoded; its frames are skipped",
-                                frame.link.0
-                            )
-                        });
+                    walk.warnings.push(at.file, at.number, WarningKind::UnsupportedLink, || {
+                        format!("link type {} is not decoded; its frames are skipped", frame.link.0)
+                    });
                 }
             }
             Err(Stop::Short(what)) => {
                 self.counters.malformed += 1;
                 walk.warnings
-                    .push(at.file, at.number, WarningKind::MalformedPacket, || {
-                        format!("frame ends inside the {what}")
-                    });
+                    .push(at.file, at.number, WarningKind::MalformedPacket, || format!("frame ends inside the {what}"));
             }
             Err(Stop::Malformed(why)) => {
                 self.counters.malformed += 1;
-                walk.warnings
-                    .push(at.file, at.number, WarningKind::MalformedPacket, || {
-                        why.to_string()
-                    });
+                walk.warnings.push(at.file, at.number, WarningKind::MalformedPacket, || why.to_string());
             }
             Err(Stop::VlanTooDeep) => {
                 self.counters.vlan_too_deep += 1;
-                walk.warnings
-                    .push(at.file, at.number, WarningKind::VlanTooDeep, || {
-                        format!("more than {MAX_VLAN_TAGS} VLAN tags; frame skipped")
-                    });
+                walk.warnings.push(at.file, at.number, WarningKind::VlanTooDeep, || {
+                    format!("more than {MAX_VLAN_TAGS} VLAN tags; frame skipped")
+                });
             }
         }
         if walk.emitted == 0 {
@@ -338,8 +303,7 @@ impl Decoder {
             Next::Ethernet(bytes) => {
                 // Ethernet II: destination (6), source (6), EtherType (2). EtherType values
                 // below 0x0600 are 802.3 lengths (LLC frames: STP, CDP…), never IP here.
-                let ether_type =
-                    be16(bytes, 12).ok_or_else(|| Stop::short(walk.cut, "Ethernet header"))?;
+                let ether_type = be16(bytes, 12).ok_or_else(|| Stop::short(walk.cut, "Ethernet header"))?;
                 self.ether_type(walk, ether_type, bytes.get(14..).unwrap_or_default())
             }
             Next::EtherType(ether_type, bytes) => self.ether_type(walk, ether_type, bytes),
@@ -356,12 +320,7 @@ impl Decoder {
 
     /// Follows VLAN tags (802.1Q 0x8100, 802.1ad 0x88A8, pre-standard QinQ 0x9100/0x9200) to
     /// IPv4 or IPv6.
-    fn ether_type(
-        &mut self,
-        walk: &mut Walk<'_>,
-        mut ether_type: u16,
-        mut bytes: &[u8],
-    ) -> Result<(), Stop> {
+    fn ether_type(&mut self, walk: &mut Walk<'_>, mut ether_type: u16, mut bytes: &[u8]) -> Result<(), Stop> {
         let mut tags = 0usize;
         loop {
             match ether_type {
@@ -384,8 +343,7 @@ impl Decoder {
                 // Wireshark guesses too; pseudowires with a control word are skipped).
                 0x8847 | 0x8848 => {
                     for _ in 0..MAX_VLAN_TAGS {
-                        let label =
-                            be32(bytes, 0).ok_or_else(|| Stop::short(walk.cut, "MPLS label"))?;
+                        let label = be32(bytes, 0).ok_or_else(|| Stop::short(walk.cut, "MPLS label"))?;
                         bytes = bytes.get(4..).unwrap_or_default();
                         if label & 0x100 != 0 {
                             return match bytes.first().map(|b| b >> 4) {
@@ -400,8 +358,7 @@ impl Decoder {
                 // PPPoE session (RFC 2516 §4): 6-byte header, then the PPP protocol field
                 // (0x0021 IPv4, 0x0057 IPv6, RFC 1661 / RFC 5072).
                 0x8864 => {
-                    let protocol =
-                        be16(bytes, 6).ok_or_else(|| Stop::short(walk.cut, "PPPoE header"))?;
+                    let protocol = be16(bytes, 6).ok_or_else(|| Stop::short(walk.cut, "PPPoE header"))?;
                     let packet = bytes.get(8..).unwrap_or_default();
                     return match protocol {
                         0x0021 => self.ip(walk, packet, false),
@@ -420,17 +377,8 @@ impl Decoder {
         if walk.depth > MAX_NESTING {
             return Err(Stop::Malformed("IP tunnels nested deeper than 8"));
         }
-        let header = if ipv6 {
-            ip::parse_ipv6(bytes, walk.cut)?
-        } else {
-            ip::parse_ipv4(bytes, walk.cut)?
-        };
-        let meta = IpMeta {
-            src: header.src,
-            dst: header.dst,
-            dscp: header.dscp,
-            ipv6,
-        };
+        let header = if ipv6 { ip::parse_ipv6(bytes, walk.cut)? } else { ip::parse_ipv4(bytes, walk.cut)? };
+        let meta = IpMeta { src: header.src, dst: header.dst, dscp: header.dscp, ipv6 };
         let Some(fragment) = header.fragment else {
             return self.after_reassembly(walk, meta, header.proto, header.payload);
         };
@@ -440,33 +388,19 @@ impl Decoder {
             return Err(Stop::Skip);
         }
         let piece = Piece {
-            key: FragmentKey {
-                src: header.src,
-                dst: header.dst,
-                id: fragment.id,
-                proto: header.proto,
-            },
+            key: FragmentKey { src: header.src, dst: header.dst, id: fragment.id, proto: header.proto },
             offset: fragment.offset,
             more: fragment.more,
             dscp: header.dscp,
             data: header.payload,
         };
-        let outcome = self.fragments.insert(
-            &piece,
-            walk.at,
-            &self.limits,
-            &mut self.counters,
-            walk.warnings,
-        )?;
+        let outcome = self.fragments.insert(&piece, walk.at, &self.limits, &mut self.counters, walk.warnings)?;
         match outcome {
             Outcome::Held | Outcome::Discarded => Ok(()),
             Outcome::Complete(done) => {
                 let saved_cut = walk.cut;
                 walk.cut = false;
-                let meta = IpMeta {
-                    dscp: done.dscp,
-                    ..meta
-                };
+                let meta = IpMeta { dscp: done.dscp, ..meta };
                 let result = self.after_reassembly(walk, meta, header.proto, &done.data);
                 walk.cut = saved_cut;
                 self.fragments.recycle(done);
@@ -477,29 +411,15 @@ impl Decoder {
 
     /// A whole IP payload starting with protocol `proto`: extension headers that follow the
     /// fragment header (IPv6) or AH, then the transport.
-    fn after_reassembly(
-        &mut self,
-        walk: &mut Walk<'_>,
-        meta: IpMeta,
-        proto: u8,
-        payload: &[u8],
-    ) -> Result<(), Stop> {
+    fn after_reassembly(&mut self, walk: &mut Walk<'_>, meta: IpMeta, proto: u8, payload: &[u8]) -> Result<(), Stop> {
         let (proto, payload, fragment) = ip::skip_extensions(proto, payload, meta.ipv6, walk.cut)?;
         if fragment.is_some_and(|f| !f.is_whole()) {
-            return Err(Stop::Malformed(
-                "second IPv6 fragment header in a reassembled datagram",
-            ));
+            return Err(Stop::Malformed("second IPv6 fragment header in a reassembled datagram"));
         }
         self.transport(walk, meta, proto, payload)
     }
 
-    fn transport(
-        &mut self,
-        walk: &mut Walk<'_>,
-        meta: IpMeta,
-        proto: u8,
-        payload: &[u8],
-    ) -> Result<(), Stop> {
+    fn transport(&mut self, walk: &mut Walk<'_>, meta: IpMeta, proto: u8, payload: &[u8]) -> Result<(), Stop> {
         match proto {
             PROTO_UDP => self.udp(walk, meta, payload),
             PROTO_TCP => self.tcp(walk, meta, payload),
@@ -532,8 +452,7 @@ impl Decoder {
     /// UDP (RFC 768): 8-byte header; the length field bounds the payload. GTP-U and VXLAN on
     /// their ports are looked through.
     fn udp(&mut self, walk: &mut Walk<'_>, meta: IpMeta, segment: &[u8]) -> Result<(), Stop> {
-        let (Some(src_port), Some(dst_port), Some(length)) =
-            (be16(segment, 0), be16(segment, 2), be16(segment, 4))
+        let (Some(src_port), Some(dst_port), Some(length)) = (be16(segment, 0), be16(segment, 2), be16(segment, 4))
         else {
             return Err(Stop::short(walk.cut, "UDP header"));
         };
@@ -548,9 +467,7 @@ impl Decoder {
             return Err(Stop::Malformed("UDP length exceeds the IP payload"));
         }
         // With a cut frame, hand over what was captured (the payload may be short).
-        let payload = segment
-            .get(8..length.min(segment.len()))
-            .unwrap_or_default();
+        let payload = segment.get(8..length.min(segment.len())).unwrap_or_default();
         if src_port == GTP_U_PORT || dst_port == GTP_U_PORT {
             match tunnel::gtp_u(payload, walk.cut)? {
                 Gtp::Packet(inner) => return self.next_layer(walk, Next::Ip(inner)),
@@ -578,22 +495,16 @@ impl Decoder {
     /// TCP (RFC 9293 §3.1): data offset bounds the header. Segments without payload are passed
     /// on only when SYN, FIN or RST is set (the SIP stage resets its stream state on them).
     fn tcp(&mut self, walk: &mut Walk<'_>, meta: IpMeta, segment: &[u8]) -> Result<(), Stop> {
-        let (Some(src_port), Some(dst_port), Some(seq), Some(&offset_byte), Some(&flags)) = (
-            be16(segment, 0),
-            be16(segment, 2),
-            be32(segment, 4),
-            segment.get(12),
-            segment.get(13),
-        ) else {
+        let (Some(src_port), Some(dst_port), Some(seq), Some(&offset_byte), Some(&flags)) =
+            (be16(segment, 0), be16(segment, 2), be32(segment, 4), segment.get(12), segment.get(13))
+        else {
             return Err(Stop::short(walk.cut, "TCP header"));
         };
         let header_len = usize::from(offset_byte >> 4) * 4;
         if header_len < 20 {
             return Err(Stop::Malformed("TCP data offset below 5"));
         }
-        let payload = segment
-            .get(header_len..)
-            .ok_or_else(|| Stop::short(walk.cut, "TCP header"))?;
+        let payload = segment.get(header_len..).ok_or_else(|| Stop::short(walk.cut, "TCP header"))?;
         if payload.is_empty() && flags & TCP_FIN_SYN_RST == 0 {
             return Err(Stop::Skip);
         }

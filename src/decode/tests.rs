@@ -23,11 +23,7 @@ struct Seen {
 
 fn frame_at(link: LinkType, data: &[u8], number: u64, secs: i64) -> Frame<'_> {
     Frame {
-        at: FrameRef {
-            file: 0,
-            number,
-            time: Timestamp::from_parts(secs, 0),
-        },
+        at: FrameRef { file: 0, number, time: Timestamp::from_parts(secs, 0) },
         link,
         data,
         orig_len: u32::try_from(data.len()).unwrap(),
@@ -87,15 +83,7 @@ fn udp(src: u16, dst: u16, payload: &[u8]) -> Vec<u8> {
 }
 
 /// IPv4 header (TOS `tos`, fragment field `frag` = flags|offset/8) + payload.
-fn ipv4(
-    proto: u8,
-    src: [u8; 4],
-    dst: [u8; 4],
-    id: u16,
-    frag: u16,
-    tos: u8,
-    payload: &[u8],
-) -> Vec<u8> {
+fn ipv4(proto: u8, src: [u8; 4], dst: [u8; 4], id: u16, frag: u16, tos: u8, payload: &[u8]) -> Vec<u8> {
     let mut v = vec![0x45, tos];
     v.extend_from_slice(&u16::try_from(payload.len() + 20).unwrap().to_be_bytes());
     v.extend_from_slice(&id.to_be_bytes());
@@ -176,9 +164,7 @@ fn five_vlan_tags_are_followed_nine_are_too_deep() {
 #[test]
 fn sll2_null_loop_and_raw_links() {
     let ip = udp4_packet(b"abc");
-    let mut sll2 = vec![
-        0x08, 0x00, 0, 0, 0, 0, 0, 3, 0x03, 0x04, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0,
-    ];
+    let mut sll2 = vec![0x08, 0x00, 0, 0, 0, 0, 0, 3, 0x03, 0x04, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0];
     sll2.extend_from_slice(&ip);
     let mut null_le = vec![2, 0, 0, 0];
     null_le.extend_from_slice(&ip);
@@ -238,11 +224,7 @@ fn non_ip_is_skipped_silently_and_unknown_link_warned_once() {
     let mut decoder = Decoder::default();
     let mut warnings = Warnings::default();
     for n in 1..=3 {
-        decode_one(
-            &mut decoder,
-            &mut warnings,
-            &frame_at(LinkType(147), &arp, n, 0),
-        );
+        decode_one(&mut decoder, &mut warnings, &frame_at(LinkType(147), &arp, n, 0));
     }
     assert_eq!(kinds(&warnings), vec![WarningKind::UnsupportedLink]);
     assert_eq!(decoder.counters.unsupported_link, 3);
@@ -265,9 +247,7 @@ fn ipv4_fragments(id: u16, datagram: &[u8], size: usize) -> Vec<Vec<u8>> {
 }
 
 fn sip_payload(len: usize) -> Vec<u8> {
-    (0..len)
-        .map(|i| b"INVITE sip:x SIP/2.0\r\n"[i % 22])
-        .collect()
+    (0..len).map(|i| b"INVITE sip:x SIP/2.0\r\n"[i % 22]).collect()
 }
 
 #[test]
@@ -306,11 +286,7 @@ fn duplicate_fragment_is_ignored_overlap_drops_the_set() {
     let order = [0usize, 0, 1, 2];
     let mut all = Vec::new();
     for (n, &i) in order.iter().enumerate() {
-        all.extend(decode_one(
-            &mut decoder,
-            &mut warnings,
-            &frame_at(LinkType::RAW, &fragments[i], n as u64 + 1, 0),
-        ));
+        all.extend(decode_one(&mut decoder, &mut warnings, &frame_at(LinkType::RAW, &fragments[i], n as u64 + 1, 0)));
     }
     assert_eq!(all.len(), 1);
     assert_eq!(warnings.total(), 0);
@@ -322,20 +298,10 @@ fn duplicate_fragment_is_ignored_overlap_drops_the_set() {
     forged[0] ^= 0xFF;
     let overlap = ipv4(17, A4, B4, 9, 0x2000 | (496 / 8), 0, &forged);
     let mut all = Vec::new();
-    for (n, data) in [&fragments[0], &overlap, &fragments[1], &fragments[2]]
-        .iter()
-        .enumerate()
-    {
-        all.extend(decode_one(
-            &mut decoder,
-            &mut warnings,
-            &frame_at(LinkType::RAW, data, n as u64 + 1, 0),
-        ));
+    for (n, data) in [&fragments[0], &overlap, &fragments[1], &fragments[2]].iter().enumerate() {
+        all.extend(decode_one(&mut decoder, &mut warnings, &frame_at(LinkType::RAW, data, n as u64 + 1, 0)));
     }
-    assert!(
-        all.is_empty(),
-        "the set was dropped; later fragments start a set that never completes"
-    );
+    assert!(all.is_empty(), "the set was dropped; later fragments start a set that never completes");
     assert_eq!(kinds(&warnings), vec![WarningKind::FragmentDropped]);
     assert_eq!(warnings.kept()[0].frame, 2);
     assert_eq!(decoder.counters.fragments_dropped, 1);
@@ -350,61 +316,32 @@ fn incomplete_set_times_out_with_a_warning() {
     let fragments = ipv4_fragments(1, &datagram, 1000);
     let mut decoder = Decoder::default();
     let mut warnings = Warnings::default();
-    decode_one(
-        &mut decoder,
-        &mut warnings,
-        &frame_at(LinkType::RAW, &fragments[0], 1, 100),
-    );
+    decode_one(&mut decoder, &mut warnings, &frame_at(LinkType::RAW, &fragments[0], 1, 100));
     assert_eq!(decoder.pending_fragment_sets(), 1);
     // 29 s later: still waiting. 31 s later: dropped, warned at the frame that noticed.
     let other = udp4_packet(b"x");
-    decode_one(
-        &mut decoder,
-        &mut warnings,
-        &frame_at(LinkType::RAW, &other, 2, 129),
-    );
+    decode_one(&mut decoder, &mut warnings, &frame_at(LinkType::RAW, &other, 2, 129));
     assert_eq!(decoder.pending_fragment_sets(), 1);
-    decode_one(
-        &mut decoder,
-        &mut warnings,
-        &frame_at(LinkType::RAW, &other, 3, 131),
-    );
+    decode_one(&mut decoder, &mut warnings, &frame_at(LinkType::RAW, &other, 3, 131));
     assert_eq!(decoder.pending_fragment_sets(), 0);
     assert_eq!(kinds(&warnings), vec![WarningKind::FragmentDropped]);
     assert_eq!(warnings.kept()[0].frame, 3);
-    assert!(
-        warnings.kept()[0].detail.contains("frame 1"),
-        "{}",
-        warnings.kept()[0].detail
-    );
+    assert!(warnings.kept()[0].detail.contains("frame 1"), "{}", warnings.kept()[0].detail);
     // The late rest does not complete anything.
-    let late = decode_one(
-        &mut decoder,
-        &mut warnings,
-        &frame_at(LinkType::RAW, &fragments[1], 4, 132),
-    );
+    let late = decode_one(&mut decoder, &mut warnings, &frame_at(LinkType::RAW, &fragments[1], 4, 132));
     assert!(late.is_empty());
 }
 
 #[test]
 fn full_table_evicts_the_oldest_set() {
-    let limits = DecodeLimits {
-        max_fragment_sets: 2,
-        max_fragment_bytes: 1 << 20,
-        fragment_timeout_ns: 30_000_000_000,
-    };
+    let limits =
+        DecodeLimits { max_fragment_sets: 2, max_fragment_bytes: 1 << 20, fragment_timeout_ns: 30_000_000_000 };
     let mut decoder = Decoder::new(limits);
     let mut warnings = Warnings::default();
     let datagram = udp(5060, 5060, &sip_payload(2000));
-    let sets: Vec<Vec<Vec<u8>>> = (1..=3)
-        .map(|id| ipv4_fragments(id, &datagram, 1000))
-        .collect();
+    let sets: Vec<Vec<Vec<u8>>> = (1..=3).map(|id| ipv4_fragments(id, &datagram, 1000)).collect();
     for (n, set) in sets.iter().enumerate() {
-        decode_one(
-            &mut decoder,
-            &mut warnings,
-            &frame_at(LinkType::RAW, &set[0], n as u64 + 1, 0),
-        );
+        decode_one(&mut decoder, &mut warnings, &frame_at(LinkType::RAW, &set[0], n as u64 + 1, 0));
     }
     assert_eq!(decoder.pending_fragment_sets(), 2);
     assert_eq!(kinds(&warnings), vec![WarningKind::FragmentDropped]);
@@ -423,23 +360,11 @@ fn full_table_evicts_the_oldest_set() {
     assert_eq!(done.len(), 2);
 
     // Byte limit: a 1500-byte budget holds one 1000-byte first fragment, not two.
-    let limits = DecodeLimits {
-        max_fragment_sets: 16,
-        max_fragment_bytes: 1500,
-        fragment_timeout_ns: 30_000_000_000,
-    };
+    let limits = DecodeLimits { max_fragment_sets: 16, max_fragment_bytes: 1500, fragment_timeout_ns: 30_000_000_000 };
     let mut decoder = Decoder::new(limits);
     let mut warnings = Warnings::default();
-    decode_one(
-        &mut decoder,
-        &mut warnings,
-        &frame_at(LinkType::RAW, &sets[0][0], 1, 0),
-    );
-    decode_one(
-        &mut decoder,
-        &mut warnings,
-        &frame_at(LinkType::RAW, &sets[1][0], 2, 0),
-    );
+    decode_one(&mut decoder, &mut warnings, &frame_at(LinkType::RAW, &sets[0][0], 1, 0));
+    decode_one(&mut decoder, &mut warnings, &frame_at(LinkType::RAW, &sets[1][0], 2, 0));
     assert_eq!(decoder.pending_fragment_sets(), 1);
     assert_eq!(decoder.pending_fragment_bytes(), 1000);
     assert_eq!(decoder.counters.fragments_dropped, 1);
@@ -468,17 +393,8 @@ fn ipv6_fragments_reassemble_through_sll() {
     let mut warnings = Warnings::default();
     let f2 = sll(&second);
     let f1 = sll(&first);
-    assert!(decode_one(
-        &mut decoder,
-        &mut warnings,
-        &frame_at(LinkType::LINUX_SLL, &f2, 1, 0)
-    )
-    .is_empty());
-    let seen = decode_one(
-        &mut decoder,
-        &mut warnings,
-        &frame_at(LinkType::LINUX_SLL, &f1, 2, 0),
-    );
+    assert!(decode_one(&mut decoder, &mut warnings, &frame_at(LinkType::LINUX_SLL, &f2, 1, 0)).is_empty());
+    let seen = decode_one(&mut decoder, &mut warnings, &frame_at(LinkType::LINUX_SLL, &f1, 2, 0));
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].src, sa6(A6, 5060));
     assert_eq!(seen[0].dst, sa6(B6, 5061));
@@ -492,12 +408,8 @@ fn tunnels_are_looked_through_to_the_innermost_tuple() {
     let inner = ipv4(17, B4, A4, 1, 0, 0x88, &udp(8000, 9000, b"rtp"));
     let inner6 = ipv6(17, A6, B6, 0xB8, &udp(8000, 9000, b"rtp"));
     let inner_eth = ethernet(0x0800, &inner);
-    let outer = |proto: u8, payload: &[u8]| {
-        ethernet(
-            0x0800,
-            &ipv4(proto, [192, 0, 2, 1], [192, 0, 2, 2], 5, 0, 0, payload),
-        )
-    };
+    let outer =
+        |proto: u8, payload: &[u8]| ethernet(0x0800, &ipv4(proto, [192, 0, 2, 1], [192, 0, 2, 2], 5, 0, 0, payload));
 
     // GRE with checksum and key → IPv4.
     let mut gre = vec![0xA0, 0x00, 0x08, 0x00, 0, 0, 0, 0, 0, 0, 0, 42];
@@ -506,9 +418,7 @@ fn tunnels_are_looked_through_to_the_innermost_tuple() {
     let mut teb = vec![0x00, 0x00, 0x65, 0x58];
     teb.extend_from_slice(&inner_eth);
     // ERSPAN II: GRE with sequence number, 8-byte header version 1.
-    let mut erspan2 = vec![
-        0x10, 0x00, 0x88, 0xBE, 0, 0, 0, 1, 0x10, 0x0A, 0, 1, 0, 0, 0, 0,
-    ];
+    let mut erspan2 = vec![0x10, 0x00, 0x88, 0xBE, 0, 0, 0, 1, 0x10, 0x0A, 0, 1, 0, 0, 0, 0];
     erspan2.extend_from_slice(&inner_eth);
     // ERSPAN III with the optional 8-byte subheader (O bit).
     let mut erspan3 = vec![0x10, 0x00, 0x22, 0xEB, 0, 0, 0, 1];
@@ -519,9 +429,7 @@ fn tunnels_are_looked_through_to_the_innermost_tuple() {
     let mut vxlan = vec![0x08, 0, 0, 0, 0, 0, 1, 0];
     vxlan.extend_from_slice(&inner_eth);
     // GTP-U with a PDU session container extension header, carrying IPv6.
-    let mut gtp = vec![
-        0x34, 0xFF, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0x85, 1, 0x10, 0x09, 0,
-    ];
+    let mut gtp = vec![0x34, 0xFF, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0x85, 1, 0x10, 0x09, 0];
     gtp.extend_from_slice(&inner6);
     let gtp_len = u16::try_from(gtp.len() - 8).unwrap().to_be_bytes();
     gtp[2..4].copy_from_slice(&gtp_len);
@@ -535,26 +443,14 @@ fn tunnels_are_looked_through_to_the_innermost_tuple() {
         ("vxlan", outer(17, &udp(50000, 4789, &vxlan)), false),
         ("gtp", outer(17, &udp(2152, 2152, &gtp)), true),
         ("6in4", outer(41, &inner6), true),
-        (
-            "6in6",
-            ethernet(0x86DD, &ipv6(41, B6, A6, 0, &inner6)),
-            true,
-        ),
+        ("6in6", ethernet(0x86DD, &ipv6(41, B6, A6, 0, &inner6)), true),
     ];
     for (name, frame, v6) in cases {
         let (seen, warnings, _) = decode(LinkType::ETHERNET, &frame);
         assert_eq!(warnings.total(), 0, "{name}");
         assert_eq!(seen.len(), 1, "{name}");
-        let (src, dst, dscp) = if v6 {
-            (sa6(A6, 8000), sa6(B6, 9000), 46)
-        } else {
-            (sa4(B4, 8000), sa4(A4, 9000), 34)
-        };
-        assert_eq!(
-            (seen[0].src, seen[0].dst, seen[0].dscp),
-            (src, dst, dscp),
-            "{name}"
-        );
+        let (src, dst, dscp) = if v6 { (sa6(A6, 8000), sa6(B6, 9000), 46) } else { (sa4(B4, 8000), sa4(A4, 9000), 34) };
+        assert_eq!((seen[0].src, seen[0].dst, seen[0].dscp), (src, dst, dscp), "{name}");
         assert_eq!(seen[0].payload, b"rtp", "{name}");
     }
 }
@@ -586,14 +482,7 @@ fn icmp_port_unreachable_carries_the_quoted_tuple() {
     assert_eq!(seen[0].dst, sa4(B4, 5000));
     assert_eq!(seen[0].payload, vec![0x80; 12]);
     assert_eq!(seen[0].dscp, 46);
-    assert_eq!(
-        seen[0].icmp,
-        Some(IcmpError {
-            icmp_type: 3,
-            code: 3,
-            reporter: IpAddr::V4(Ipv4Addr::from(B4))
-        })
-    );
+    assert_eq!(seen[0].icmp, Some(IcmpError { icmp_type: 3, code: 3, reporter: IpAddr::V4(Ipv4Addr::from(B4)) }));
 
     let quoted6 = ipv6(17, A6, B6, 0, &udp(4000, 5000, &[0x80; 172]));
     let mut icmp6 = vec![1, 4, 0, 0, 0, 0, 0, 0];
@@ -614,70 +503,38 @@ fn icmp_port_unreachable_carries_the_quoted_tuple() {
 #[test]
 fn tcp_passes_payload_and_state_changing_flags() {
     let mut syn = Vec::new();
-    PacketBuilder::ipv4(A4, B4, 64)
-        .tcp(40000, 5060, 1000, 65535)
-        .syn()
-        .write(&mut syn, &[])
-        .unwrap();
+    PacketBuilder::ipv4(A4, B4, 64).tcp(40000, 5060, 1000, 65535).syn().write(&mut syn, &[]).unwrap();
     let mut ack = Vec::new();
-    PacketBuilder::ipv4(A4, B4, 64)
-        .tcp(40000, 5060, 1001, 65535)
-        .ack(5)
-        .write(&mut ack, &[])
-        .unwrap();
+    PacketBuilder::ipv4(A4, B4, 64).tcp(40000, 5060, 1001, 65535).ack(5).write(&mut ack, &[]).unwrap();
     let mut data = Vec::new();
-    PacketBuilder::ipv4(A4, B4, 64)
-        .tcp(40000, 5060, 1001, 65535)
-        .ack(5)
-        .psh()
-        .write(&mut data, b"OPTIONS")
-        .unwrap();
+    PacketBuilder::ipv4(A4, B4, 64).tcp(40000, 5060, 1001, 65535).ack(5).psh().write(&mut data, b"OPTIONS").unwrap();
     let (seen, _, _) = decode(LinkType::RAW, &syn);
     assert_eq!(seen.len(), 1);
-    assert_eq!(
-        seen[0].transport,
-        Transport::Tcp {
-            seq: 1000,
-            flags: 0x02
-        }
-    );
+    assert_eq!(seen[0].transport, Transport::Tcp { seq: 1000, flags: 0x02 });
     assert!(seen[0].payload.is_empty());
     let (seen, warnings, decoder) = decode(LinkType::RAW, &ack);
     assert!(seen.is_empty());
     assert_eq!(warnings.total(), 0);
     assert_eq!(decoder.counters.skipped, 1);
     let (seen, _, _) = decode(LinkType::RAW, &data);
-    assert_eq!(
-        seen[0].transport,
-        Transport::Tcp {
-            seq: 1001,
-            flags: 0x18
-        }
-    );
+    assert_eq!(seen[0].transport, Transport::Tcp { seq: 1001, flags: 0x18 });
     assert_eq!(seen[0].payload, b"OPTIONS");
 }
 
 #[test]
 fn every_truncation_of_valid_packets_is_safe() {
-    let mut gtp = vec![
-        0x34, 0xFF, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0x85, 1, 0x10, 0x09, 0,
-    ];
+    let mut gtp = vec![0x34, 0xFF, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0x85, 1, 0x10, 0x09, 0];
     gtp.extend_from_slice(&ipv6(17, A6, B6, 0, &udp(1, 2, b"inner")));
     let gtp_len = u16::try_from(gtp.len() - 8).unwrap().to_be_bytes();
     gtp[2..4].copy_from_slice(&gtp_len);
-    let mut erspan3 = vec![
-        0x10, 0x00, 0x22, 0xEB, 0, 0, 0, 1, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
-    ];
+    let mut erspan3 = vec![0x10, 0x00, 0x22, 0xEB, 0, 0, 0, 1, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
     erspan3.extend_from_slice(&[0; 8]);
     erspan3.extend_from_slice(&ethernet(0x0800, &udp4_packet(b"erspan")));
     let packets = [
         vlan_stack(3, &udp4_packet(b"hello world")),
         ethernet(0x0800, &ipv4(17, A4, B4, 0, 0, 0, &udp(2152, 2152, &gtp))),
         ethernet(0x0800, &ipv4(47, A4, B4, 0, 0, 0, &erspan3)),
-        ethernet(
-            0x86DD,
-            &ipv6_fragment(1, 0, true, 17, &udp(1, 2, &[0; 64])[..64]),
-        ),
+        ethernet(0x86DD, &ipv6_fragment(1, 0, true, 17, &udp(1, 2, &[0; 64])[..64])),
     ];
     for packet in &packets {
         let (full, warnings, _) = decode(LinkType::ETHERNET, packet);
@@ -800,11 +657,7 @@ fn decode_capture(name: &str) -> Option<(Vec<Seen>, Warnings, Decoder)> {
     let mut seen = Vec::new();
     for (i, f) in frames.iter().enumerate() {
         let frame = Frame {
-            at: FrameRef {
-                file: 0,
-                number: i as u64 + 1,
-                time: f.time,
-            },
+            at: FrameRef { file: 0, number: i as u64 + 1, time: f.time },
             link: f.link,
             data: &f.data,
             orig_len: f.orig_len,
@@ -819,17 +672,8 @@ fn port_5060(d: &Seen) -> bool {
 }
 
 fn looks_like_sip(payload: &[u8]) -> bool {
-    const STARTS: [&[u8]; 9] = [
-        b"SIP/2.0 ",
-        b"INVITE ",
-        b"ACK ",
-        b"BYE ",
-        b"CANCEL ",
-        b"PRACK ",
-        b"UPDATE ",
-        b"OPTIONS ",
-        b"REGISTER ",
-    ];
+    const STARTS: [&[u8]; 9] =
+        [b"SIP/2.0 ", b"INVITE ", b"ACK ", b"BYE ", b"CANCEL ", b"PRACK ", b"UPDATE ", b"OPTIONS ", b"REGISTER "];
     STARTS.iter().any(|s| payload.starts_with(s))
 }
 
@@ -839,18 +683,12 @@ fn sngrep_ipv6frag_gives_32_sip_messages() {
         return;
     };
     // SIP runs on ports 5062 / 15060 / 25060 in this capture (not 5060): count by content.
-    let sip: Vec<&Seen> = seen
-        .iter()
-        .filter(|d| d.transport == Transport::Udp && looks_like_sip(&d.payload))
-        .collect();
+    let sip: Vec<&Seen> = seen.iter().filter(|d| d.transport == Transport::Udp && looks_like_sip(&d.payload)).collect();
     assert_eq!(sip.len(), 32, "tshark counts 32 SIP messages");
     assert_eq!(seen.len(), 32);
     assert!(sip.iter().all(|d| d.src.is_ipv6()));
     assert_eq!(decoder.counters.reassembled, 2, "4 fragments → 2 messages");
-    assert_eq!(
-        decoder.counters.skipped, 2,
-        "the first fragment of each pair waits"
-    );
+    assert_eq!(decoder.counters.skipped, 2, "the first fragment of each pair waits");
     assert_eq!(warnings.total(), 0, "{:?}", warnings.kept());
     assert_eq!(decoder.pending_fragment_sets(), 0);
     // The reassembled messages are longer than one fragment and end with their SDP body.
@@ -865,22 +703,14 @@ fn arkime_gtp_inner_addresses_are_ipv6() {
         return;
     };
     // Everything is inside GTP-U: no datagram keeps the tunnel's port.
-    assert!(seen
-        .iter()
-        .all(|d| d.src.port() != 2152 && d.dst.port() != 2152));
+    assert!(seen.iter().all(|d| d.src.port() != 2152 && d.dst.port() != 2152));
     // SIP (TCP port 5060) and RTP run over the inner IPv6; only a few DNS lookups are IPv4.
     let sip: Vec<&Seen> = seen.iter().filter(|d| port_5060(d)).collect();
     assert!(!sip.is_empty());
     assert!(sip.iter().all(|d| d.src.is_ipv6() && d.dst.is_ipv6()));
-    assert!(sip
-        .iter()
-        .any(|d| matches!(d.transport, Transport::Tcp { .. }) && looks_like_sip(&d.payload)));
+    assert!(sip.iter().any(|d| matches!(d.transport, Transport::Tcp { .. }) && looks_like_sip(&d.payload)));
     let v6 = seen.iter().filter(|d| d.src.is_ipv6()).count();
-    let v4: Vec<u16> = seen
-        .iter()
-        .filter(|d| d.src.is_ipv4())
-        .map(|d| d.src.port().min(d.dst.port()))
-        .collect();
+    let v4: Vec<u16> = seen.iter().filter(|d| d.src.is_ipv4()).map(|d| d.src.port().min(d.dst.port())).collect();
     assert!(v4.iter().all(|&p| p == 53), "{v4:?}");
     eprintln!("arkime: {v6} IPv6 datagrams, {} IPv4 (DNS)", v4.len());
     assert_eq!(warnings.total(), 0, "{:?}", warnings.kept());
@@ -891,12 +721,7 @@ fn ndpi_fuzz_big_endian_fragments_and_nesting() {
     let Some((seen, warnings, decoder)) = decode_capture("ndpi-fuzz-2006-06-26-2594.pcap") else {
         return;
     };
-    eprintln!(
-        "fuzz: {} datagrams, {:?}, warnings {:?}",
-        seen.len(),
-        decoder.counters,
-        warnings.counts()
-    );
+    eprintln!("fuzz: {} datagrams, {:?}, warnings {:?}", seen.len(), decoder.counters, warnings.counts());
     // A fuzzed copy of sngrep-aaa.pcap: its "fragments" are flipped bits that never complete
     // (tshark reassembles none of them either); decoding goes on without panicking.
     assert_eq!(decoder.counters.reassembled, 0);
@@ -936,8 +761,7 @@ fn other_links_decode_without_warnings() {
         assert_eq!(warnings.total(), 0, "{name}: {:?}", warnings.kept());
         assert_eq!(seen.iter().any(|d| d.vlan.is_some()), expect_vlan, "{name}");
         assert_eq!(
-            seen.iter()
-                .any(|d| matches!(d.transport, Transport::Tcp { .. }) && !d.payload.is_empty()),
+            seen.iter().any(|d| matches!(d.transport, Transport::Tcp { .. }) && !d.payload.is_empty()),
             expect_tcp,
             "{name}"
         );
@@ -946,9 +770,7 @@ fn other_links_decode_without_warnings() {
 
 #[test]
 fn random_bit_flips_never_panic() {
-    let mut gtp = vec![
-        0x34, 0xFF, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0x85, 1, 0x10, 0x09, 0,
-    ];
+    let mut gtp = vec![0x34, 0xFF, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0x85, 1, 0x10, 0x09, 0];
     gtp.extend_from_slice(&ipv6(17, A6, B6, 0, &udp(1, 2, b"inner")));
     let gtp_len = u16::try_from(gtp.len() - 8).unwrap().to_be_bytes();
     gtp[2..4].copy_from_slice(&gtp_len);
@@ -1000,23 +822,14 @@ fn decode_cost() {
     for _ in 0..rounds {
         for (i, f) in frames.iter().enumerate() {
             let frame = Frame {
-                at: FrameRef {
-                    file: 0,
-                    number: i as u64 + 1,
-                    time: f.time,
-                },
+                at: FrameRef { file: 0, number: i as u64 + 1, time: f.time },
                 link: f.link,
                 data: &f.data,
                 orig_len: f.orig_len,
             };
-            decoder.decode(&frame, &mut warnings, &mut |dg, _| {
-                bytes += dg.payload.len()
-            });
+            decoder.decode(&frame, &mut warnings, &mut |dg, _| bytes += dg.payload.len());
         }
     }
     let per = start.elapsed().as_nanos() / (rounds * frames.len()) as u128;
-    eprintln!(
-        "decode: {per} ns per frame ({} frames x {rounds}, {bytes} payload bytes)",
-        frames.len()
-    );
+    eprintln!("decode: {per} ns per frame ({} frames x {rounds}, {bytes} payload bytes)", frames.len());
 }

@@ -32,24 +32,17 @@ pub(super) fn gre(bytes: &[u8], cut: bool) -> Result<Next<'_>, Stop> {
     let has_checksum = flags & 0x8000 != 0;
     let has_key = flags & 0x2000 != 0;
     let has_sequence = flags & 0x1000 != 0;
-    let len =
-        4 + 4 * (usize::from(has_checksum) + usize::from(has_key) + usize::from(has_sequence));
-    let rest = bytes
-        .get(len..)
-        .ok_or_else(|| Stop::short(cut, "GRE header"))?;
+    let len = 4 + 4 * (usize::from(has_checksum) + usize::from(has_key) + usize::from(has_sequence));
+    let rest = bytes.get(len..).ok_or_else(|| Stop::short(cut, "GRE header"))?;
     match protocol {
         ETHERTYPE_TEB => Ok(Next::Ethernet(rest)),
         // ERSPAN type I has no header and no sequence number; type II has the sequence number
         // and an 8-byte header (version 1), then the mirrored Ethernet frame.
         ETHERTYPE_ERSPAN_2 if !has_sequence => Ok(Next::Ethernet(rest)),
         ETHERTYPE_ERSPAN_2 => {
-            let header = rest
-                .get(..8)
-                .ok_or_else(|| Stop::short(cut, "ERSPAN II header"))?;
+            let header = rest.get(..8).ok_or_else(|| Stop::short(cut, "ERSPAN II header"))?;
             if header.first().copied().unwrap_or(0) >> 4 != 1 {
-                return Err(Stop::Malformed(
-                    "ERSPAN type II header with version other than 1",
-                ));
+                return Err(Stop::Malformed("ERSPAN type II header with version other than 1"));
             }
             Ok(Next::Ethernet(rest.get(8..).unwrap_or_default()))
         }
@@ -57,13 +50,9 @@ pub(super) fn gre(bytes: &[u8], cut: bool) -> Result<Next<'_>, Stop> {
         // subheader when the O bit (lowest bit of byte 11) is set; frame type (bits 2..7 of
         // byte 10) 0 is Ethernet.
         ETHERTYPE_ERSPAN_3 => {
-            let header = rest
-                .get(..12)
-                .ok_or_else(|| Stop::short(cut, "ERSPAN III header"))?;
+            let header = rest.get(..12).ok_or_else(|| Stop::short(cut, "ERSPAN III header"))?;
             if header.first().copied().unwrap_or(0) >> 4 != 2 {
-                return Err(Stop::Malformed(
-                    "ERSPAN type III header with version other than 2",
-                ));
+                return Err(Stop::Malformed("ERSPAN type III header with version other than 2"));
             }
             let frame_type = (header.get(10).copied().unwrap_or(0) >> 2) & 0x1F;
             let optional = header.get(11).copied().unwrap_or(0) & 1 != 0;
@@ -71,9 +60,7 @@ pub(super) fn gre(bytes: &[u8], cut: bool) -> Result<Next<'_>, Stop> {
                 return Err(Stop::Skip);
             }
             let len = if optional { 20 } else { 12 };
-            let frame = rest
-                .get(len..)
-                .ok_or_else(|| Stop::short(cut, "ERSPAN III header"))?;
+            let frame = rest.get(len..).ok_or_else(|| Stop::short(cut, "ERSPAN III header"))?;
             Ok(Next::Ethernet(frame))
         }
         other => Ok(Next::EtherType(other, rest)),
@@ -101,10 +88,7 @@ pub(super) fn gtp_u(bytes: &[u8], cut: bool) -> Result<Gtp<'_>, Stop> {
     if flags >> 5 != 1 || flags & 0x10 == 0 {
         return Ok(Gtp::Unrecognised);
     }
-    let message_type = bytes
-        .get(1)
-        .copied()
-        .ok_or_else(|| Stop::short(cut, "GTP-U header"))?;
+    let message_type = bytes.get(1).copied().ok_or_else(|| Stop::short(cut, "GTP-U header"))?;
     let length = usize::from(be16(bytes, 2).ok_or_else(|| Stop::short(cut, "GTP-U header"))?);
     if bytes.len() < 8 {
         return Err(Stop::short(cut, "GTP-U header"));
@@ -117,10 +101,7 @@ pub(super) fn gtp_u(bytes: &[u8], cut: bool) -> Result<Gtp<'_>, Stop> {
     let mut pos = 0usize;
     if flags & 0x07 != 0 {
         // sequence number (2), N-PDU number (1), next extension header type (1)
-        let mut next = body
-            .get(3)
-            .copied()
-            .ok_or_else(|| Stop::short(cut, "GTP-U optional fields"))?;
+        let mut next = body.get(3).copied().ok_or_else(|| Stop::short(cut, "GTP-U optional fields"))?;
         pos = 4;
         if flags & 0x04 != 0 {
             let mut followed = 0;
@@ -129,18 +110,12 @@ pub(super) fn gtp_u(bytes: &[u8], cut: bool) -> Result<Gtp<'_>, Stop> {
                 if followed > MAX_GTP_EXTENSIONS {
                     return Err(Stop::Malformed("more than 16 GTP-U extension headers"));
                 }
-                let units = body
-                    .get(pos)
-                    .copied()
-                    .ok_or_else(|| Stop::short(cut, "GTP-U extension header"))?;
+                let units = body.get(pos).copied().ok_or_else(|| Stop::short(cut, "GTP-U extension header"))?;
                 if units == 0 {
                     return Err(Stop::Malformed("GTP-U extension header of length 0"));
                 }
                 let len = usize::from(units) * 4;
-                next = body
-                    .get(pos + len - 1)
-                    .copied()
-                    .ok_or_else(|| Stop::short(cut, "GTP-U extension header"))?;
+                next = body.get(pos + len - 1).copied().ok_or_else(|| Stop::short(cut, "GTP-U extension header"))?;
                 pos += len;
             }
         }
@@ -169,9 +144,7 @@ mod tests {
     fn gtp_follows_the_extension_chain() {
         // flags: version 1, PT, E; T-PDU; length; TEID; seq, N-PDU, next type 0x85 (PDU
         // session container); extension of 1 unit ending with next type 0; payload.
-        let mut msg = vec![
-            0x34, 0xFF, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0x85, 1, 0x10, 0x09, 0, 0x45,
-        ];
+        let mut msg = vec![0x34, 0xFF, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0x85, 1, 0x10, 0x09, 0, 0x45];
         msg[3] = u8::try_from(msg.len() - 8).unwrap();
         assert_eq!(gtp_u(&msg, false), Ok(Gtp::Packet(&[0x45][..])));
         msg[1] = 1; // echo request
@@ -186,10 +159,7 @@ mod tests {
     fn gre_skips_optional_fields() {
         // C and K set: checksum+reserved (4) and key (4).
         let packet = [0xA0, 0x00, 0x08, 0x00, 0, 0, 0, 0, 1, 2, 3, 4, 0x45];
-        assert_eq!(
-            gre(&packet, false),
-            Ok(Next::EtherType(0x0800, &[0x45][..]))
-        );
+        assert_eq!(gre(&packet, false), Ok(Next::EtherType(0x0800, &[0x45][..])));
         assert_eq!(gre(&packet[..11], false), Err(Stop::Short("GRE header")));
         let pptp = [0x30, 0x01, 0x88, 0x0B];
         assert_eq!(gre(&pptp, false), Err(Stop::Skip));
