@@ -19,9 +19,7 @@ use std::net::SocketAddr;
 
 use super::register::RegistrationTable;
 use super::scan::{ReasonRef, SipMessageRef, StartLine};
-use super::{
-    Dialog, EndedBy, MessageSummary, Method, Outcome, ReasonInfo, Registration, SdpEvent,
-};
+use super::{Dialog, EndedBy, MessageSummary, Method, Outcome, ReasonInfo, Registration, SdpEvent};
 use crate::capture::FrameRef;
 use crate::time::Timestamp;
 use crate::warn::{WarningKind, Warnings};
@@ -299,7 +297,8 @@ impl DialogTable {
 
         if copy {
             // Copies never move a timing; only the last INVITE copy matters (Timer B).
-            if msg.method() == Some(Method::Invite) && msg.to_tag().is_none() && same_side_as_caller {
+            if msg.method() == Some(Method::Invite) && msg.to_tag().is_none() && same_side_as_caller
+            {
                 d.last_invite_copy = Some(at);
             }
             if msg.method() == Some(Method::Register) || cseq.1 == Method::Register {
@@ -330,7 +329,8 @@ impl DialogTable {
                             d.invite_transactions = 1;
                             d.last_invite_copy = Some(at);
                             state.attempt_cseqs.push(cseq.0);
-                        } else if same_side_as_caller || d.from_tag.is_none() && from_tag.is_none() {
+                        } else if same_side_as_caller || d.from_tag.is_none() && from_tag.is_none()
+                        {
                             d.last_invite_copy = Some(at);
                             if !state.attempt_cseqs.contains(&cseq.0)
                                 && state.attempt_cseqs.len() < limits.max_attempt_invites
@@ -368,7 +368,8 @@ impl DialogTable {
                     }
                     Method::Register => {
                         if let Some(to) = msg.to {
-                            self.registrations.on_request(msg, &to, call_id_bytes, wire, warnings);
+                            self.registrations
+                                .on_request(msg, &to, call_id_bytes, wire, warnings);
                         }
                     }
                     _ => {}
@@ -424,7 +425,8 @@ impl DialogTable {
                     }
                     Method::Register => {
                         if let Some(to) = msg.to {
-                            self.registrations.on_response(msg, &to, call_id_bytes, status, wire);
+                            self.registrations
+                                .on_response(msg, &to, call_id_bytes, status, wire);
                         }
                     }
                     _ => {}
@@ -442,7 +444,11 @@ impl DialogTable {
             match crate::sdp::parse(body) {
                 Ok(session) => {
                     let carried_by = match msg.start {
-                        StartLine::Request { method, method_token, .. } => {
+                        StartLine::Request {
+                            method,
+                            method_token,
+                            ..
+                        } => {
                             if method == Method::Other {
                                 lossy(method_token)
                             } else {
@@ -529,7 +535,10 @@ fn decide(d: &mut Dialog, capture_end: Timestamp) {
     d.outcome = Some(match d.final_response {
         Some((status, _)) => outcome_for(status, d.first_provisional.is_some()),
         None => {
-            let last = d.last_invite_copy.or(d.first_invite).map_or(capture_end, |f| f.time);
+            let last = d
+                .last_invite_copy
+                .or(d.first_invite)
+                .map_or(capture_end, |f| f.time);
             if capture_end.0.saturating_sub(last.0) >= TRANSACTION_TIMEOUT_NS {
                 Outcome::Failed
             } else {

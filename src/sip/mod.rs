@@ -10,17 +10,20 @@ pub mod register;
 pub mod scan;
 pub mod tcp;
 
+#[cfg(test)]
+mod capture_tests;
+
 use std::net::SocketAddr;
 
 use crate::capture::FrameRef;
 use crate::decode::{Datagram, Transport};
 use crate::warn::{WarningKind, Warnings};
 
+use crate::sdp::SessionDescription;
+use crate::time::Timestamp;
 pub use dialog::{DialogCounters, DialogLimits, DialogTable, Wire};
 pub use scan::{scan_datagram, scan_message, MalformedKind, ScanError, SipMessageRef};
 pub use tcp::{TcpCounters, TcpLimits, TcpReassembler};
-use crate::sdp::SessionDescription;
-use crate::time::Timestamp;
 
 /// SIP method (open enum).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -383,9 +386,10 @@ impl SipStage {
         match dg.transport {
             Transport::Tcp { .. } => {
                 let dialogs = &mut self.dialogs;
-                self.tcp.on_segment(dg, warnings, &mut |msg, wire, warnings| {
-                    dialogs.on_message(msg, wire, warnings, on_sdp);
-                });
+                self.tcp
+                    .on_segment(dg, warnings, &mut |msg, wire, warnings| {
+                        dialogs.on_message(msg, wire, warnings, on_sdp);
+                    });
             }
             Transport::Udp => self.on_udp(dg.payload, wire, warnings, on_sdp),
         }

@@ -228,7 +228,8 @@ impl RegistrationTable {
                 if let (RegistrationStatus::Registered, Some(exp), Some(t)) =
                     (st.reg.status, st.reg.expires_s, st.granted_at)
                 {
-                    let lapse = t.0.saturating_add(i64::from(exp).saturating_mul(1_000_000_000));
+                    let lapse =
+                        t.0.saturating_add(i64::from(exp).saturating_mul(1_000_000_000));
                     if capture_end.0 > lapse {
                         st.reg.status = RegistrationStatus::Expired;
                     }

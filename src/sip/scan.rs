@@ -734,18 +734,19 @@ fn parse_name_addr(value: &[u8]) -> NameAddrRef<'_> {
     let mut out = NameAddrRef::default();
     let lt = top_level_find(value, b'<');
     // top_level_find skips quoted text, so a '<' inside a quoted display name is not taken.
-    let (uri, params) = if let Some(gt_rel) = value.get(lt + 1..).and_then(|r| memchr::memchr(b'>', r)) {
-        let display = trim(&value[..lt]);
-        if !display.is_empty() {
-            out.display = Some(unquote(display));
-        }
-        let uri = &value[lt + 1..lt + 1 + gt_rel];
-        (trim(uri), value.get(lt + 2 + gt_rel..).unwrap_or(&[]))
-    } else {
-        // addr-spec without brackets: parameters after ';' belong to the header (RFC 3261 §20.10).
-        let semi = memchr::memchr(b';', value).unwrap_or(value.len());
-        (trim(&value[..semi]), &value[semi..])
-    };
+    let (uri, params) =
+        if let Some(gt_rel) = value.get(lt + 1..).and_then(|r| memchr::memchr(b'>', r)) {
+            let display = trim(&value[..lt]);
+            if !display.is_empty() {
+                out.display = Some(unquote(display));
+            }
+            let uri = &value[lt + 1..lt + 1 + gt_rel];
+            (trim(uri), value.get(lt + 2 + gt_rel..).unwrap_or(&[]))
+        } else {
+            // addr-spec without brackets: parameters after ';' belong to the header (RFC 3261 §20.10).
+            let semi = memchr::memchr(b';', value).unwrap_or(value.len());
+            (trim(&value[..semi]), &value[semi..])
+        };
     out.uri = uri;
     let (user, host) = uri_user_host(uri);
     out.user = user;
@@ -861,7 +862,9 @@ fn multipart_sdp<'a>(body: &'a [u8], boundary: &[u8]) -> Option<&'a [u8]> {
         let part_end = next.unwrap_or(body.len());
         let part = body.get(part_start..part_end)?;
         // Part: CRLF, headers, empty line, content, CRLF "--" before the next boundary.
-        let part = part.strip_prefix(b"\r\n").or_else(|| part.strip_prefix(b"\n"));
+        let part = part
+            .strip_prefix(b"\r\n")
+            .or_else(|| part.strip_prefix(b"\n"));
         if let Some(part) = part {
             let (head_end, body_start) = match memchr::memmem::find(part, b"\r\n\r\n") {
                 Some(i) => (i, i + 4),

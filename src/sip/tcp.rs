@@ -333,7 +333,10 @@ impl TcpReassembler {
                     if !reverse_is_tls {
                         self.counters.tls_connections += 1;
                         warnings.push(file, frame, WarningKind::TlsNotDecoded, || {
-                            format!("TLS connection {} → {}: SIP inside is not analysed", key.0, key.1)
+                            format!(
+                                "TLS connection {} → {}: SIP inside is not analysed",
+                                key.0, key.1
+                            )
                         });
                     }
                 }
@@ -368,7 +371,10 @@ impl TcpReassembler {
             stream.resync = true;
             self.counters.gaps += 1;
             warnings.push(file, frame, WarningKind::TcpStreamGap, || {
-                format!("TCP stream {} → {}: {dropped} unframed bytes over the buffer limit skipped", key.0, key.1)
+                format!(
+                    "TCP stream {} → {}: {dropped} unframed bytes over the buffer limit skipped",
+                    key.0, key.1
+                )
             });
         }
         self.total_bytes = (self.total_bytes + stream.bytes()).saturating_sub(bytes_before);
@@ -450,7 +456,10 @@ impl TcpReassembler {
             return StreamKind::Sip;
         }
         // A first line not complete yet: wait (bounded by the stream byte cap).
-        if memchr::memchr(b'\n', head).is_none() && head.len() < 256 && head.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
+        if memchr::memchr(b'\n', head).is_none()
+            && head.len() < 256
+            && head.iter().all(|b| b.is_ascii_graphic() || *b == b' ')
+        {
             return StreamKind::Unknown;
         }
         if tls_port {
@@ -502,9 +511,12 @@ impl TcpReassembler {
                 }
                 Err(ScanError::Incomplete) => break,
                 Err(ScanError::Malformed(kind)) => {
-                    warnings.push(wire.at.file, wire.at.number, WarningKind::MalformedSip, || {
-                        format!("SIP over TCP: {}; resynchronising", kind.describe())
-                    });
+                    warnings.push(
+                        wire.at.file,
+                        wire.at.number,
+                        WarningKind::MalformedSip,
+                        || format!("SIP over TCP: {}; resynchronising", kind.describe()),
+                    );
                     off += 1;
                     stream.resync = true;
                 }
