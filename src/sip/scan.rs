@@ -701,11 +701,13 @@ fn top_level_find(s: &[u8], needle: u8) -> usize {
             }
             continue;
         }
+        if b == needle && !in_angle {
+            return i;
+        }
         match b {
             b'"' => in_quote = true,
             b'<' => in_angle = true,
             b'>' => in_angle = false,
-            _ if b == needle && !in_angle => return i,
             _ => {}
         }
     }
@@ -897,4 +899,176 @@ fn multipart_sdp<'a>(body: &'a [u8], boundary: &[u8]) -> Option<&'a [u8]> {
         prev = next?;
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Synthetic: an INVITE with compact headers, a folded Subject, bare LF line ends.
+    const COMPACT_LF: &[u8] = b"INVITE sip:bob@example.com SIP/2.0\n\
+v: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKabc;rport\n\
+f: \"Alice A\" <sip:alice@example.com>;tag=1928\n\
+t: <sip:bob@example.com>\n\
+i: a84b4c76e66710@10.0.0.1\n\
+CSeq: 314159 INVITE\n\
+m: <sip:alice@10.0.0.1:5060>;expires=60\n\
+s: a subject\n  folded onto two lines\n\
+k: timer, 100rel\n\
+c: application/sdp\n\
+l: 4\n\
+\n\
+v=0\n";
+
+    #[test]
+    fn compact_headers_and_bare_lf() {
+        let (m, used) = scan_message(COMPACT_LF).expect("scans");
+        assert_eq!(used, COMPACT_LF.len());
+        assert_eq!(m.method(), Some(Method::Invite));
+        assert_eq!(m.call_id, Some(&b"a84b4c76e66710@10.0.0.1"[..]));
+        assert_eq!(m.cseq, Some((314159, Method::Invite)));
+        let from = m.from.expect("from");
+        assert_eq!(from.display, Some(&b"Alice A"[..]));
+        assert_eq!(from.user, Some(&b"alice"[..]));
+        assert_eq!(from.tag, Some(&b"1928"[..]));
+        assert_eq!(m.to_tag(), None);
+        let via = m.via.expect("via");
+        assert_eq!(via.transport, b"UDP");
+        assert_eq!(via.sent_by, b"10.0.0.1:5060");
+        assert_eq!(via.branch, Some(&b"z9hG4bKabc"[..]));
+        assert_eq!(via.rport, Some(&b""[..]));
+        assert_eq!(m.contact.and_then(|c| c.expires), Some(60));
+        assert!(m.supports_100rel);
+        assert!(m.is_sdp());
+        assert_eq!(m.body, b"v=0\n");
+        assert_eq!(m.header_count, 10);
+    }
+
+    /// Synthetic, shaped like sngrep-ipv6frag.pcap: IPv6 Via/From/To hosts in brackets, CRLF.
+    const IPV6: &[u8] = b"SIP/2.0 183 Session Progress\r\n\
+Via: SIP/2.0/UDP [2001:db8::10]:5060;branch=z9hG4bK-1;received=2001:db8::10\r\n\
+From: <sip:1000@[2001:db8::10]>;tag=aa\r\n\
+To: \"Bob\" <sip:2000@[2001:db8::20]:5060;transport=udp>;tag=bb\r\n\
+Call-ID: v6call\r\n\
+CSeq: 1 INVITE\r\n\
+Require: 100rel\r\n\
+RSeq: 7\r\n\
+Content-Length: 0\r\n\
+\r\n";
+
+    #[test]
+    fn ipv6_hosts() {
+        let (m, used) = scan_message(IPV6).expect("scans");
+        assert_eq!(used, IPV6.len());
+        assert_eq!(m.status(), Some(183));
+        let via = m.via.expect("via");
+        assert_eq!(via.sent_by, b"[2001:db8::10]:5060");
+        assert_eq!(via.received, Some(&b"2001:db8::10"[..]));
+        let from = m.from.expect("from");
+        assert_eq!(from.user, Some(&b"1000"[..]));
+        assert_eq!(from.host, b"[2001:db8::10]");
+        let to = m.to.expect("to");
+        assert_eq!(to.host, b"[2001:db8::20]:5060");
+        assert_eq!(to.tag, Some(&b"bb"[..]));
+        assert!(m.requires_100rel);
+        assert_eq!(m.rseq, Some(7));
+        assert!(m.body.is_empty());
+    }
+
+    /// Synthetic: tel: URIs in Request-URI, From (addr-spec without brackets) and To.
+    const TEL: &[u8] = b"INVITE tel:+4930123456;phone-context=example.com SIP/2.0\r\n\
+Via: SIP/2.0/TCP gw.example.com;branch=z9hG4bKx\r\n\
+From: tel:+4930999;tag=t1\r\n\
+To: <tel:+4930123456>\r\n\
+Call-ID: telcall\r\n\
+CSeq: 2 INVITE\r\n\
+Reason: SIP;cause=200;text=\"Call completed; elsewhere\", Q.850;cause=16\r\n\
+P-Asserted-Identity: <sip:+4930999@gw.example.com;user=phone>\r\n\
+Content-Length: 0\r\n\r\n";
+
+    #[test]
+    fn tel_uris_and_reason() {
+        let (m, _) = scan_message(TEL).expect("scans");
+        match m.start {
+            StartLine::Request { uri, .. } => {
+                assert_eq!(uri, b"tel:+4930123456;phone-context=example.com")
+            }
+            StartLine::Response { .. } => panic!("request expected"),
+        }
+        let from = m.from.expect("from");
+        assert_eq!(from.uri, b"tel:+4930999");
+        assert_eq!(from.user, Some(&b"+4930999"[..]));
+        assert_eq!(from.tag, Some(&b"t1"[..]));
+        assert_eq!(m.to.and_then(|t| t.user), Some(&b"+4930123456"[..]));
+        assert_eq!(m.reason_sip.and_then(|r| r.cause), Some(200));
+        assert_eq!(m.reason_sip.and_then(|r| r.text), Some(&b"Call completed; elsewhere"[..]));
+        assert_eq!(m.reason_q850.and_then(|r| r.cause), Some(16));
+        assert_eq!(m.p_asserted_identity.and_then(|p| p.user), Some(&b"+4930999"[..]));
+    }
+
+    /// Shaped like zeek-invalid-content-length.pcap frames 1–2: Content-Length "xyz" / too big.
+    const BAD_CL: &[u8] = b"OPTIONS sip:x@y SIP/2.0\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\nContent-Length: xyz\r\n\r\nabc";
+    const BIG_CL: &[u8] = b"OPTIONS sip:x@y SIP/2.0\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\nl: 500\r\n\r\nabc";
+
+    #[test]
+    fn lying_content_length_over_udp_and_tcp() {
+        let (m, flaws) = scan_datagram(BAD_CL).expect("tolerated");
+        assert!(flaws.content_length_invalid);
+        assert_eq!(m.body, b"abc");
+        assert_eq!(
+            scan_message(BAD_CL),
+            Err(ScanError::Malformed(MalformedKind::BadContentLength))
+        );
+        let (m, flaws) = scan_datagram(BIG_CL).expect("tolerated");
+        assert!(flaws.content_length_too_large);
+        assert_eq!(m.body, b"abc");
+        assert_eq!(scan_message(BIG_CL), Err(ScanError::Incomplete));
+    }
+
+    #[test]
+    fn truncated_messages_are_incomplete() {
+        // Every proper prefix of a complete message asks for more bytes on a stream.
+        for cut in 1..IPV6.len() {
+            assert_eq!(scan_message(&IPV6[..cut]).map(|(_, n)| n), Err(ScanError::Incomplete), "cut {cut}");
+        }
+        let (_, used) = scan_message(IPV6).expect("whole");
+        assert_eq!(used, IPV6.len());
+    }
+
+    #[test]
+    fn ten_thousand_headers_are_malformed() {
+        let mut msg = b"MESSAGE sip:a@b SIP/2.0\r\n".to_vec();
+        for i in 0..10_000 {
+            msg.extend_from_slice(format!("X-H{i}: v\r\n").as_bytes());
+        }
+        msg.extend_from_slice(b"\r\n");
+        assert_eq!(
+            scan_message(&msg).map(|(_, n)| n),
+            Err(ScanError::Malformed(MalformedKind::TooManyHeaders))
+        );
+        assert!(scan_datagram(&msg).is_err());
+    }
+
+    #[test]
+    fn garbage_is_rejected() {
+        assert!(matches!(scan_datagram(b"\x16\x03\x01\x02\x00"), Err(ScanError::Malformed(_))));
+        assert!(matches!(scan_datagram(b"HTTP/1.1 200 OK\r\n\r\n"), Err(ScanError::Malformed(_))));
+        assert!(matches!(scan_datagram(b"SIP/2.0 99 x\r\n\r\n"), Err(ScanError::Malformed(_))));
+        assert!(!looks_like_start_line(b"GET / HTTP/1.1\r\n"));
+        assert!(looks_like_start_line(b"SIP/2.0 200 OK\r\n"));
+        assert!(looks_like_start_line(b"BYE sip:a@b SIP/2.0\r\n"));
+    }
+
+    /// Synthetic RFC 5621-style multipart body with an SDP part.
+    const MULTIPART: &[u8] = b"INVITE sip:b@c SIP/2.0\r\nCall-ID: m\r\nCSeq: 1 INVITE\r\n\
+Content-Type: multipart/mixed;boundary=\"unique-boundary-1\"\r\n\r\n\
+--unique-boundary-1\r\nContent-Type: application/isup\r\n\r\nxx\r\n\
+--unique-boundary-1\r\nContent-Type: application/sdp\r\n\r\nv=0\r\no=- 1 1 IN IP4 1.2.3.4\r\n\
+--unique-boundary-1--\r\n";
+
+    #[test]
+    fn multipart_sdp_part_is_found() {
+        let (m, _) = scan_datagram(MULTIPART).expect("scans");
+        assert_eq!(m.sdp_body(), Some(&b"v=0\r\no=- 1 1 IN IP4 1.2.3.4"[..]));
+    }
 }
