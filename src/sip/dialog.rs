@@ -559,3 +559,380 @@ fn fill_parties(d: &mut Dialog, msg: &SipMessageRef<'_>) {
         d.to_user = t.user.map(lossy);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::SipStage;
+    use super::*;
+    use crate::decode::{Datagram, Transport};
+
+    const A: ([u8; 4], u16) = ([10, 0, 0, 1], 5060);
+    const B: ([u8; 4], u16) = ([10, 0, 0, 2], 5060);
+
+    /// Feeds synthetic SIP texts over UDP at given times (ms) and frame numbers 1, 2, …
+    struct Call {
+        stage: SipStage,
+        warnings: Warnings,
+        frame: u64,
+        sdp_callbacks: usize,
+    }
+
+    impl Call {
+        fn new() -> Self {
+            Call {
+                stage: SipStage::default(),
+                warnings: Warnings::default(),
+                frame: 0,
+                sdp_callbacks: 0,
+            }
+        }
+
+        fn send(&mut self, ms: i64, from: ([u8; 4], u16), to: ([u8; 4], u16), text: &str) {
+            self.frame += 1;
+            let dg = Datagram {
+                at: FrameRef {
+                    file: 0,
+                    number: self.frame,
+                    time: Timestamp(1_000_000_000_000 + ms * 1_000_000),
+                },
+                src: SocketAddr::from(from),
+                dst: SocketAddr::from(to),
+                transport: Transport::Udp,
+                vlan: None,
+                dscp: 0,
+                icmp_error: None,
+                payload: text.as_bytes(),
+            };
+            let n = &mut self.sdp_callbacks;
+            self.stage
+                .on_datagram(&dg, &mut self.warnings, &mut |_| *n += 1);
+        }
+
+        fn finish(self, end_ms: i64) -> Dialog {
+            let (mut d, _) = self
+                .stage
+                .finish(Timestamp(1_000_000_000_000 + end_ms * 1_000_000));
+            assert_eq!(d.len(), 1);
+            d.remove(0)
+        }
+    }
+
+    /// A request from the caller (From tag "ft"); `to_tag` for in-dialog requests.
+    fn req(method: &str, cseq: u32, branch: &str, to_tag: Option<&str>, sdp: bool) -> String {
+        req_from(method, cseq, branch, "ft", to_tag, sdp)
+    }
+
+    fn req_from(
+        method: &str,
+        cseq: u32,
+        branch: &str,
+        from_tag: &str,
+        to_tag: Option<&str>,
+        sdp: bool,
+    ) -> String {
+        let to_tag = to_tag.map_or(String::new(), |t| format!(";tag={t}"));
+        let body = if sdp {
+            "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\n"
+        } else {
+            ""
+        };
+        let ct = if sdp {
+            "Content-Type: application/sdp\r\n"
+        } else {
+            ""
+        };
+        let cseq_method = if method == "ACK" && cseq == 0 {
+            "ACK"
+        } else {
+            method
+        };
+        format!(
+            "{method} sip:bob@10.0.0.2 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK{branch}\r\n\
+From: \"Alice\" <sip:alice@10.0.0.1>;tag={from_tag}\r\nTo: <sip:bob@10.0.0.2>{to_tag}\r\n\
+Call-ID: call-1\r\nCSeq: {cseq} {cseq_method}\r\n{ct}Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    }
+
+    /// A response with the given To tag (callee side).
+    fn resp(status: u16, cseq: u32, method: &str, branch: &str, to_tag: Option<&str>) -> String {
+        let to_tag = to_tag.map_or(String::new(), |t| format!(";tag={t}"));
+        format!(
+            "SIP/2.0 {status} Whatever\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK{branch}\r\n\
+From: \"Alice\" <sip:alice@10.0.0.1>;tag=ft\r\nTo: <sip:bob@10.0.0.2>{to_tag}\r\n\
+Call-ID: call-1\r\nCSeq: {cseq} {method}\r\nContent-Length: 0\r\n\r\n"
+        )
+    }
+
+    /// A BYE from the callee (From/To swapped).
+    fn callee_bye(cseq: u32) -> String {
+        "BYE sip:alice@10.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bKcb\r\n\
+From: <sip:bob@10.0.0.2>;tag=tt\r\nTo: \"Alice\" <sip:alice@10.0.0.1>;tag=ft\r\n\
+Call-ID: call-1\r\nCSeq: CSEQ BYE\r\nContent-Length: 0\r\n\r\n"
+            .replace("CSEQ", &cseq.to_string())
+    }
+
+    #[test]
+    fn answered_call_with_setup_answer_and_bye() {
+        let mut c = Call::new();
+        c.send(0, A, B, &req("INVITE", 1, "i1", None, true));
+        c.send(10, B, A, &resp(100, 1, "INVITE", "i1", None));
+        c.send(200, B, A, &resp(180, 1, "INVITE", "i1", Some("tt")));
+        c.send(3000, B, A, &resp(200, 1, "INVITE", "i1", Some("tt")));
+        c.send(3010, A, B, &req("ACK", 1, "a1", Some("tt"), false));
+        c.send(60000, A, B, &req("BYE", 2, "b1", Some("tt"), false));
+        c.send(60020, B, A, &resp(200, 2, "BYE", "b1", Some("tt")));
+        let d = c.finish(61000);
+        assert_eq!(d.outcome, Some(Outcome::Answered));
+        assert_eq!(d.first_invite.map(|f| f.number), Some(1));
+        assert_eq!(d.first_provisional.map(|f| f.number), Some(3));
+        assert_eq!(d.answered.map(|f| f.number), Some(4));
+        assert_eq!(d.first_response.map(|(s, f)| (s, f.number)), Some((180, 3)));
+        assert_eq!(d.final_response.map(|(s, f)| (s, f.number)), Some((200, 4)));
+        assert_eq!(d.ack.map(|f| f.number), Some(5));
+        assert_eq!(
+            d.bye.map(|(f, by)| (f.number, by)),
+            Some((6, EndedBy::Caller))
+        );
+        assert_eq!(d.bye_response.map(|(s, f)| (s, f.number)), Some((200, 7)));
+        assert_eq!(d.ended_by, EndedBy::Caller);
+        assert_eq!(d.caller, Some(SocketAddr::from(A)));
+        assert_eq!(d.callee, Some(SocketAddr::from(B)));
+        assert_eq!(d.from_user.as_deref(), Some("alice"));
+        assert_eq!(d.from_display.as_deref(), Some("Alice"));
+        assert_eq!(d.to_user.as_deref(), Some("bob"));
+        assert_eq!(d.messages.len(), 7);
+        assert!(d.messages[0].has_sdp);
+        assert_eq!(sdp_messages(&d), 1);
+    }
+
+    fn sdp_messages(d: &Dialog) -> usize {
+        d.messages.iter().filter(|m| m.has_sdp).count()
+    }
+
+    fn sdp_outcomes(c: &Call) -> usize {
+        // sdp::parse may not work yet: each parsed body is either an event or a warning.
+        let warned = c
+            .warnings
+            .kept()
+            .iter()
+            .filter(|w| w.kind == WarningKind::MalformedSdp)
+            .count();
+        warned + c.sdp_callbacks
+    }
+
+    #[test]
+    fn callee_bye_ends_by_callee() {
+        let mut c = Call::new();
+        c.send(0, A, B, &req("INVITE", 1, "i1", None, false));
+        c.send(100, B, A, &resp(200, 1, "INVITE", "i1", Some("tt")));
+        c.send(5000, B, A, &callee_bye(9));
+        let d = c.finish(6000);
+        assert_eq!(d.bye.map(|(_, by)| by), Some(EndedBy::Callee));
+        assert_eq!(d.ended_by, EndedBy::Callee);
+    }
+
+    #[test]
+    fn challenge_then_200_is_one_answered_call() {
+        let mut c = Call::new();
+        c.send(0, A, B, &req("INVITE", 1, "i1", None, false));
+        c.send(20, B, A, &resp(401, 1, "INVITE", "i1", Some("x1")));
+        c.send(30, A, B, &req("ACK", 1, "i1", Some("x1"), false));
+        c.send(40, A, B, &req("INVITE", 2, "i2", None, false));
+        c.send(500, B, A, &resp(183, 2, "INVITE", "i2", Some("tt")));
+        c.send(900, B, A, &resp(200, 2, "INVITE", "i2", Some("tt")));
+        let d = c.finish(1000);
+        assert_eq!(d.outcome, Some(Outcome::Answered));
+        assert_eq!(d.invite_transactions, 2);
+        assert_eq!(d.challenges, 1);
+        assert_eq!(d.first_invite.map(|f| f.number), Some(1));
+        assert_eq!(d.first_response.map(|(s, _)| s), Some(183));
+        assert_eq!(d.first_provisional.map(|f| f.number), Some(5));
+    }
+
+    #[test]
+    fn final_status_outcomes() {
+        let cases: [(u16, bool, Outcome); 9] = [
+            (486, false, Outcome::Busy),
+            (404, false, Outcome::NotFound),
+            (480, true, Outcome::NoAnswer),
+            (408, true, Outcome::NoAnswer),
+            (408, false, Outcome::Failed),
+            (603, false, Outcome::Rejected),
+            (407, false, Outcome::Rejected),
+            (302, false, Outcome::Failed),
+            (484, false, Outcome::Failed),
+        ];
+        for (status, ring, want) in cases {
+            let mut c = Call::new();
+            c.send(0, A, B, &req("INVITE", 1, "i1", None, false));
+            if ring {
+                c.send(100, B, A, &resp(180, 1, "INVITE", "i1", Some("tt")));
+            }
+            c.send(9000, B, A, &resp(status, 1, "INVITE", "i1", Some("tt")));
+            let d = c.finish(10_000);
+            assert_eq!(d.outcome, Some(want), "{status} ring={ring}");
+            assert_eq!(d.final_response.map(|(s, _)| s), Some(status));
+        }
+    }
+
+    #[test]
+    fn cancel_then_487_is_cancelled_by_caller() {
+        let mut c = Call::new();
+        c.send(0, A, B, &req("INVITE", 1, "i1", None, false));
+        c.send(100, B, A, &resp(180, 1, "INVITE", "i1", Some("tt")));
+        c.send(4000, A, B, &req("CANCEL", 1, "i1", None, false));
+        c.send(4010, B, A, &resp(200, 1, "CANCEL", "i1", Some("tt")));
+        c.send(4020, B, A, &resp(487, 1, "INVITE", "i1", Some("tt")));
+        let d = c.finish(5000);
+        assert_eq!(d.outcome, Some(Outcome::Cancelled));
+        assert_eq!(d.cancel.map(|f| f.number), Some(3));
+        assert_eq!(d.ended_by, EndedBy::Caller);
+        assert_eq!(d.answered, None);
+    }
+
+    #[test]
+    fn no_response_short_capture_is_incomplete_long_is_failed() {
+        let mut c = Call::new();
+        c.send(0, A, B, &req("INVITE", 1, "i1", None, false));
+        assert_eq!(c.finish(31_999).outcome, Some(Outcome::Incomplete));
+        let mut c = Call::new();
+        c.send(0, A, B, &req("INVITE", 1, "i1", None, false));
+        // Retransmissions move Timer B's start: last copy at 3.5 s → failed from 35.5 s.
+        c.send(500, A, B, &req("INVITE", 1, "i1", None, false));
+        c.send(1500, A, B, &req("INVITE", 1, "i1", None, false));
+        c.send(3500, A, B, &req("INVITE", 1, "i1", None, false));
+        let d = c.finish(35_000);
+        assert_eq!(d.outcome, Some(Outcome::Incomplete));
+        assert_eq!(d.last_invite_copy.map(|f| f.number), Some(4));
+        let mut c = Call::new();
+        c.send(0, A, B, &req("INVITE", 1, "i1", None, false));
+        c.send(3500, A, B, &req("INVITE", 1, "i1", None, false));
+        assert_eq!(c.finish(35_500).outcome, Some(Outcome::Failed));
+    }
+
+    #[test]
+    fn invite_retransmissions_counted_once_and_mirrors_apart() {
+        let mut c = Call::new();
+        c.send(0, A, B, &req("INVITE", 1, "i1", None, true));
+        c.send(1, A, B, &req("INVITE", 1, "i1", None, true)); // mirror copy, 1 ms later
+        c.send(500, A, B, &req("INVITE", 1, "i1", None, true));
+        c.send(1500, A, B, &req("INVITE", 1, "i1", None, true));
+        c.send(1600, B, A, &resp(180, 1, "INVITE", "i1", Some("tt")));
+        c.send(2100, B, A, &resp(180, 1, "INVITE", "i1", Some("tt")));
+        c.send(3000, B, A, &resp(200, 1, "INVITE", "i1", Some("tt")));
+        let d = c.finish(4000);
+        assert_eq!(d.retransmissions, 3);
+        assert_eq!(d.mirror_duplicates, 1);
+        assert_eq!(d.first_invite.map(|f| f.number), Some(1));
+        assert_eq!(d.first_provisional.map(|f| f.number), Some(5));
+        assert!(d.messages[1].mirror_duplicate && !d.messages[1].retransmission);
+        assert!(d.messages[2].retransmission);
+        assert_eq!(d.invite_transactions, 1);
+        assert_eq!(sdp_messages(&d), 4);
+    }
+
+    #[test]
+    fn sdp_of_copies_is_parsed_once() {
+        let mut c = Call::new();
+        c.send(0, A, B, &req("INVITE", 1, "i1", None, true));
+        c.send(500, A, B, &req("INVITE", 1, "i1", None, true));
+        assert_eq!(sdp_outcomes(&c), 1);
+    }
+
+    #[test]
+    fn reinvite_is_not_a_new_attempt() {
+        let mut c = Call::new();
+        c.send(0, A, B, &req("INVITE", 1, "i1", None, false));
+        c.send(100, B, A, &resp(200, 1, "INVITE", "i1", Some("tt")));
+        c.send(110, A, B, &req("ACK", 1, "a1", Some("tt"), false));
+        c.send(5000, A, B, &req("INVITE", 2, "r1", Some("tt"), true));
+        c.send(5100, B, A, &resp(488, 2, "INVITE", "r1", Some("tt")));
+        let d = c.finish(6000);
+        assert_eq!(d.outcome, Some(Outcome::Answered));
+        assert_eq!(d.reinvites, 1);
+        assert_eq!(d.invite_transactions, 1);
+        assert_eq!(d.final_response.map(|(s, _)| s), Some(200));
+    }
+
+    #[test]
+    fn sdp_parse_failure_is_a_warning_with_frame() {
+        let mut c = Call::new();
+        c.send(0, A, B, &req("INVITE", 1, "i1", None, true));
+        assert_eq!(sdp_outcomes(&c), 1);
+        if c.sdp_callbacks == 0 {
+            assert_eq!(c.warnings.kept()[0].frame, 1);
+        }
+    }
+
+    #[test]
+    fn register_challenge_then_ok_is_one_attempt() {
+        let reg = |cseq: u32, branch: &str| {
+            format!(
+                "REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK{branch}\r\n\
+From: <sip:alice@example.com>;tag=r\r\nTo: <sip:alice@example.com>\r\nCall-ID: reg-1\r\n\
+CSeq: {cseq} REGISTER\r\nContact: <sip:alice@10.0.0.1:5060>\r\nUser-Agent: phone/1.0\r\nContent-Length: 0\r\n\r\n"
+            )
+        };
+        let ok = |cseq: u32, branch: &str, status: u16| {
+            format!(
+                "SIP/2.0 {status} X\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK{branch}\r\n\
+From: <sip:alice@example.com>;tag=r\r\nTo: <sip:alice@example.com>;tag=s\r\nCall-ID: reg-1\r\n\
+CSeq: {cseq} REGISTER\r\nContact: <sip:alice@10.0.0.1:5060>;expires=3600\r\nContent-Length: 0\r\n\r\n"
+            )
+        };
+        let mut c = Call::new();
+        c.send(0, A, B, &reg(1, "r1"));
+        c.send(10, B, A, &ok(1, "r1", 401));
+        c.send(20, A, B, &reg(2, "r2"));
+        c.send(30, B, A, &ok(2, "r2", 200));
+        let (dialogs, regs) = c
+            .stage
+            .finish(Timestamp(1_000_000_000_000 + 60_000_000_000));
+        assert_eq!(dialogs.len(), 1);
+        assert_eq!(dialogs[0].outcome, None);
+        assert_eq!(regs.len(), 1);
+        let r = &regs[0];
+        assert_eq!(r.aor, "sip:alice@example.com");
+        assert_eq!(r.attempts, 1);
+        assert_eq!(r.failures, 0);
+        assert_eq!(r.status, super::super::RegistrationStatus::Registered);
+        assert_eq!(r.expires_s, Some(3600));
+        assert_eq!(r.last_code, Some(200));
+        assert_eq!(r.user_agent.as_deref(), Some("phone/1.0"));
+        assert_eq!(r.contact.as_deref(), Some("sip:alice@10.0.0.1:5060"));
+    }
+
+    #[test]
+    fn dialog_table_cap_closes_oldest_with_warning() {
+        let mut t = DialogTable::new(DialogLimits {
+            max_dialogs: 10,
+            ..DialogLimits::default()
+        });
+        let mut w = Warnings::default();
+        for i in 0..25u64 {
+            let text = format!(
+                "OPTIONS sip:x@y SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKo{i}\r\nFrom: <sip:a@b>;tag=1\r\n\
+To: <sip:x@y>\r\nCall-ID: c{i}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+            );
+            let (m, _) = super::super::scan::scan_datagram(text.as_bytes()).expect("scan");
+            let wire = Wire {
+                at: FrameRef {
+                    file: 0,
+                    number: i + 1,
+                    time: Timestamp(i as i64),
+                },
+                src: SocketAddr::from(A),
+                dst: SocketAddr::from(B),
+            };
+            t.on_message(&m, wire, &mut w, &mut |_| {});
+        }
+        assert!(t.counters.evicted > 0);
+        assert!(w.counts().contains_key(&(0, WarningKind::StateEvicted)));
+        let (d, _) = t.finish(Timestamp(100));
+        // Closed dialogs are still reported, in order of first message.
+        assert_eq!(d.len(), 25);
+        assert_eq!(d[0].call_id, "c0");
+        assert_eq!(d[24].call_id, "c24");
+    }
+}

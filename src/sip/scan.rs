@@ -1001,14 +1001,21 @@ Content-Length: 0\r\n\r\n";
         assert_eq!(from.tag, Some(&b"t1"[..]));
         assert_eq!(m.to.and_then(|t| t.user), Some(&b"+4930123456"[..]));
         assert_eq!(m.reason_sip.and_then(|r| r.cause), Some(200));
-        assert_eq!(m.reason_sip.and_then(|r| r.text), Some(&b"Call completed; elsewhere"[..]));
+        assert_eq!(
+            m.reason_sip.and_then(|r| r.text),
+            Some(&b"Call completed; elsewhere"[..])
+        );
         assert_eq!(m.reason_q850.and_then(|r| r.cause), Some(16));
-        assert_eq!(m.p_asserted_identity.and_then(|p| p.user), Some(&b"+4930999"[..]));
+        assert_eq!(
+            m.p_asserted_identity.and_then(|p| p.user),
+            Some(&b"+4930999"[..])
+        );
     }
 
     /// Shaped like zeek-invalid-content-length.pcap frames 1–2: Content-Length "xyz" / too big.
     const BAD_CL: &[u8] = b"OPTIONS sip:x@y SIP/2.0\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\nContent-Length: xyz\r\n\r\nabc";
-    const BIG_CL: &[u8] = b"OPTIONS sip:x@y SIP/2.0\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\nl: 500\r\n\r\nabc";
+    const BIG_CL: &[u8] =
+        b"OPTIONS sip:x@y SIP/2.0\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\nl: 500\r\n\r\nabc";
 
     #[test]
     fn lying_content_length_over_udp_and_tcp() {
@@ -1029,7 +1036,11 @@ Content-Length: 0\r\n\r\n";
     fn truncated_messages_are_incomplete() {
         // Every proper prefix of a complete message asks for more bytes on a stream.
         for cut in 1..IPV6.len() {
-            assert_eq!(scan_message(&IPV6[..cut]).map(|(_, n)| n), Err(ScanError::Incomplete), "cut {cut}");
+            assert_eq!(
+                scan_message(&IPV6[..cut]).map(|(_, n)| n),
+                Err(ScanError::Incomplete),
+                "cut {cut}"
+            );
         }
         let (_, used) = scan_message(IPV6).expect("whole");
         assert_eq!(used, IPV6.len());
@@ -1051,9 +1062,18 @@ Content-Length: 0\r\n\r\n";
 
     #[test]
     fn garbage_is_rejected() {
-        assert!(matches!(scan_datagram(b"\x16\x03\x01\x02\x00"), Err(ScanError::Malformed(_))));
-        assert!(matches!(scan_datagram(b"HTTP/1.1 200 OK\r\n\r\n"), Err(ScanError::Malformed(_))));
-        assert!(matches!(scan_datagram(b"SIP/2.0 99 x\r\n\r\n"), Err(ScanError::Malformed(_))));
+        assert!(matches!(
+            scan_datagram(b"\x16\x03\x01\x02\x00"),
+            Err(ScanError::Malformed(_))
+        ));
+        assert!(matches!(
+            scan_datagram(b"HTTP/1.1 200 OK\r\n\r\n"),
+            Err(ScanError::Malformed(_))
+        ));
+        assert!(matches!(
+            scan_datagram(b"SIP/2.0 99 x\r\n\r\n"),
+            Err(ScanError::Malformed(_))
+        ));
         assert!(!looks_like_start_line(b"GET / HTTP/1.1\r\n"));
         assert!(looks_like_start_line(b"SIP/2.0 200 OK\r\n"));
         assert!(looks_like_start_line(b"BYE sip:a@b SIP/2.0\r\n"));

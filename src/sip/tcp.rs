@@ -568,3 +568,162 @@ fn find_start_line(buf: &[u8]) -> Resync {
     }
     Resync::Wait(buf.len())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::FrameRef;
+
+    /// Synthetic message with a 4-byte body.
+    const MSG_A: &[u8] =
+        b"INVITE sip:b@h SIP/2.0\r\nCall-ID: a\r\nCSeq: 1 INVITE\r\nContent-Length: 4\r\n\r\nv=0\n";
+    /// Synthetic message without body.
+    const MSG_B: &[u8] =
+        b"SIP/2.0 100 Trying\r\nCall-ID: a\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+
+    struct Feeder {
+        tcp: TcpReassembler,
+        warnings: Warnings,
+        got: Vec<(String, u64)>,
+        frame: u64,
+    }
+
+    impl Feeder {
+        fn new() -> Self {
+            Feeder {
+                tcp: TcpReassembler::default(),
+                warnings: Warnings::default(),
+                got: Vec::new(),
+                frame: 0,
+            }
+        }
+
+        fn seg(&mut self, seq: u32, flags: u8, payload: &[u8]) {
+            self.seg_ports(seq, flags, payload, 40000, 5060);
+        }
+
+        fn seg_ports(&mut self, seq: u32, flags: u8, payload: &[u8], sport: u16, dport: u16) {
+            self.frame += 1;
+            let dg = Datagram {
+                at: FrameRef {
+                    file: 0,
+                    number: self.frame,
+                    time: Timestamp(self.frame as i64 * 1_000_000),
+                },
+                src: SocketAddr::from(([10, 0, 0, 1], sport)),
+                dst: SocketAddr::from(([10, 0, 0, 2], dport)),
+                transport: Transport::Tcp { seq, flags },
+                vlan: None,
+                dscp: 0,
+                icmp_error: None,
+                payload,
+            };
+            let got = &mut self.got;
+            self.tcp
+                .on_segment(&dg, &mut self.warnings, &mut |m, wire, _| {
+                    let what = match m.start {
+                        super::super::scan::StartLine::Request { method, .. } => {
+                            method.as_str().to_string()
+                        }
+                        super::super::scan::StartLine::Response { status, .. } => {
+                            status.to_string()
+                        }
+                    };
+                    got.push((what, wire.at.number));
+                });
+        }
+
+        fn count(&self, kind: WarningKind) -> u64 {
+            self.warnings.counts().get(&(0, kind)).copied().unwrap_or(0)
+        }
+    }
+
+    #[test]
+    fn one_message_across_three_segments() {
+        let mut f = Feeder::new();
+        f.seg(999, SYN, b"");
+        f.seg(1000, 0x18, &MSG_A[..10]);
+        f.seg(1010, 0x18, &MSG_A[10..50]);
+        assert!(f.got.is_empty());
+        f.seg(1050, 0x18, &MSG_A[50..]);
+        assert_eq!(f.got, vec![("INVITE".to_string(), 4)]);
+        assert_eq!(f.tcp.counters.sip_streams, 1);
+    }
+
+    #[test]
+    fn two_messages_in_one_segment_with_keepalive() {
+        let mut f = Feeder::new();
+        let mut both = MSG_A.to_vec();
+        both.extend_from_slice(b"\r\n\r\n");
+        both.extend_from_slice(MSG_B);
+        f.seg(1, 0x18, &both);
+        assert_eq!(
+            f.got,
+            vec![("INVITE".to_string(), 1), ("100".to_string(), 1)]
+        );
+    }
+
+    #[test]
+    fn retransmitted_segment_is_dropped() {
+        let mut f = Feeder::new();
+        f.seg(1, 0x18, MSG_A);
+        f.seg(1, 0x18, MSG_A);
+        assert_eq!(f.got.len(), 1);
+        assert_eq!(f.tcp.counters.retransmitted_segments, 1);
+    }
+
+    #[test]
+    fn out_of_order_segments_are_held_until_the_gap_fills() {
+        let mut f = Feeder::new();
+        let n = MSG_A.len() as u32;
+        f.seg(1, 0x18, &MSG_A[..20]);
+        f.seg(1 + n, 0x18, MSG_B); // second message first
+        f.seg(21, 0x18, &MSG_A[20..]);
+        assert_eq!(
+            f.got,
+            vec![("INVITE".to_string(), 3), ("100".to_string(), 3)]
+        );
+        assert_eq!(f.count(WarningKind::TcpStreamGap), 0);
+    }
+
+    #[test]
+    fn a_hole_that_never_fills_is_skipped() {
+        let mut f = Feeder::new();
+        f.tcp.limits.max_held_segments = 2;
+        let n = MSG_A.len() as u32;
+        f.seg(1, 0x18, &MSG_A[..20]);
+        // The rest of MSG_A is never captured; three whole messages follow.
+        let mut seq = 1 + n;
+        for _ in 0..3 {
+            f.seg(seq, 0x18, MSG_B);
+            seq += MSG_B.len() as u32;
+        }
+        assert_eq!(f.count(WarningKind::TcpStreamGap), 1);
+        assert_eq!(f.got.iter().filter(|(w, _)| w == "100").count(), 3);
+        assert!(f.got.iter().all(|(w, _)| w != "INVITE"));
+    }
+
+    #[test]
+    fn tls_is_warned_once_per_connection_and_other_tcp_ignored() {
+        let mut f = Feeder::new();
+        f.seg_ports(1, 0x18, b"\x16\x03\x01\x00\x05hello", 40000, 5061);
+        f.seg_ports(6, 0x18, b"\x17\x03\x03more", 40000, 5061);
+        assert_eq!(f.count(WarningKind::TlsNotDecoded), 1);
+        assert_eq!(f.tcp.counters.tls_connections, 1);
+        f.seg_ports(1, 0x18, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", 40001, 80);
+        f.seg_ports(27, 0x18, MSG_A, 40001, 80);
+        assert!(f.got.is_empty());
+        // SIP on an unusual port is recognised by content.
+        f.seg_ports(1, 0x18, MSG_B, 40002, 15060);
+        assert_eq!(f.got, vec![("100".to_string(), 5)]);
+    }
+
+    #[test]
+    fn capture_starting_mid_message_resynchronises() {
+        let mut f = Feeder::new();
+        let mut data = MSG_A[30..].to_vec();
+        data.extend_from_slice(MSG_B);
+        f.seg(500, 0x18, &data);
+        assert_eq!(f.got, vec![("100".to_string(), 1)]);
+    }
+}
