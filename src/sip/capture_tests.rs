@@ -314,7 +314,20 @@ fn sngrep_aaa_matches_tshark() {
         na.final_reason.as_ref().and_then(|r| r.q850_cause),
         Some(21)
     );
-    assert!(!run.registrations.is_empty());
+    // Registration 401 then 403 (frames 19–32): a failed attempt.
+    assert!(run
+        .registrations
+        .iter()
+        .any(|r| r.failures > 0 && r.frames.iter().any(|f| f.number == 32)));
+    let first = &run.registrations[0];
+    assert_eq!(first.aor, "sip:voi18063@sip.cybercity.dk");
+    assert_eq!(
+        first
+            .frames
+            .get(..4)
+            .map(|f| f.iter().map(|f| f.number).collect::<Vec<_>>()),
+        Some(vec![19, 20, 30, 32])
+    );
 }
 
 #[test]
