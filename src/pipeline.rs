@@ -53,6 +53,7 @@ pub fn analyze(paths: &[String], config: &Config) -> Result<Analysis, CaptureErr
         });
     }
     decoder.finish(&mut warnings);
+    sip.flush(&mut warnings, &mut |ev| payloads.learn(&ev.session));
     let (dialogs, registrations) = sip.finish(end);
     if let Some(at) = streams.first_refused() {
         let refused = streams.refused_packets();

@@ -65,11 +65,7 @@ pub(crate) fn run_capture(path: &std::path::Path) -> Run {
                         None
                     }
                     PcapBlockOwned::Legacy(b) => {
-                        let sub = if nanos_legacy {
-                            b.ts_usec
-                        } else {
-                            b.ts_usec * 1000
-                        };
+                        let sub = if nanos_legacy { b.ts_usec } else { b.ts_usec * 1000 };
                         Some((Timestamp::from_parts(i64::from(b.ts_sec), sub), b.data))
                     }
                     PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
@@ -77,10 +73,7 @@ pub(crate) fn run_capture(path: &std::path::Path) -> Run {
                         None
                     }
                     PcapBlockOwned::NG(Block::EnhancedPacket(epb)) => {
-                        let units = if_units
-                            .get(epb.if_id as usize)
-                            .copied()
-                            .unwrap_or(1_000_000);
+                        let units = if_units.get(epb.if_id as usize).copied().unwrap_or(1_000_000);
                         let raw = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
                         let ns = i128::from(raw) * 1_000_000_000 / i128::from(units);
                         Some((Timestamp(ns as i64), epb.data))
@@ -90,19 +83,8 @@ pub(crate) fn run_capture(path: &std::path::Path) -> Run {
                 if let Some((time, data)) = frame {
                     number += 1;
                     end = end.max(time);
-                    let at = FrameRef {
-                        file: 0,
-                        number,
-                        time,
-                    };
-                    feed(
-                        &mut stage,
-                        at,
-                        data,
-                        null_link,
-                        &mut warnings,
-                        &mut sdp_events,
-                    );
+                    let at = FrameRef { file: 0, number, time };
+                    feed(&mut stage, at, data, null_link, &mut warnings, &mut sdp_events);
                 }
                 reader.consume(offset);
             }
@@ -114,63 +96,28 @@ pub(crate) fn run_capture(path: &std::path::Path) -> Run {
     stage.flush(&mut warnings, &mut |_| sdp_events += 1);
     let messages = stage.dialogs.counters.messages;
     let (dialogs, registrations) = stage.finish(end);
-    Run {
-        messages,
-        dialogs,
-        registrations,
-        warnings,
-        sdp_events,
-    }
+    Run { messages, dialogs, registrations, warnings, sdp_events }
 }
 
-fn feed(
-    stage: &mut SipStage,
-    at: FrameRef,
-    data: &[u8],
-    null_link: bool,
-    warnings: &mut Warnings,
-    sdp: &mut usize,
-) {
+fn feed(stage: &mut SipStage, at: FrameRef, data: &[u8], null_link: bool, warnings: &mut Warnings, sdp: &mut usize) {
     // NULL/Loopback: a 4-byte address-family header, then IP.
-    let sliced = if null_link {
-        SlicedPacket::from_ip(data.get(4..).unwrap_or(&[]))
-    } else {
-        SlicedPacket::from_ethernet(data)
-    };
+    let sliced =
+        if null_link { SlicedPacket::from_ip(data.get(4..).unwrap_or(&[])) } else { SlicedPacket::from_ethernet(data) };
     let Ok(p) = sliced else { return };
     let (src_ip, dst_ip): (IpAddr, IpAddr) = match &p.net {
-        Some(NetSlice::Ipv4(v4)) => (
-            v4.header().source_addr().into(),
-            v4.header().destination_addr().into(),
-        ),
-        Some(NetSlice::Ipv6(v6)) => (
-            v6.header().source_addr().into(),
-            v6.header().destination_addr().into(),
-        ),
+        Some(NetSlice::Ipv4(v4)) => (v4.header().source_addr().into(), v4.header().destination_addr().into()),
+        Some(NetSlice::Ipv6(v6)) => (v6.header().source_addr().into(), v6.header().destination_addr().into()),
         _ => return,
     };
     let (sport, dport, transport, payload) = match &p.transport {
-        Some(TransportSlice::Udp(u)) => (
-            u.source_port(),
-            u.destination_port(),
-            Transport::Udp,
-            u.payload(),
-        ),
+        Some(TransportSlice::Udp(u)) => (u.source_port(), u.destination_port(), Transport::Udp, u.payload()),
         Some(TransportSlice::Tcp(t)) => {
             let flags = u8::from(t.fin())
                 | u8::from(t.syn()) << 1
                 | u8::from(t.rst()) << 2
                 | u8::from(t.psh()) << 3
                 | u8::from(t.ack()) << 4;
-            (
-                t.source_port(),
-                t.destination_port(),
-                Transport::Tcp {
-                    seq: t.sequence_number(),
-                    flags,
-                },
-                t.payload(),
-            )
+            (t.source_port(), t.destination_port(), Transport::Tcp { seq: t.sequence_number(), flags }, t.payload())
         }
         _ => return,
     };
@@ -200,8 +147,7 @@ struct Facts {
 }
 
 fn facts(dir: &std::path::Path, name: &str) -> Facts {
-    let text = std::fs::read_to_string(dir.join("tshark").join(format!("{name}.facts.json")))
-        .expect("facts file");
+    let text = std::fs::read_to_string(dir.join("tshark").join(format!("{name}.facts.json"))).expect("facts file");
     let v: serde_json::Value = serde_json::from_str(&text).expect("facts json");
     let invite_final = v["invite_final"]
         .as_object()
@@ -226,20 +172,14 @@ fn compare_with_tshark(name: &str) -> Option<Run> {
     let f = facts(&dir, name);
     assert_eq!(run.messages, f.sip_messages, "{name}: SIP messages");
     assert_eq!(run.dialogs.len(), f.sip_dialogs, "{name}: dialogs");
-    let calls: Vec<&Dialog> = run
-        .dialogs
-        .iter()
-        .filter(|d| d.first_invite.is_some())
-        .collect();
+    let calls: Vec<&Dialog> = run.dialogs.iter().filter(|d| d.first_invite.is_some()).collect();
     assert_eq!(calls.len(), f.invite_calls, "{name}: INVITE dialogs");
     for (cid, want) in &f.invite_final {
         let d = calls
             .iter()
             .find(|d| d.call_id.chars().take(60).collect::<String>() == *cid)
             .unwrap_or_else(|| panic!("{name}: no dialog {cid}"));
-        let got = d
-            .final_response
-            .map_or("none".to_string(), |(s, _)| s.to_string());
+        let got = d.final_response.map_or("none".to_string(), |(s, _)| s.to_string());
         assert_eq!(&got, want, "{name}: final response of {cid}");
     }
     Some(run)
@@ -257,10 +197,7 @@ fn sipp_branch_scenario_matches_tshark() {
     // 1148 × 403 after 180 → rejected; 102 answered; 84 without final response.
     assert_eq!(outcome_count(&run, Outcome::Rejected), 1148);
     assert_eq!(outcome_count(&run, Outcome::Answered), 102);
-    assert_eq!(
-        outcome_count(&run, Outcome::Failed) + outcome_count(&run, Outcome::Incomplete),
-        84
-    );
+    assert_eq!(outcome_count(&run, Outcome::Failed) + outcome_count(&run, Outcome::Incomplete), 84);
 }
 
 #[test]
@@ -269,17 +206,10 @@ fn routing_error_matches_tshark() {
         return;
     };
     // INVITE 21 → 401 (24) → INVITE 28 → 404 (30): one attempt, not_found, one challenge.
-    let d = run
-        .dialogs
-        .iter()
-        .find(|d| d.call_id.starts_with("xxJSCjm44u"))
-        .expect("call");
+    let d = run.dialogs.iter().find(|d| d.call_id.starts_with("xxJSCjm44u")).expect("call");
     assert_eq!(d.outcome, Some(Outcome::NotFound));
     assert_eq!(d.first_invite.map(|f| f.number), Some(21));
-    assert_eq!(
-        d.final_response.map(|(s, f)| (s, f.number)),
-        Some((404, 30))
-    );
+    assert_eq!(d.final_response.map(|(s, f)| (s, f.number)), Some((404, 30)));
     assert_eq!(d.challenges, 1);
     assert_eq!(d.invite_transactions, 2);
     assert_eq!(outcome_count(&run, Outcome::NotFound), 2);
@@ -290,19 +220,11 @@ fn sngrep_aaa_matches_tshark() {
     let Some(run) = compare_with_tshark("sngrep-aaa.pcap") else {
         return;
     };
-    let by = |p: &str| {
-        run.dialogs
-            .iter()
-            .find(|d| d.call_id.starts_with(p))
-            .expect(p)
-    };
+    let by = |p: &str| run.dialogs.iter().find(|d| d.call_id.starts_with(p)).expect(p);
     // INVITE 223 with retransmissions 225/227, 408 at 252 without ringing → failed.
     let timeout = by("105090259-446faf7a");
     assert_eq!(timeout.first_invite.map(|f| f.number), Some(223));
-    assert_eq!(
-        timeout.final_response.map(|(s, f)| (s, f.number)),
-        Some((408, 252))
-    );
+    assert_eq!(timeout.final_response.map(|(s, f)| (s, f.number)), Some((408, 252)));
     assert!(timeout.retransmissions >= 2, "{}", timeout.retransmissions);
     assert_eq!(timeout.outcome, Some(Outcome::Failed));
     // 407 then 403 → rejected.
@@ -310,22 +232,13 @@ fn sngrep_aaa_matches_tshark() {
     // 183 (620) then 480 with Q.850 cause 21 (621) → no_answer.
     let na = by("11894297-4432a9f8");
     assert_eq!(na.outcome, Some(Outcome::NoAnswer));
-    assert_eq!(
-        na.final_reason.as_ref().and_then(|r| r.q850_cause),
-        Some(21)
-    );
+    assert_eq!(na.final_reason.as_ref().and_then(|r| r.q850_cause), Some(21));
     // Registration 401 then 403 (frames 19–32): a failed attempt.
-    assert!(run
-        .registrations
-        .iter()
-        .any(|r| r.failures > 0 && r.frames.iter().any(|f| f.number == 32)));
+    assert!(run.registrations.iter().any(|r| r.failures > 0 && r.frames.iter().any(|f| f.number == 32)));
     let first = &run.registrations[0];
     assert_eq!(first.aor, "sip:voi18063@sip.cybercity.dk");
     assert_eq!(
-        first
-            .frames
-            .get(..4)
-            .map(|f| f.iter().map(|f| f.number).collect::<Vec<_>>()),
+        first.frames.get(..4).map(|f| f.iter().map(|f| f.number).collect::<Vec<_>>()),
         Some(vec![19, 20, 30, 32])
     );
 }
@@ -335,31 +248,14 @@ fn sip_dtmf2_matches_tshark() {
     let Some(run) = compare_with_tshark("sipnab-SIP_DTMF2.cap") else {
         return;
     };
-    let declined = run
-        .dialogs
-        .iter()
-        .find(|d| d.call_id == "5514@192.168.105.110")
-        .expect("call");
-    assert_eq!(
-        declined.final_response.map(|(s, f)| (s, f.number)),
-        Some((603, 9))
-    );
+    let declined = run.dialogs.iter().find(|d| d.call_id == "5514@192.168.105.110").expect("call");
+    assert_eq!(declined.final_response.map(|(s, f)| (s, f.number)), Some((603, 9)));
     assert_eq!(declined.outcome, Some(Outcome::Rejected));
-    let answered = run
-        .dialogs
-        .iter()
-        .find(|d| d.call_id == "25672@192.168.105.110")
-        .expect("call");
+    let answered = run.dialogs.iter().find(|d| d.call_id == "25672@192.168.105.110").expect("call");
     assert_eq!(answered.outcome, Some(Outcome::Answered));
     // Delayed offer: SDP in the 200 and in the ACK.
-    assert!(answered
-        .messages
-        .iter()
-        .any(|m| m.status == Some(200) && m.has_sdp));
-    assert!(answered
-        .messages
-        .iter()
-        .any(|m| m.method == Some(super::Method::Ack) && m.has_sdp));
+    assert!(answered.messages.iter().any(|m| m.status == Some(200) && m.has_sdp));
+    assert!(answered.messages.iter().any(|m| m.method == Some(super::Method::Ack) && m.has_sdp));
 }
 
 #[test]
@@ -394,12 +290,7 @@ fn print_all_captures() {
             run.sdp_events,
             run.warnings.counts()
         );
-        for d in run
-            .dialogs
-            .iter()
-            .filter(|d| d.first_invite.is_some())
-            .take(6)
-        {
+        for d in run.dialogs.iter().filter(|d| d.first_invite.is_some()).take(6) {
             println!(
                 "   {} final {:?} outcome {:?} retr {} mirror {} ended {:?} reinv {}",
                 d.call_id.chars().take(30).collect::<String>(),
@@ -460,16 +351,8 @@ fn invalid_content_length_is_warned_not_fatal() {
 fn fax_mirror_copies_are_not_retransmissions() {
     let Some(dir) = shared_captures() else { return };
     let run = run_capture(&dir.join("ndpi-FAX-Call-t38-CA-TDM-SIP-FB-1.pcap"));
-    let d = run
-        .dialogs
-        .iter()
-        .find(|d| d.call_id.starts_with("00e9d4a5"))
-        .expect("call");
-    let m26 = d
-        .messages
-        .iter()
-        .find(|m| m.at.number == 26)
-        .expect("frame 26");
+    let d = run.dialogs.iter().find(|d| d.call_id.starts_with("00e9d4a5")).expect("call");
+    let m26 = d.messages.iter().find(|m| m.at.number == 26).expect("frame 26");
     assert!(m26.mirror_duplicate && !m26.retransmission);
     assert_eq!(d.retransmissions, 0);
 }

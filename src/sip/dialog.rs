@@ -120,10 +120,7 @@ fn reason_info(sip: Option<ReasonRef<'_>>, q850: Option<ReasonRef<'_>>) -> Optio
     Some(ReasonInfo {
         sip_cause: sip.and_then(|r| r.cause),
         q850_cause: q850.and_then(|r| r.cause),
-        text: q850
-            .and_then(|r| r.text)
-            .or_else(|| sip.and_then(|r| r.text))
-            .map(lossy),
+        text: q850.and_then(|r| r.text).or_else(|| sip.and_then(|r| r.text)).map(lossy),
     })
 }
 
@@ -157,10 +154,7 @@ fn key_hash(parts: &[&[u8]], src: Option<(SocketAddr, SocketAddr)>) -> u64 {
 impl DialogTable {
     /// A table with the given limits.
     pub fn new(limits: DialogLimits) -> Self {
-        DialogTable {
-            limits,
-            ..DialogTable::default()
-        }
+        DialogTable { limits, ..DialogTable::default() }
     }
 
     /// Processes one scanned message.
@@ -188,11 +182,7 @@ impl DialogTable {
             self.active.insert(
                 call_id.to_string(),
                 DialogState {
-                    dialog: Dialog {
-                        call_id: call_id.to_string(),
-                        first_message: Some(at),
-                        ..Dialog::default()
-                    },
+                    dialog: Dialog { call_id: call_id.to_string(), first_message: Some(at), ..Dialog::default() },
                     order,
                     seen: HashMap::new(),
                     attempt_cseqs: Vec::new(),
@@ -212,14 +202,9 @@ impl DialogTable {
         let cseq_num = cseq.0.to_be_bytes();
         let cseq_method = cseq.1.as_str().as_bytes();
         let key = match msg.start {
-            StartLine::Request {
-                method_token, uri, ..
-            } => {
+            StartLine::Request { method_token, uri, .. } => {
                 if rfc3261_branch {
-                    key_hash(
-                        &[b"rq", branch, &cseq_num, cseq_method, method_token],
-                        Some((wire.src, wire.dst)),
-                    )
+                    key_hash(&[b"rq", branch, &cseq_num, cseq_method, method_token], Some((wire.src, wire.dst)))
                 } else {
                     key_hash(
                         &[
@@ -237,14 +222,7 @@ impl DialogTable {
                 }
             }
             StartLine::Response { status, .. } => key_hash(
-                &[
-                    b"rs",
-                    branch,
-                    &cseq_num,
-                    cseq_method,
-                    &status.to_be_bytes(),
-                    msg.to_tag().unwrap_or(&[]),
-                ],
+                &[b"rs", branch, &cseq_num, cseq_method, &status.to_be_bytes(), msg.to_tag().unwrap_or(&[])],
                 None,
             ),
         };
@@ -297,8 +275,7 @@ impl DialogTable {
 
         if copy {
             // Copies never move a timing; only the last INVITE copy matters (Timer B).
-            if msg.method() == Some(Method::Invite) && msg.to_tag().is_none() && same_side_as_caller
-            {
+            if msg.method() == Some(Method::Invite) && msg.to_tag().is_none() && same_side_as_caller {
                 d.last_invite_copy = Some(at);
             }
             if msg.method() == Some(Method::Register) || cseq.1 == Method::Register {
@@ -322,15 +299,12 @@ impl DialogTable {
                             d.from_tag = msg.from_tag().map(lossy);
                             d.user_agent = msg.user_agent.map(lossy);
                             d.via_transport = msg.via.map(|v| lossy(v.transport));
-                            d.p_asserted_identity = msg
-                                .p_asserted_identity
-                                .map(|p| lossy(p.user.unwrap_or(p.uri)));
+                            d.p_asserted_identity = msg.p_asserted_identity.map(|p| lossy(p.user.unwrap_or(p.uri)));
                             d.diverted = msg.diversion.is_some() || msg.has_history_info;
                             d.invite_transactions = 1;
                             d.last_invite_copy = Some(at);
                             state.attempt_cseqs.push(cseq.0);
-                        } else if same_side_as_caller || d.from_tag.is_none() && from_tag.is_none()
-                        {
+                        } else if same_side_as_caller || d.from_tag.is_none() && from_tag.is_none() {
                             d.last_invite_copy = Some(at);
                             if !state.attempt_cseqs.contains(&cseq.0)
                                 && state.attempt_cseqs.len() < limits.max_attempt_invites
@@ -368,8 +342,7 @@ impl DialogTable {
                     }
                     Method::Register => {
                         if let Some(to) = msg.to {
-                            self.registrations
-                                .on_request(msg, &to, call_id_bytes, wire, warnings);
+                            self.registrations.on_request(msg, &to, call_id_bytes, wire, warnings);
                         }
                     }
                     _ => {}
@@ -407,8 +380,7 @@ impl DialogTable {
                                 }
                                 let last_invite = state.attempt_cseqs.last() == Some(&cseq.0);
                                 // After a 2xx, other forks' failures do not change the outcome.
-                                if d.answered.is_none() && last_invite && d.final_response.is_none()
-                                {
+                                if d.answered.is_none() && last_invite && d.final_response.is_none() {
                                     d.final_response = Some((status, at));
                                     d.final_reason = reason_info(msg.reason_sip, msg.reason_q850);
                                 }
@@ -416,17 +388,12 @@ impl DialogTable {
                             _ => {}
                         }
                     }
-                    Method::Bye
-                        if state.bye_cseq == Some(cseq.0)
-                            && status >= 200
-                            && d.bye_response.is_none() =>
-                    {
+                    Method::Bye if state.bye_cseq == Some(cseq.0) && status >= 200 && d.bye_response.is_none() => {
                         d.bye_response = Some((status, at));
                     }
                     Method::Register => {
                         if let Some(to) = msg.to {
-                            self.registrations
-                                .on_response(msg, &to, call_id_bytes, status, wire);
+                            self.registrations.on_response(msg, &to, call_id_bytes, status, wire);
                         }
                     }
                     _ => {}
@@ -444,11 +411,7 @@ impl DialogTable {
             match crate::sdp::parse(body) {
                 Ok(session) => {
                     let carried_by = match msg.start {
-                        StartLine::Request {
-                            method,
-                            method_token,
-                            ..
-                        } => {
+                        StartLine::Request { method, method_token, .. } => {
                             if method == Method::Other {
                                 lossy(method_token)
                             } else {
@@ -457,13 +420,7 @@ impl DialogTable {
                         }
                         StartLine::Response { status, .. } => status.to_string(),
                     };
-                    let event = SdpEvent {
-                        at,
-                        sender: wire.src,
-                        from_caller,
-                        carried_by,
-                        session,
-                    };
+                    let event = SdpEvent { at, sender: wire.src, from_caller, carried_by, session };
                     on_sdp(&event);
                     if d.sdp.len() < limits.max_sdp_per_dialog {
                         d.sdp.push(event);
@@ -483,11 +440,8 @@ impl DialogTable {
         if self.active.len() < self.limits.max_dialogs {
             return;
         }
-        let mut by_age: Vec<(Timestamp, u64, String)> = self
-            .active
-            .iter()
-            .map(|(k, s)| (s.dialog.last_time, s.order, k.clone()))
-            .collect();
+        let mut by_age: Vec<(Timestamp, u64, String)> =
+            self.active.iter().map(|(k, s)| (s.dialog.last_time, s.order, k.clone())).collect();
         let n = (self.limits.max_dialogs / 10).max(1).min(by_age.len());
         if n < by_age.len() {
             by_age.select_nth_unstable(n);
@@ -535,10 +489,7 @@ fn decide(d: &mut Dialog, capture_end: Timestamp) {
     d.outcome = Some(match d.final_response {
         Some((status, _)) => outcome_for(status, d.first_provisional.is_some()),
         None => {
-            let last = d
-                .last_invite_copy
-                .or(d.first_invite)
-                .map_or(capture_end, |f| f.time);
+            let last = d.last_invite_copy.or(d.first_invite).map_or(capture_end, |f| f.time);
             if capture_end.0.saturating_sub(last.0) >= TRANSACTION_TIMEOUT_NS {
                 Outcome::Failed
             } else {
@@ -579,22 +530,13 @@ mod tests {
 
     impl Call {
         fn new() -> Self {
-            Call {
-                stage: SipStage::default(),
-                warnings: Warnings::default(),
-                frame: 0,
-                sdp_callbacks: 0,
-            }
+            Call { stage: SipStage::default(), warnings: Warnings::default(), frame: 0, sdp_callbacks: 0 }
         }
 
         fn send(&mut self, ms: i64, from: ([u8; 4], u16), to: ([u8; 4], u16), text: &str) {
             self.frame += 1;
             let dg = Datagram {
-                at: FrameRef {
-                    file: 0,
-                    number: self.frame,
-                    time: Timestamp(1_000_000_000_000 + ms * 1_000_000),
-                },
+                at: FrameRef { file: 0, number: self.frame, time: Timestamp(1_000_000_000_000 + ms * 1_000_000) },
                 src: SocketAddr::from(from),
                 dst: SocketAddr::from(to),
                 transport: Transport::Udp,
@@ -604,14 +546,11 @@ mod tests {
                 payload: text.as_bytes(),
             };
             let n = &mut self.sdp_callbacks;
-            self.stage
-                .on_datagram(&dg, &mut self.warnings, &mut |_| *n += 1);
+            self.stage.on_datagram(&dg, &mut self.warnings, &mut |_| *n += 1);
         }
 
         fn finish(self, end_ms: i64) -> Dialog {
-            let (mut d, _) = self
-                .stage
-                .finish(Timestamp(1_000_000_000_000 + end_ms * 1_000_000));
+            let (mut d, _) = self.stage.finish(Timestamp(1_000_000_000_000 + end_ms * 1_000_000));
             assert_eq!(d.len(), 1);
             d.remove(0)
         }
@@ -622,30 +561,11 @@ mod tests {
         req_from(method, cseq, branch, "ft", to_tag, sdp)
     }
 
-    fn req_from(
-        method: &str,
-        cseq: u32,
-        branch: &str,
-        from_tag: &str,
-        to_tag: Option<&str>,
-        sdp: bool,
-    ) -> String {
+    fn req_from(method: &str, cseq: u32, branch: &str, from_tag: &str, to_tag: Option<&str>, sdp: bool) -> String {
         let to_tag = to_tag.map_or(String::new(), |t| format!(";tag={t}"));
-        let body = if sdp {
-            "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\n"
-        } else {
-            ""
-        };
-        let ct = if sdp {
-            "Content-Type: application/sdp\r\n"
-        } else {
-            ""
-        };
-        let cseq_method = if method == "ACK" && cseq == 0 {
-            "ACK"
-        } else {
-            method
-        };
+        let body = if sdp { "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\n" } else { "" };
+        let ct = if sdp { "Content-Type: application/sdp\r\n" } else { "" };
+        let cseq_method = if method == "ACK" && cseq == 0 { "ACK" } else { method };
         format!(
             "{method} sip:bob@10.0.0.2 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK{branch}\r\n\
 From: \"Alice\" <sip:alice@10.0.0.1>;tag={from_tag}\r\nTo: <sip:bob@10.0.0.2>{to_tag}\r\n\
@@ -690,10 +610,7 @@ Call-ID: call-1\r\nCSeq: CSEQ BYE\r\nContent-Length: 0\r\n\r\n"
         assert_eq!(d.first_response.map(|(s, f)| (s, f.number)), Some((180, 3)));
         assert_eq!(d.final_response.map(|(s, f)| (s, f.number)), Some((200, 4)));
         assert_eq!(d.ack.map(|f| f.number), Some(5));
-        assert_eq!(
-            d.bye.map(|(f, by)| (f.number, by)),
-            Some((6, EndedBy::Caller))
-        );
+        assert_eq!(d.bye.map(|(f, by)| (f.number, by)), Some((6, EndedBy::Caller)));
         assert_eq!(d.bye_response.map(|(s, f)| (s, f.number)), Some((200, 7)));
         assert_eq!(d.ended_by, EndedBy::Caller);
         assert_eq!(d.caller, Some(SocketAddr::from(A)));
@@ -712,12 +629,7 @@ Call-ID: call-1\r\nCSeq: CSEQ BYE\r\nContent-Length: 0\r\n\r\n"
 
     fn sdp_outcomes(c: &Call) -> usize {
         // sdp::parse may not work yet: each parsed body is either an event or a warning.
-        let warned = c
-            .warnings
-            .kept()
-            .iter()
-            .filter(|w| w.kind == WarningKind::MalformedSdp)
-            .count();
+        let warned = c.warnings.kept().iter().filter(|w| w.kind == WarningKind::MalformedSdp).count();
         warned + c.sdp_callbacks
     }
 
@@ -886,9 +798,7 @@ CSeq: {cseq} REGISTER\r\nContact: <sip:alice@10.0.0.1:5060>;expires=3600\r\nCont
         c.send(10, B, A, &ok(1, "r1", 401));
         c.send(20, A, B, &reg(2, "r2"));
         c.send(30, B, A, &ok(2, "r2", 200));
-        let (dialogs, regs) = c
-            .stage
-            .finish(Timestamp(1_000_000_000_000 + 60_000_000_000));
+        let (dialogs, regs) = c.stage.finish(Timestamp(1_000_000_000_000 + 60_000_000_000));
         assert_eq!(dialogs.len(), 1);
         assert_eq!(dialogs[0].outcome, None);
         assert_eq!(regs.len(), 1);
@@ -905,10 +815,7 @@ CSeq: {cseq} REGISTER\r\nContact: <sip:alice@10.0.0.1:5060>;expires=3600\r\nCont
 
     #[test]
     fn dialog_table_cap_closes_oldest_with_warning() {
-        let mut t = DialogTable::new(DialogLimits {
-            max_dialogs: 10,
-            ..DialogLimits::default()
-        });
+        let mut t = DialogTable::new(DialogLimits { max_dialogs: 10, ..DialogLimits::default() });
         let mut w = Warnings::default();
         for i in 0..25u64 {
             let text = format!(
@@ -917,11 +824,7 @@ To: <sip:x@y>\r\nCall-ID: c{i}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
             );
             let (m, _) = super::super::scan::scan_datagram(text.as_bytes()).expect("scan");
             let wire = Wire {
-                at: FrameRef {
-                    file: 0,
-                    number: i + 1,
-                    time: Timestamp(i as i64),
-                },
+                at: FrameRef { file: 0, number: i + 1, time: Timestamp(i as i64) },
                 src: SocketAddr::from(A),
                 dst: SocketAddr::from(B),
             };

@@ -368,40 +368,24 @@ impl SipStage {
     /// per-connection buffers and recognises SIP by content, on any port; TLS is counted and
     /// warned about once per connection). For every SDP body parsed, `on_sdp` is called at once
     /// so that the pipeline can learn payload-type maps before the media arrives.
-    pub fn on_datagram(
-        &mut self,
-        dg: &Datagram<'_>,
-        warnings: &mut Warnings,
-        on_sdp: &mut dyn FnMut(&SdpEvent),
-    ) {
+    pub fn on_datagram(&mut self, dg: &Datagram<'_>, warnings: &mut Warnings, on_sdp: &mut dyn FnMut(&SdpEvent)) {
         // A SIP message quoted inside an ICMP error was not delivered: not part of a dialog.
         if dg.icmp_error.is_some() {
             return;
         }
-        let wire = Wire {
-            at: dg.at,
-            src: dg.src,
-            dst: dg.dst,
-        };
+        let wire = Wire { at: dg.at, src: dg.src, dst: dg.dst };
         match dg.transport {
             Transport::Tcp { .. } => {
                 let dialogs = &mut self.dialogs;
-                self.tcp
-                    .on_segment(dg, warnings, &mut |msg, wire, warnings| {
-                        dialogs.on_message(msg, wire, warnings, on_sdp);
-                    });
+                self.tcp.on_segment(dg, warnings, &mut |msg, wire, warnings| {
+                    dialogs.on_message(msg, wire, warnings, on_sdp);
+                });
             }
             Transport::Udp => self.on_udp(dg.payload, wire, warnings, on_sdp),
         }
     }
 
-    fn on_udp(
-        &mut self,
-        payload: &[u8],
-        wire: Wire,
-        warnings: &mut Warnings,
-        on_sdp: &mut dyn FnMut(&SdpEvent),
-    ) {
+    fn on_udp(&mut self, payload: &[u8], wire: Wire, warnings: &mut Warnings, on_sdp: &mut dyn FnMut(&SdpEvent)) {
         let at = wire.at;
         // Keep-alives ("\r\n\r\n", RFC 5626 §4.4.1) carry no message.
         if payload.iter().all(|&b| b == b'\r' || b == b'\n' || b == 0) {
@@ -419,14 +403,12 @@ impl SipStage {
                 }
                 if flaws.content_length_invalid {
                     warnings.push(at.file, at.number, WarningKind::MalformedSip, || {
-                        "Content-Length is not a number: body taken as the rest of the datagram"
-                            .to_string()
+                        "Content-Length is not a number: body taken as the rest of the datagram".to_string()
                     });
                 }
                 if flaws.headers_unterminated {
                     warnings.push(at.file, at.number, WarningKind::MalformedSip, || {
-                        "SIP header section not ended by an empty line (truncated datagram?)"
-                            .to_string()
+                        "SIP header section not ended by an empty line (truncated datagram?)".to_string()
                     });
                 }
                 self.dialogs.on_message(&msg, wire, warnings, on_sdp);

@@ -104,11 +104,7 @@ impl RegistrationTable {
             self.by_aor.insert(
                 aor.to_string(),
                 AorState {
-                    reg: Registration {
-                        aor: aor.to_string(),
-                        first_time: at.time,
-                        ..Registration::default()
-                    },
+                    reg: Registration { aor: aor.to_string(), first_time: at.time, ..Registration::default() },
                     order,
                     pending: None,
                     challenge: None,
@@ -121,9 +117,7 @@ impl RegistrationTable {
         };
         let cid = call_id_hash(call_id);
         let is_retry = st.challenge.is_some_and(|c| {
-            c.call_id == cid
-                && cseq > c.cseq
-                && at.time.0.saturating_sub(c.sent.0) <= TRANSACTION_TIMEOUT_NS
+            c.call_id == cid && cseq > c.cseq && at.time.0.saturating_sub(c.sent.0) <= TRANSACTION_TIMEOUT_NS
         });
         if let Some(p) = st.pending {
             // The previous REGISTER never got a final response: Timer F ran out if 32 s passed.
@@ -140,11 +134,7 @@ impl RegistrationTable {
             st.reg.attempts += 1;
         }
         st.challenge = None;
-        st.pending = Some(Pending {
-            call_id: cid,
-            cseq,
-            sent: at.time,
-        });
+        st.pending = Some(Pending { call_id: cid, cseq, sent: at.time });
         if let Some(c) = msg.contact {
             st.reg.contact = Some(lossy(c.uri));
         }
@@ -197,11 +187,7 @@ impl RegistrationTable {
             }
             401 | 407 => {
                 st.reg.status = RegistrationStatus::Challenged;
-                st.challenge = Some(Pending {
-                    call_id: cid,
-                    cseq: p.cseq,
-                    sent: at.time,
-                });
+                st.challenge = Some(Pending { call_id: cid, cseq: p.cseq, sent: at.time });
             }
             _ => {
                 st.reg.status = RegistrationStatus::Failed;
@@ -228,8 +214,7 @@ impl RegistrationTable {
                 if let (RegistrationStatus::Registered, Some(exp), Some(t)) =
                     (st.reg.status, st.reg.expires_s, st.granted_at)
                 {
-                    let lapse =
-                        t.0.saturating_add(i64::from(exp).saturating_mul(1_000_000_000));
+                    let lapse = t.0.saturating_add(i64::from(exp).saturating_mul(1_000_000_000));
                     if capture_end.0 > lapse {
                         st.reg.status = RegistrationStatus::Expired;
                     }

@@ -237,8 +237,7 @@ impl<'a> SipMessageRef<'a> {
 
     /// True when Content-Type is application/sdp (case-insensitive).
     pub fn is_sdp(&self) -> bool {
-        self.content_type
-            .is_some_and(|c| c.eq_ignore_ascii_case(b"application/sdp"))
+        self.content_type.is_some_and(|c| c.eq_ignore_ascii_case(b"application/sdp"))
     }
 
     /// The SDP body: the body itself for application/sdp, the first application/sdp part of a
@@ -277,17 +276,11 @@ pub fn scan_message(buf: &[u8]) -> Result<(SipMessageRef<'_>, usize), ScanError>
     let (mut msg, body_start) = scan_head(buf, false)?;
     let len = match msg.content_length {
         ContentLength::Absent => 0,
-        ContentLength::Value(n) if n > MAX_BODY_BYTES => {
-            return Err(ScanError::Malformed(MalformedKind::BodyTooLarge))
-        }
+        ContentLength::Value(n) if n > MAX_BODY_BYTES => return Err(ScanError::Malformed(MalformedKind::BodyTooLarge)),
         ContentLength::Value(n) => n,
-        ContentLength::Invalid => {
-            return Err(ScanError::Malformed(MalformedKind::BadContentLength))
-        }
+        ContentLength::Invalid => return Err(ScanError::Malformed(MalformedKind::BadContentLength)),
     };
-    let end = body_start
-        .checked_add(len)
-        .ok_or(ScanError::Malformed(MalformedKind::BodyTooLarge))?;
+    let end = body_start.checked_add(len).ok_or(ScanError::Malformed(MalformedKind::BodyTooLarge))?;
     msg.body = buf.get(body_start..end).ok_or(ScanError::Incomplete)?;
     Ok((msg, end))
 }
@@ -374,9 +367,7 @@ pub(crate) fn trim(mut s: &[u8]) -> &[u8] {
 
 fn unquote(s: &[u8]) -> &[u8] {
     let s = trim(s);
-    s.strip_prefix(b"\"")
-        .and_then(|x| x.strip_suffix(b"\""))
-        .unwrap_or(s)
+    s.strip_prefix(b"\"").and_then(|x| x.strip_suffix(b"\"")).unwrap_or(s)
 }
 
 fn parse_u32(s: &[u8]) -> Option<u32> {
@@ -384,9 +375,7 @@ fn parse_u32(s: &[u8]) -> Option<u32> {
     if s.is_empty() || s.len() > 10 || !s.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    s.iter().try_fold(0u32, |acc, &d| {
-        acc.checked_mul(10)?.checked_add(u32::from(d - b'0'))
-    })
+    s.iter().try_fold(0u32, |acc, &d| acc.checked_mul(10)?.checked_add(u32::from(d - b'0')))
 }
 
 /// Parses the start line; returns it and the offset after its line end.
@@ -412,9 +401,7 @@ fn parse_start(line: &[u8]) -> Result<StartLine<'_>, ScanError> {
         if !code.iter().all(u8::is_ascii_digit) {
             return Err(bad);
         }
-        let status = code
-            .iter()
-            .fold(0u16, |acc, &d| acc * 10 + u16::from(d - b'0'));
+        let status = code.iter().fold(0u16, |acc, &d| acc * 10 + u16::from(d - b'0'));
         if !(100..=699).contains(&status) {
             return Err(bad);
         }
@@ -422,10 +409,7 @@ fn parse_start(line: &[u8]) -> Result<StartLine<'_>, ScanError> {
         if !after.is_empty() && after[0] != b' ' {
             return Err(bad);
         }
-        return Ok(StartLine::Response {
-            status,
-            reason: trim(after),
-        });
+        return Ok(StartLine::Response { status, reason: trim(after) });
     }
     let sp1 = memchr::memchr(b' ', line).ok_or(bad)?;
     let method_token = &line[..sp1];
@@ -439,11 +423,7 @@ fn parse_start(line: &[u8]) -> Result<StartLine<'_>, ScanError> {
     if uri.is_empty() || !version.eq_ignore_ascii_case(b"SIP/2.0") {
         return Err(bad);
     }
-    Ok(StartLine::Request {
-        method: Method::from_token(method_token),
-        method_token,
-        uri,
-    })
+    Ok(StartLine::Request { method: Method::from_token(method_token), method_token, uri })
 }
 
 /// Scans start line and headers. Returns the message (empty body) and the body offset; in
@@ -542,8 +522,7 @@ fn scan_head(buf: &[u8], datagram: bool) -> Result<(SipMessageRef<'_>, usize), S
             }
         }
         let field = &rest[..end];
-        let colon = memchr::memchr(b':', field)
-            .ok_or(ScanError::Malformed(MalformedKind::BadHeaderLine))?;
+        let colon = memchr::memchr(b':', field).ok_or(ScanError::Malformed(MalformedKind::BadHeaderLine))?;
         let name = trim(&field[..colon]);
         if name.is_empty() || !name.iter().all(|&b| is_token_char(b)) {
             return Err(ScanError::Malformed(MalformedKind::BadHeaderLine));
@@ -656,9 +635,7 @@ fn parse_cseq(value: &[u8]) -> Option<(u32, Method)> {
 }
 
 fn lists_token(value: &[u8], token: &[u8]) -> bool {
-    value
-        .split(|&b| b == b',')
-        .any(|t| trim(t).eq_ignore_ascii_case(token))
+    value.split(|&b| b == b',').any(|t| trim(t).eq_ignore_ascii_case(token))
 }
 
 /// Iterates comma-separated values at top level (not inside quotes or angle brackets).
@@ -736,19 +713,18 @@ fn parse_name_addr(value: &[u8]) -> NameAddrRef<'_> {
     let mut out = NameAddrRef::default();
     let lt = top_level_find(value, b'<');
     // top_level_find skips quoted text, so a '<' inside a quoted display name is not taken.
-    let (uri, params) =
-        if let Some(gt_rel) = value.get(lt + 1..).and_then(|r| memchr::memchr(b'>', r)) {
-            let display = trim(&value[..lt]);
-            if !display.is_empty() {
-                out.display = Some(unquote(display));
-            }
-            let uri = &value[lt + 1..lt + 1 + gt_rel];
-            (trim(uri), value.get(lt + 2 + gt_rel..).unwrap_or(&[]))
-        } else {
-            // addr-spec without brackets: parameters after ';' belong to the header (RFC 3261 §20.10).
-            let semi = memchr::memchr(b';', value).unwrap_or(value.len());
-            (trim(&value[..semi]), &value[semi..])
-        };
+    let (uri, params) = if let Some(gt_rel) = value.get(lt + 1..).and_then(|r| memchr::memchr(b'>', r)) {
+        let display = trim(&value[..lt]);
+        if !display.is_empty() {
+            out.display = Some(unquote(display));
+        }
+        let uri = &value[lt + 1..lt + 1 + gt_rel];
+        (trim(uri), value.get(lt + 2 + gt_rel..).unwrap_or(&[]))
+    } else {
+        // addr-spec without brackets: parameters after ';' belong to the header (RFC 3261 §20.10).
+        let semi = memchr::memchr(b';', value).unwrap_or(value.len());
+        (trim(&value[..semi]), &value[semi..])
+    };
     out.uri = uri;
     let (user, host) = uri_user_host(uri);
     out.user = user;
@@ -823,14 +799,8 @@ fn parse_via(value: &[u8]) -> ViaRef<'_> {
 
 fn parse_reason(value: &[u8]) -> ReasonRef<'_> {
     let semi = memchr::memchr(b';', value).unwrap_or(value.len());
-    let cause = header_param(&value[semi..], b"cause")
-        .and_then(parse_u32)
-        .and_then(|c| u16::try_from(c).ok());
-    ReasonRef {
-        protocol: trim(&value[..semi]),
-        cause,
-        text: header_param_quoted(&value[semi..], b"text"),
-    }
+    let cause = header_param(&value[semi..], b"cause").and_then(parse_u32).and_then(|c| u16::try_from(c).ok());
+    ReasonRef { protocol: trim(&value[..semi]), cause, text: header_param_quoted(&value[semi..], b"text") }
 }
 
 /// Like [`header_param`] but the value may be a quoted string containing ';'.
@@ -864,9 +834,7 @@ fn multipart_sdp<'a>(body: &'a [u8], boundary: &[u8]) -> Option<&'a [u8]> {
         let part_end = next.unwrap_or(body.len());
         let part = body.get(part_start..part_end)?;
         // Part: CRLF, headers, empty line, content, CRLF "--" before the next boundary.
-        let part = part
-            .strip_prefix(b"\r\n")
-            .or_else(|| part.strip_prefix(b"\n"));
+        let part = part.strip_prefix(b"\r\n").or_else(|| part.strip_prefix(b"\n"));
         if let Some(part) = part {
             let (head_end, body_start) = match memchr::memmem::find(part, b"\r\n\r\n") {
                 Some(i) => (i, i + 4),
@@ -889,10 +857,7 @@ fn multipart_sdp<'a>(body: &'a [u8], boundary: &[u8]) -> Option<&'a [u8]> {
             if is_sdp {
                 let content = part.get(body_start..).unwrap_or(&[]);
                 let content = content.strip_suffix(b"--").unwrap_or(content);
-                let content = content
-                    .strip_suffix(b"\r\n")
-                    .or_else(|| content.strip_suffix(b"\n"))
-                    .unwrap_or(content);
+                let content = content.strip_suffix(b"\r\n").or_else(|| content.strip_suffix(b"\n")).unwrap_or(content);
                 return Some(content);
             }
         }
@@ -1001,31 +966,21 @@ Content-Length: 0\r\n\r\n";
         assert_eq!(from.tag, Some(&b"t1"[..]));
         assert_eq!(m.to.and_then(|t| t.user), Some(&b"+4930123456"[..]));
         assert_eq!(m.reason_sip.and_then(|r| r.cause), Some(200));
-        assert_eq!(
-            m.reason_sip.and_then(|r| r.text),
-            Some(&b"Call completed; elsewhere"[..])
-        );
+        assert_eq!(m.reason_sip.and_then(|r| r.text), Some(&b"Call completed; elsewhere"[..]));
         assert_eq!(m.reason_q850.and_then(|r| r.cause), Some(16));
-        assert_eq!(
-            m.p_asserted_identity.and_then(|p| p.user),
-            Some(&b"+4930999"[..])
-        );
+        assert_eq!(m.p_asserted_identity.and_then(|p| p.user), Some(&b"+4930999"[..]));
     }
 
     /// Shaped like zeek-invalid-content-length.pcap frames 1–2: Content-Length "xyz" / too big.
     const BAD_CL: &[u8] = b"OPTIONS sip:x@y SIP/2.0\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\nContent-Length: xyz\r\n\r\nabc";
-    const BIG_CL: &[u8] =
-        b"OPTIONS sip:x@y SIP/2.0\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\nl: 500\r\n\r\nabc";
+    const BIG_CL: &[u8] = b"OPTIONS sip:x@y SIP/2.0\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\nl: 500\r\n\r\nabc";
 
     #[test]
     fn lying_content_length_over_udp_and_tcp() {
         let (m, flaws) = scan_datagram(BAD_CL).expect("tolerated");
         assert!(flaws.content_length_invalid);
         assert_eq!(m.body, b"abc");
-        assert_eq!(
-            scan_message(BAD_CL),
-            Err(ScanError::Malformed(MalformedKind::BadContentLength))
-        );
+        assert_eq!(scan_message(BAD_CL), Err(ScanError::Malformed(MalformedKind::BadContentLength)));
         let (m, flaws) = scan_datagram(BIG_CL).expect("tolerated");
         assert!(flaws.content_length_too_large);
         assert_eq!(m.body, b"abc");
@@ -1036,11 +991,7 @@ Content-Length: 0\r\n\r\n";
     fn truncated_messages_are_incomplete() {
         // Every proper prefix of a complete message asks for more bytes on a stream.
         for cut in 1..IPV6.len() {
-            assert_eq!(
-                scan_message(&IPV6[..cut]).map(|(_, n)| n),
-                Err(ScanError::Incomplete),
-                "cut {cut}"
-            );
+            assert_eq!(scan_message(&IPV6[..cut]).map(|(_, n)| n), Err(ScanError::Incomplete), "cut {cut}");
         }
         let (_, used) = scan_message(IPV6).expect("whole");
         assert_eq!(used, IPV6.len());
@@ -1053,27 +1004,15 @@ Content-Length: 0\r\n\r\n";
             msg.extend_from_slice(format!("X-H{i}: v\r\n").as_bytes());
         }
         msg.extend_from_slice(b"\r\n");
-        assert_eq!(
-            scan_message(&msg).map(|(_, n)| n),
-            Err(ScanError::Malformed(MalformedKind::TooManyHeaders))
-        );
+        assert_eq!(scan_message(&msg).map(|(_, n)| n), Err(ScanError::Malformed(MalformedKind::TooManyHeaders)));
         assert!(scan_datagram(&msg).is_err());
     }
 
     #[test]
     fn garbage_is_rejected() {
-        assert!(matches!(
-            scan_datagram(b"\x16\x03\x01\x02\x00"),
-            Err(ScanError::Malformed(_))
-        ));
-        assert!(matches!(
-            scan_datagram(b"HTTP/1.1 200 OK\r\n\r\n"),
-            Err(ScanError::Malformed(_))
-        ));
-        assert!(matches!(
-            scan_datagram(b"SIP/2.0 99 x\r\n\r\n"),
-            Err(ScanError::Malformed(_))
-        ));
+        assert!(matches!(scan_datagram(b"\x16\x03\x01\x02\x00"), Err(ScanError::Malformed(_))));
+        assert!(matches!(scan_datagram(b"HTTP/1.1 200 OK\r\n\r\n"), Err(ScanError::Malformed(_))));
+        assert!(matches!(scan_datagram(b"SIP/2.0 99 x\r\n\r\n"), Err(ScanError::Malformed(_))));
         assert!(!looks_like_start_line(b"GET / HTTP/1.1\r\n"));
         assert!(looks_like_start_line(b"SIP/2.0 200 OK\r\n"));
         assert!(looks_like_start_line(b"BYE sip:a@b SIP/2.0\r\n"));

@@ -136,10 +136,7 @@ fn seq_diff(a: u32, b: u32) -> i64 {
 impl TcpReassembler {
     /// A reassembler with the given limits.
     pub fn new(limits: TcpLimits) -> Self {
-        TcpReassembler {
-            limits,
-            ..TcpReassembler::default()
-        }
+        TcpReassembler { limits, ..TcpReassembler::default() }
     }
 
     /// Feeds one TCP segment; calls `on_message` for every complete SIP message it completes.
@@ -153,11 +150,7 @@ impl TcpReassembler {
             return;
         };
         let key = (dg.src, dg.dst);
-        let wire = Wire {
-            at: dg.at,
-            src: dg.src,
-            dst: dg.dst,
-        };
+        let wire = Wire { at: dg.at, src: dg.src, dst: dg.dst };
         if !self.streams.contains_key(&key) {
             // Pure ACKs and FIN/RST of unknown connections create no state.
             if dg.payload.is_empty() && flags & SYN == 0 {
@@ -250,12 +243,7 @@ impl TcpReassembler {
             keep
         });
         if self.streams.len() >= self.limits.max_streams {
-            if let Some(oldest) = self
-                .streams
-                .iter()
-                .min_by_key(|(k, s)| (s.last_seen, **k))
-                .map(|(k, _)| *k)
-            {
+            if let Some(oldest) = self.streams.iter().min_by_key(|(k, s)| (s.last_seen, **k)).map(|(k, _)| *k) {
                 if let Some(s) = self.streams.remove(&oldest) {
                     freed += s.bytes();
                     sip_evicted += u64::from(s.kind == StreamKind::Sip);
@@ -309,9 +297,7 @@ impl TcpReassembler {
             } else {
                 self.counters.retransmitted_segments += 1;
             }
-            if stream.held.len() > self.limits.max_held_segments
-                || stream.held_bytes > self.limits.max_held_bytes
-            {
+            if stream.held.len() > self.limits.max_held_segments || stream.held_bytes > self.limits.max_held_bytes {
                 Self::skip_gap(stream, &mut self.counters, warnings, file, frame);
             } else {
                 self.total_bytes = (self.total_bytes + stream.bytes()).saturating_sub(bytes_before);
@@ -326,17 +312,11 @@ impl TcpReassembler {
                 StreamKind::Unknown => {}
                 StreamKind::Sip => self.counters.sip_streams += 1,
                 StreamKind::Tls => {
-                    let reverse_is_tls = self
-                        .streams
-                        .get(&(key.1, key.0))
-                        .is_some_and(|s| s.kind == StreamKind::Tls);
+                    let reverse_is_tls = self.streams.get(&(key.1, key.0)).is_some_and(|s| s.kind == StreamKind::Tls);
                     if !reverse_is_tls {
                         self.counters.tls_connections += 1;
                         warnings.push(file, frame, WarningKind::TlsNotDecoded, || {
-                            format!(
-                                "TLS connection {} → {}: SIP inside is not analysed",
-                                key.0, key.1
-                            )
+                            format!("TLS connection {} → {}: SIP inside is not analysed", key.0, key.1)
                         });
                     }
                 }
@@ -371,10 +351,7 @@ impl TcpReassembler {
             stream.resync = true;
             self.counters.gaps += 1;
             warnings.push(file, frame, WarningKind::TcpStreamGap, || {
-                format!(
-                    "TCP stream {} → {}: {dropped} unframed bytes over the buffer limit skipped",
-                    key.0, key.1
-                )
+                format!("TCP stream {} → {}: {dropped} unframed bytes over the buffer limit skipped", key.0, key.1)
             });
         }
         self.total_bytes = (self.total_bytes + stream.bytes()).saturating_sub(bytes_before);
@@ -392,11 +369,7 @@ impl TcpReassembler {
         // Each pass removes one segment, so the loop is bounded by the held count.
         for _ in 0..=stream.held.len() {
             let Some(next) = stream.next_seq else { return };
-            let Some(i) = stream
-                .held
-                .iter()
-                .position(|(s, _)| seq_diff(*s, next) <= 0)
-            else {
+            let Some(i) = stream.held.iter().position(|(s, _)| seq_diff(*s, next) <= 0) else {
                 return;
             };
             let (s, bytes) = stream.held.swap_remove(i);
@@ -411,20 +384,9 @@ impl TcpReassembler {
     }
 
     /// Skips the hole before the lowest held segment: the partial message before it is lost.
-    fn skip_gap(
-        stream: &mut Stream,
-        counters: &mut TcpCounters,
-        warnings: &mut Warnings,
-        file: u16,
-        frame: u64,
-    ) {
+    fn skip_gap(stream: &mut Stream, counters: &mut TcpCounters, warnings: &mut Warnings, file: u16, frame: u64) {
         let Some(next) = stream.next_seq else { return };
-        let Some(lowest) = stream
-            .held
-            .iter()
-            .map(|(s, _)| *s)
-            .min_by_key(|s| seq_diff(*s, next))
-        else {
+        let Some(lowest) = stream.held.iter().map(|(s, _)| *s).min_by_key(|s| seq_diff(*s, next)) else {
             return;
         };
         let missing = seq_diff(lowest, next);
@@ -441,10 +403,7 @@ impl TcpReassembler {
         let tls_port = dg.src.port() == 5061 || dg.dst.port() == 5061;
         let sip_port = dg.src.port() == 5060 || dg.dst.port() == 5060;
         // Keep-alive CRLFs (RFC 5626 §4.4.1) may precede the first message.
-        let start = buf
-            .iter()
-            .position(|&b| b != b'\r' && b != b'\n')
-            .unwrap_or(buf.len());
+        let start = buf.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(buf.len());
         let head = &buf[start..];
         if head.is_empty() {
             return StreamKind::Unknown;
@@ -511,12 +470,9 @@ impl TcpReassembler {
                 }
                 Err(ScanError::Incomplete) => break,
                 Err(ScanError::Malformed(kind)) => {
-                    warnings.push(
-                        wire.at.file,
-                        wire.at.number,
-                        WarningKind::MalformedSip,
-                        || format!("SIP over TCP: {}; resynchronising", kind.describe()),
-                    );
+                    warnings.push(wire.at.file, wire.at.number, WarningKind::MalformedSip, || {
+                        format!("SIP over TCP: {}; resynchronising", kind.describe())
+                    });
                     off += 1;
                     stream.resync = true;
                 }
@@ -527,19 +483,12 @@ impl TcpReassembler {
 }
 
 fn wire_of(dg: &Datagram<'_>) -> Wire {
-    Wire {
-        at: dg.at,
-        src: dg.src,
-        dst: dg.dst,
-    }
+    Wire { at: dg.at, src: dg.src, dst: dg.dst }
 }
 
 /// True when the buffer starts with a start line or keep-alive CRLFs.
 fn looks_like_message_start(buf: &[u8]) -> bool {
-    let start = buf
-        .iter()
-        .position(|&b| b != b'\r' && b != b'\n')
-        .unwrap_or(buf.len());
+    let start = buf.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(buf.len());
     let head = &buf[start..];
     head.is_empty() || looks_like_start_line(head) || memchr::memchr(b'\n', head).is_none()
 }
@@ -575,11 +524,9 @@ mod tests {
     use crate::capture::FrameRef;
 
     /// Synthetic message with a 4-byte body.
-    const MSG_A: &[u8] =
-        b"INVITE sip:b@h SIP/2.0\r\nCall-ID: a\r\nCSeq: 1 INVITE\r\nContent-Length: 4\r\n\r\nv=0\n";
+    const MSG_A: &[u8] = b"INVITE sip:b@h SIP/2.0\r\nCall-ID: a\r\nCSeq: 1 INVITE\r\nContent-Length: 4\r\n\r\nv=0\n";
     /// Synthetic message without body.
-    const MSG_B: &[u8] =
-        b"SIP/2.0 100 Trying\r\nCall-ID: a\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+    const MSG_B: &[u8] = b"SIP/2.0 100 Trying\r\nCall-ID: a\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
 
     struct Feeder {
         tcp: TcpReassembler,
@@ -590,12 +537,7 @@ mod tests {
 
     impl Feeder {
         fn new() -> Self {
-            Feeder {
-                tcp: TcpReassembler::default(),
-                warnings: Warnings::default(),
-                got: Vec::new(),
-                frame: 0,
-            }
+            Feeder { tcp: TcpReassembler::default(), warnings: Warnings::default(), got: Vec::new(), frame: 0 }
         }
 
         fn seg(&mut self, seq: u32, flags: u8, payload: &[u8]) {
@@ -605,11 +547,7 @@ mod tests {
         fn seg_ports(&mut self, seq: u32, flags: u8, payload: &[u8], sport: u16, dport: u16) {
             self.frame += 1;
             let dg = Datagram {
-                at: FrameRef {
-                    file: 0,
-                    number: self.frame,
-                    time: Timestamp(self.frame as i64 * 1_000_000),
-                },
+                at: FrameRef { file: 0, number: self.frame, time: Timestamp(self.frame as i64 * 1_000_000) },
                 src: SocketAddr::from(([10, 0, 0, 1], sport)),
                 dst: SocketAddr::from(([10, 0, 0, 2], dport)),
                 transport: Transport::Tcp { seq, flags },
@@ -619,18 +557,13 @@ mod tests {
                 payload,
             };
             let got = &mut self.got;
-            self.tcp
-                .on_segment(&dg, &mut self.warnings, &mut |m, wire, _| {
-                    let what = match m.start {
-                        super::super::scan::StartLine::Request { method, .. } => {
-                            method.as_str().to_string()
-                        }
-                        super::super::scan::StartLine::Response { status, .. } => {
-                            status.to_string()
-                        }
-                    };
-                    got.push((what, wire.at.number));
-                });
+            self.tcp.on_segment(&dg, &mut self.warnings, &mut |m, wire, _| {
+                let what = match m.start {
+                    super::super::scan::StartLine::Request { method, .. } => method.as_str().to_string(),
+                    super::super::scan::StartLine::Response { status, .. } => status.to_string(),
+                };
+                got.push((what, wire.at.number));
+            });
         }
 
         fn count(&self, kind: WarningKind) -> u64 {
@@ -657,10 +590,7 @@ mod tests {
         both.extend_from_slice(b"\r\n\r\n");
         both.extend_from_slice(MSG_B);
         f.seg(1, 0x18, &both);
-        assert_eq!(
-            f.got,
-            vec![("INVITE".to_string(), 1), ("100".to_string(), 1)]
-        );
+        assert_eq!(f.got, vec![("INVITE".to_string(), 1), ("100".to_string(), 1)]);
     }
 
     #[test]
@@ -679,10 +609,7 @@ mod tests {
         f.seg(1, 0x18, &MSG_A[..20]);
         f.seg(1 + n, 0x18, MSG_B); // second message first
         f.seg(21, 0x18, &MSG_A[20..]);
-        assert_eq!(
-            f.got,
-            vec![("INVITE".to_string(), 3), ("100".to_string(), 3)]
-        );
+        assert_eq!(f.got, vec![("INVITE".to_string(), 3), ("100".to_string(), 3)]);
         assert_eq!(f.count(WarningKind::TcpStreamGap), 0);
     }
 
