@@ -155,14 +155,15 @@ pub struct Stream {
     pub out_of_order: u64,
     /// Sequence restarts.
     pub seq_restarts: u64,
-    /// Inter-arrival delta, tshark-compatible.
-    pub min_delta_ms: Option<f64>,
+    /// Inter-arrival delta, tshark-compatible (quality-metrics.md §1.6); −1 when no packet
+    /// qualified, as tshark prints it.
+    pub min_delta_ms: f64,
     /// Mean delta.
     pub mean_delta_ms: f64,
     /// Max delta.
     pub max_delta_ms: f64,
-    /// tshark-compatible jitter.
-    pub min_jitter_ms: Option<f64>,
+    /// tshark-compatible jitter (§1.7); −1 when never updated (unknown clock), as tshark prints.
+    pub min_jitter_ms: f64,
     /// Mean jitter.
     pub mean_jitter_ms: f64,
     /// Max jitter.
@@ -269,10 +270,10 @@ fn build_streams(analysis: &Analysis) -> Vec<Stream> {
             duplicates: s.duplicates,
             out_of_order: s.out_of_order,
             seq_restarts: s.seq_restarts,
-            min_delta_ms: s.min_delta_ms.map(ms3),
+            min_delta_ms: s.min_delta_ms.map_or(-1.0, ms3),
             mean_delta_ms: ms3(s.mean_delta_ms),
             max_delta_ms: ms3(s.max_delta_ms),
-            min_jitter_ms: s.min_jitter_ms.map(ms3),
+            min_jitter_ms: s.min_jitter_ms.map_or(-1.0, ms3),
             mean_jitter_ms: ms3(s.mean_jitter_ms),
             max_jitter_ms: ms3(s.max_jitter_ms),
             jitter_rfc_ts: ms3(s.jitter_rfc_ts),

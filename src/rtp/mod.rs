@@ -19,7 +19,7 @@ use std::net::SocketAddr;
 pub use seq::{MAX_DROPOUT, MAX_MISORDER};
 pub use stats::accept_without_signalling;
 pub use table::{StreamTable, DEFAULT_MAX_STREAMS};
-pub use wire::parse_header;
+pub use wire::{parse_fixed_header, parse_header};
 
 use crate::capture::FrameRef;
 
