@@ -573,7 +573,9 @@ impl CallGen {
         let copies = match (&spec.outcome, udp) {
             (OutcomeSpec::NoResponse, true) => INVITE_COPY_OFFSETS_MS.len(),
             (OutcomeSpec::NoResponse, false) => 1,
-            (_, true) => (spec.invite_retransmissions as usize + 1).min(6),
+            (_, true) => {
+                (spec.invite_retransmissions as usize + 1).min(INVITE_COPY_OFFSETS_MS.len())
+            }
             (_, false) => 1,
         };
         let mut invite_copies = 0u32;
@@ -581,7 +583,11 @@ impl CallGen {
             push(off * MS, true, invite_text.clone(), true);
             invite_copies += 1;
         }
-        let mut t = INVITE_COPY_OFFSETS_MS[copies - 1] * MS;
+        let mut t = INVITE_COPY_OFFSETS_MS
+            .get(copies.saturating_sub(1))
+            .copied()
+            .unwrap_or(0)
+            * MS;
         let mut truth = CallTruth {
             call_id: spec.call_id.clone(),
             caller: spec.caller.to_string(),
