@@ -804,3 +804,16 @@ mod bench_shape {
         assert!(peak > 120, "{peak}");
     }
 }
+
+#[cfg(test)]
+mod export {
+    /// `CALLSCOPE_SYNTH_OUT=dir cargo test --lib export -- --ignored` writes the fixtures for
+    /// inspection with other tools (tshark, Wireshark).
+    #[test]
+    #[ignore = "writes files to $CALLSCOPE_SYNTH_OUT"]
+    fn write_fixtures_to_env_dir() {
+        if let Some(dir) = std::env::var_os("CALLSCOPE_SYNTH_OUT") {
+            super::write_all_fixtures(std::path::Path::new(&dir)).unwrap();
+        }
+    }
+}
