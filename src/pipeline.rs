@@ -53,7 +53,7 @@ pub fn analyze(paths: &[String], config: &Config) -> Result<Analysis, CaptureErr
         });
     }
     decoder.finish(&mut warnings);
-    sip.flush(&mut warnings, &mut |ev| payloads.learn(&ev.session));
+    sip.flush(&mut warnings, &mut |ev| learn_sdp(&mut payloads, ev));
     let (dialogs, registrations) = sip.finish(end);
     if let Some(at) = streams.first_refused() {
         let refused = streams.refused_packets();
@@ -72,6 +72,12 @@ pub fn analyze(paths: &[String], config: &Config) -> Result<Analysis, CaptureErr
         capture_end: end,
         warnings,
     })
+}
+
+/// Learns the payload types of an SDP body; an SDP in a response is an answer.
+fn learn_sdp(payloads: &mut PayloadMap, ev: &crate::sip::SdpEvent) {
+    let is_answer = ev.carried_by.bytes().all(|b| b.is_ascii_digit());
+    payloads.learn(&ev.session, is_answer);
 }
 
 /// Which measured flows are reported as RTP streams: those tied to a call, those on an address
@@ -109,7 +115,7 @@ fn on_datagram(
         // Every TCP segment goes to the SIP stage: it frames streams and recognises SIP by content.
         PayloadKind::Sip => {
             let evicted_before = payloads.evicted();
-            sip.on_datagram(dg, warnings, &mut |ev| payloads.learn(&ev.session));
+            sip.on_datagram(dg, warnings, &mut |ev| learn_sdp(payloads, ev));
             if evicted_before == 0 && payloads.evicted() > 0 {
                 warnings.push(dg.at.file, dg.at.number, WarningKind::StateEvicted, || {
                     format!(
@@ -120,7 +126,15 @@ fn on_datagram(
             }
         }
         PayloadKind::Rtp if dg.icmp_error.is_none() => {
-            if let Some(header) = rtp::parse_header(dg.payload) {
+            let announced = payloads.is_announced(dg.dst) || payloads.is_announced(dg.src);
+            if announced && payloads.is_t38(dg.dst) {
+                return; // UDPTL on a port negotiated for T.38 fax (diagnosis codes handle fax)
+            }
+            // On a port an SDP announced, any version-2 packet is RTP (as tshark decodes it);
+            // elsewhere the whole header must be consistent.
+            let header = rtp::parse_header(dg.payload)
+                .or_else(|| announced.then(|| rtp::parse_fixed_header(dg.payload)).flatten());
+            if let Some(header) = header {
                 let clock_hz = match payloads.lookup(dg.dst, header.pt) {
                     Some((name, _)) if name.eq_ignore_ascii_case("telephone-event") => 0,
                     Some((_, hz)) => hz,

@@ -75,6 +75,10 @@ fn stream(src: &str, dst: &str, ssrc: u32, first_ms: i64, last_ms: i64) -> Strea
         max_jitter_ms: 0.0,
         jitter_rfc_ts: 0.0,
         dscp_counts: [0; 64],
+        media_gaps: Vec::new(),
+        media_gaps_total: 0,
+        consistent_pairs: 99,
+        forward_pairs: 99,
     }
 }
 

@@ -5,12 +5,14 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 
-use super::{RtpMap, SessionDescription};
+use super::{MediaKind, RtpMap, SessionDescription};
 
 /// One announced receive address and the rtpmaps of the section that announced it.
 #[derive(Debug)]
 struct Announced {
     rtpmaps: Vec<RtpMap>,
+    /// The section in force is `m=image` (T.38 over UDPTL): packets there are fax, not RTP.
+    t38: bool,
     /// Learning sequence number of the announcement now in force (for eviction order).
     generation: u64,
 }
@@ -39,7 +41,17 @@ impl PayloadMap {
     /// address replaces the older one entirely (matches tshark: a new SDP sets up a new RTP
     /// conversation with its own payload-type table). Sections announcing the unspecified
     /// address (`0.0.0.0`, hold) are not learned: no packet is ever sent there.
-    pub fn learn(&mut self, session: &SessionDescription) {
+    ///
+    /// T.38 follows offer/answer (RFC 3264: a change takes effect with the answer): an `m=image`
+    /// section in an *answer* makes its address T.38 (packets there are UDPTL, not RTP); an
+    /// `m=image` *offer* changes nothing until answered (a T.38 offer rejected with 488 leaves
+    /// the audio flowing, `ndpi-FAX-Call-t38-CA-TDM-SIP-FB-1.pcap` frames 1394–1406), and an
+    /// audio offer for an address that is T.38 leaves it T.38 until an answer moves it back.
+    /// Known limit: the offerer's own address is not switched by the answer (only the
+    /// answerer's). tshark differs on that fax capture for another reason: it also reads SDP
+    /// inside H.248/MEGACO (frames 1434/1435 announce `image 16756`) and decodes the 27 RTP
+    /// packets that follow as T.38; callscope does not parse MEGACO and counts them as RTP.
+    pub fn learn(&mut self, session: &SessionDescription, is_answer: bool) {
         for media in &session.media {
             let Some(addr) = media.rtp_addr() else {
                 continue;
@@ -47,14 +59,23 @@ impl PayloadMap {
             if addr.ip().is_unspecified() {
                 continue;
             }
-            self.insert(addr, media.rtpmaps.clone());
+            let t38 = media.kind == MediaKind::Image;
+            if !is_answer && (t38 || self.is_t38(addr)) {
+                continue;
+            }
+            self.insert(addr, media.rtpmaps.clone(), t38);
         }
     }
 
-    fn insert(&mut self, addr: SocketAddr, rtpmaps: Vec<RtpMap>) {
+    /// True when the SDP in force for `addr` announced T.38 (`m=image`).
+    pub fn is_t38(&self, addr: SocketAddr) -> bool {
+        self.by_addr.get(&addr).is_some_and(|a| a.t38)
+    }
+
+    fn insert(&mut self, addr: SocketAddr, rtpmaps: Vec<RtpMap>, t38: bool) {
         let generation = self.next_generation;
         self.next_generation = self.next_generation.wrapping_add(1);
-        let is_new = self.by_addr.insert(addr, Announced { rtpmaps, generation }).is_none();
+        let is_new = self.by_addr.insert(addr, Announced { rtpmaps, t38, generation }).is_none();
         self.order.push_back((addr, generation));
         if is_new && self.by_addr.len() > Self::CAPACITY {
             self.evict_oldest();
@@ -118,7 +139,7 @@ mod tests {
     #[test]
     fn learns_dynamic_types_by_announced_address() {
         let mut map = PayloadMap::default();
-        map.learn(&parse(samples::SNGREP_IPV6_INVITE.as_bytes()).unwrap());
+        map.learn(&parse(samples::SNGREP_IPV6_INVITE.as_bytes()).unwrap(), false);
         let dst = sa("[fd17:625c:f037:2:a00:27ff:feb9:1521]:15062");
         assert!(map.is_announced(dst));
         assert_eq!(map.lookup(dst, 100), Some(("AMR-WB", 16000)));
@@ -137,9 +158,9 @@ mod tests {
         let second = "v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 5094 RTP/AVP 96\r\n\
                       a=rtpmap:96 opus/48000\r\n";
         let mut map = PayloadMap::default();
-        map.learn(&parse(first.as_bytes()).unwrap());
+        map.learn(&parse(first.as_bytes()).unwrap(), false);
         assert_eq!(map.lookup(sa("127.0.0.1:5094"), 96), Some(("speex", 8000)));
-        map.learn(&parse(second.as_bytes()).unwrap());
+        map.learn(&parse(second.as_bytes()).unwrap(), false);
         assert_eq!(map.lookup(sa("127.0.0.1:5094"), 96), Some(("opus", 48000)));
         assert_eq!(map.lookup(sa("127.0.0.1:5094"), 0), None, "replaced entirely");
         assert_eq!(map.len(), 1);
@@ -148,16 +169,27 @@ mod tests {
     #[test]
     fn rejected_hold_and_t38_sections() {
         let mut map = PayloadMap::default();
-        map.learn(&parse(samples::NDPI_TWO_DESCRIPTIONS.as_bytes()).unwrap());
+        map.learn(&parse(samples::NDPI_TWO_DESCRIPTIONS.as_bytes()).unwrap(), false);
         // The audio section is announced; the rejected image section (port 0) is not a
         // separate address (same address, port 0).
         assert!(map.is_announced(sa("10.23.1.52:16756")));
         assert_eq!(map.lookup(sa("10.23.1.52:16756"), 103), Some(("G726-32", 8000)));
         assert_eq!(map.len(), 1);
         let mut map = PayloadMap::default();
-        map.learn(&parse(b"v=0\nc=IN IP4 0.0.0.0\nm=audio 4000 RTP/AVP 0\n").unwrap());
+        map.learn(&parse(b"v=0\nc=IN IP4 0.0.0.0\nm=audio 4000 RTP/AVP 0\n").unwrap(), false);
         assert!(map.is_empty());
-        map.learn(&parse(samples::NDPI_T38_IMAGE.as_bytes()).unwrap());
+        // A T.38 offer changes nothing until it is answered (frame 1394, answered 488).
+        let t38 = parse(samples::NDPI_T38_IMAGE.as_bytes()).unwrap();
+        map.learn(&t38, false);
+        assert!(!map.is_announced(sa("10.23.1.52:16756")));
+        // Answered with m=image: packets there are UDPTL from now on, until an audio answer.
+        map.learn(&t38, true);
+        assert!(map.is_t38(sa("10.23.1.52:16756")));
+        let audio = parse(b"v=0\nc=IN IP4 10.23.1.52\nm=audio 16756 RTP/AVP 8\n").unwrap();
+        map.learn(&audio, false);
+        assert!(map.is_t38(sa("10.23.1.52:16756")), "an audio offer alone does not switch back");
+        map.learn(&audio, true);
+        assert!(!map.is_t38(sa("10.23.1.52:16756")));
         assert!(map.is_announced(sa("10.23.1.52:16756")));
     }
 
@@ -168,9 +200,9 @@ mod tests {
         for i in 0..total {
             let port = u16::try_from(i % 60_000).unwrap() + 1;
             let host = u8::try_from(i / 60_000).unwrap();
-            map.insert(SocketAddr::from(([10, 0, 0, host], port)), Vec::new());
+            map.insert(SocketAddr::from(([10, 0, 0, host], port)), Vec::new(), false);
             // Re-learning one address again and again must not grow the order queue forever.
-            map.insert(sa("192.0.2.1:4000"), Vec::new());
+            map.insert(sa("192.0.2.1:4000"), Vec::new(), false);
         }
         assert_eq!(map.len(), PayloadMap::CAPACITY);
         assert!(map.evicted() >= 10);

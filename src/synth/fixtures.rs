@@ -26,13 +26,7 @@ const CALLEE: [u8; 4] = [10, 2, 0, 20];
 /// The base call of the named scenarios: 10.1.0.10 → 10.2.0.20, answered after 3 s (180 at
 /// 0.8 s), 10 s of two-way G.711 µ-law, caller hangs up.
 fn base_call(name: &str) -> CallSpec {
-    CallSpec::answered(
-        &format!("{name}-1@10.1.0.10"),
-        sa(CALLER, 5060),
-        sa(CALLEE, 5060),
-        100,
-        10_000,
-    )
+    CallSpec::answered(&format!("{name}-1@10.1.0.10"), sa(CALLER, 5060), sa(CALLEE, 5060), 100, 10_000)
 }
 
 fn one_call(name: &str, seed: u64, edit: impl FnOnce(&mut CallSpec)) -> Scenario {
@@ -55,9 +49,7 @@ pub fn loss_one_direction() -> Scenario {
 
 /// The callee never sends RTP.
 pub fn one_way_audio() -> Scenario {
-    one_call("one_way_audio", 3, |c| {
-        c.media.callee_to_caller.enabled = false
-    })
+    one_call("one_way_audio", 3, |c| c.media.callee_to_caller.enabled = false)
 }
 
 /// Caller behind NAT: SIP and SDP say 192.168.1.10, packets come from 203.0.113.10 (SIP port
@@ -66,10 +58,8 @@ pub fn nat_private_sdp() -> Scenario {
     one_call("nat_private_sdp", 4, |c| {
         c.caller = sa([203, 0, 113, 10], 5060);
         c.caller_media = sa([203, 0, 113, 10], 61000);
-        c.caller_nat = Some(Nat {
-            private_sig: sa([192, 168, 1, 10], 5060),
-            private_media: sa([192, 168, 1, 10], 40000),
-        });
+        c.caller_nat =
+            Some(Nat { private_sig: sa([192, 168, 1, 10], 5060), private_media: sa([192, 168, 1, 10], 40000) });
         c.call_id = "nat_private_sdp-1@192.168.1.10".into();
     })
 }
@@ -92,42 +82,25 @@ pub fn not_found_404() -> Scenario {
 
 /// 603 Decline after 2 s of ringing.
 pub fn rejected_603() -> Scenario {
-    one_call("rejected_603", 17, |c| {
-        c.outcome = OutcomeSpec::rejected(2800)
-    })
+    one_call("rejected_603", 17, |c| c.outcome = OutcomeSpec::rejected(2800))
 }
 
 /// 180 at 0.8 s, CANCEL at 6 s, 200 (CANCEL), 487, ACK.
 pub fn cancel_487() -> Scenario {
-    one_call("cancel_487", 7, |c| {
-        c.outcome = OutcomeSpec::Cancelled { at_ms: 6000 }
-    })
+    one_call("cancel_487", 7, |c| c.outcome = OutcomeSpec::Cancelled { at_ms: 6000 })
 }
 
 /// 180 at 0.8 s, then 408 Request Timeout at 30 s (outcome `no_answer`).
 pub fn ringing_then_408() -> Scenario {
-    one_call("ringing_then_408", 8, |c| {
-        c.outcome = OutcomeSpec::Final {
-            status: 408,
-            at_ms: 30_000,
-        }
-    })
+    one_call("ringing_then_408", 8, |c| c.outcome = OutcomeSpec::Final { status: 408, at_ms: 30_000 })
 }
 
 /// 20 s call; at 8 s after answer the callee re-INVITEs and moves its media to
 /// 10.2.0.21:52000: four streams (two per direction).
 pub fn reinvite_moves_media() -> Scenario {
     one_call("reinvite_moves_media", 9, |c| {
-        c.outcome = OutcomeSpec::Answered {
-            answer_ms: 3000,
-            talk_ms: 20_000,
-            ended_by: Party::Callee,
-        };
-        c.reinvite = Some(ReInvite {
-            after_answer_ms: 8000,
-            by: Party::Callee,
-            new_media: sa([10, 2, 0, 21], 52000),
-        });
+        c.outcome = OutcomeSpec::Answered { answer_ms: 3000, talk_ms: 20_000, ended_by: Party::Callee };
+        c.reinvite = Some(ReInvite { after_answer_ms: 8000, by: Party::Callee, new_media: sa([10, 2, 0, 21], 52000) });
     })
 }
 
@@ -135,10 +108,7 @@ pub fn reinvite_moves_media() -> Scenario {
 pub fn sip_over_tcp_split() -> Scenario {
     one_call("sip_over_tcp_split", 10, |c| {
         c.caller = sa(CALLER, 49152);
-        c.transport = SipTransport::Tcp {
-            handshake: true,
-            invite_segments: vec![200, 300],
-        };
+        c.transport = SipTransport::Tcp { handshake: true, invite_segments: vec![200, 300] };
     })
 }
 
@@ -158,9 +128,7 @@ pub fn ipv6_call() -> Scenario {
 /// The clean call on QinQ: outer VLAN 100 (TPID 0x88A8), inner VLAN 200.
 pub fn vlan_call() -> Scenario {
     let mut s = one_call("vlan_call", 12, |_| {});
-    s.link = Link::Ethernet {
-        vlans: vec![100, 200],
-    };
+    s.link = Link::Ethernet { vlans: vec![100, 200] };
     s
 }
 
@@ -169,10 +137,7 @@ pub fn vlan_call() -> Scenario {
 pub fn ipv4_fragmented_invite() -> Scenario {
     one_call("ipv4_fragmented_invite", 13, |c| {
         c.sdp_padding = 1500;
-        c.fragment_invite = Some(Fragmenting {
-            max_fragment_payload: 1480,
-            order: FragmentOrder::InOrder,
-        });
+        c.fragment_invite = Some(Fragmenting { max_fragment_payload: 1480, order: FragmentOrder::InOrder });
     })
 }
 
@@ -274,22 +239,14 @@ pub fn mixed(n_calls: usize, concurrency: usize, seconds: u64, seed: u64) -> Sce
     let mut s = Scenario::new(&format!("mixed_{n_calls}x{concurrency}_{seconds}s"), seed);
     for i in 0..n_calls {
         let i64_ = i as u64;
-        let caller_ip = [
-            10,
-            (1 + i / 62_500) as u8,
-            ((i / 250) % 250) as u8,
-            (i % 250 + 1) as u8,
-        ];
+        let caller_ip = [10, (1 + i / 62_500) as u8, ((i / 250) % 250) as u8, (i % 250 + 1) as u8];
         let callee_ip = [10, 200, 0, (1 + i % 4) as u8];
         let start_ms = i64_ * window_ms / n + rng.below((window_ms / n).max(1));
         let ringing = 200 + rng.below(1300);
         let answer = ringing + 500 + rng.below(3000);
         let talk = (hold_ms.saturating_sub(answer) * (90 + rng.below(21)) / 100).max(2000);
         let mut call = CallSpec::answered(
-            &format!(
-                "mix-{seed:x}-{i}@10.{}.{}.{}",
-                caller_ip[1], caller_ip[2], caller_ip[3]
-            ),
+            &format!("mix-{seed:x}-{i}@10.{}.{}.{}", caller_ip[1], caller_ip[2], caller_ip[3]),
             sa(caller_ip, 5060),
             sa(callee_ip, 5060),
             start_ms,
@@ -299,29 +256,15 @@ pub fn mixed(n_calls: usize, concurrency: usize, seconds: u64, seed: u64) -> Sce
         call.callee_media = sa(callee_ip, 20000 + 2 * (i % 20_000) as u16);
         call.ringing_ms = Some(ringing);
         call.media.payload_type = if rng.below(2) == 0 { 0 } else { 8 };
-        let ended_by = if rng.below(2) == 0 {
-            Party::Caller
-        } else {
-            Party::Callee
-        };
-        call.outcome = OutcomeSpec::Answered {
-            answer_ms: answer,
-            talk_ms: talk,
-            ended_by,
-        };
+        let ended_by = if rng.below(2) == 0 { Party::Caller } else { Party::Callee };
+        call.outcome = OutcomeSpec::Answered { answer_ms: answer, talk_ms: talk, ended_by };
         match rng.below(100) {
             0..=77 => {
                 let r = rng.below(100);
-                let dir = if rng.below(2) == 0 {
-                    &mut call.media.caller_to_callee
-                } else {
-                    &mut call.media.callee_to_caller
-                };
+                let dir =
+                    if rng.below(2) == 0 { &mut call.media.caller_to_callee } else { &mut call.media.callee_to_caller };
                 if r < 15 {
-                    dir.faults.loss = Loss::Random {
-                        per_mille: 10 + rng.below(41) as u32,
-                        seed: rng.next_u64(),
-                    };
+                    dir.faults.loss = Loss::Random { per_mille: 10 + rng.below(41) as u32, seed: rng.next_u64() };
                 } else if r < 35 {
                     dir.faults.jitter_max_us = 1000 + rng.below(5000) as u32;
                     dir.faults.jitter_seed = rng.next_u64();
@@ -337,18 +280,9 @@ pub fn mixed(n_calls: usize, concurrency: usize, seconds: u64, seed: u64) -> Sce
                 call.ringing_ms = None;
                 call.outcome = OutcomeSpec::not_found(50 + rng.below(200));
             }
-            86..=90 => {
-                call.outcome = OutcomeSpec::Cancelled {
-                    at_ms: ringing + 1000 + rng.below(8000),
-                }
-            }
+            86..=90 => call.outcome = OutcomeSpec::Cancelled { at_ms: ringing + 1000 + rng.below(8000) },
             91..=92 => call.outcome = OutcomeSpec::rejected(ringing + 500 + rng.below(4000)),
-            93..=94 => {
-                call.outcome = OutcomeSpec::Final {
-                    status: 408,
-                    at_ms: 32_000,
-                }
-            }
+            93..=94 => call.outcome = OutcomeSpec::Final { status: 408, at_ms: 32_000 },
             _ => call.challenge = Some(407),
         }
         s.calls.push(call);
@@ -432,13 +366,8 @@ mod tests {
     fn parse(bytes: &[u8]) -> Parsed {
         let mut reader = LegacyPcapReader::new(1 << 20, bytes).unwrap();
         let mut link = 0u32;
-        let mut out = Parsed {
-            frames: 0,
-            rtp: BTreeMap::new(),
-            sip_requests: Vec::new(),
-            fragments: 0,
-            tcp_segments: 0,
-        };
+        let mut out =
+            Parsed { frames: 0, rtp: BTreeMap::new(), sip_requests: Vec::new(), fragments: 0, tcp_segments: 0 };
         let mut last = (0u32, 0u32);
         for _ in 0..10_000_000 {
             let (off, block) = match reader.next() {
@@ -497,12 +426,8 @@ mod tests {
         match &p.transport {
             Some(TransportSlice::Udp(u)) => {
                 let expect = match &p.net {
-                    Some(NetSlice::Ipv4(ip)) => u
-                        .to_header()
-                        .calc_checksum_ipv4(&ip.header().to_header(), u.payload()),
-                    Some(NetSlice::Ipv6(ip)) => u
-                        .to_header()
-                        .calc_checksum_ipv6(&ip.header().to_header(), u.payload()),
+                    Some(NetSlice::Ipv4(ip)) => u.to_header().calc_checksum_ipv4(&ip.header().to_header(), u.payload()),
+                    Some(NetSlice::Ipv6(ip)) => u.to_header().calc_checksum_ipv6(&ip.header().to_header(), u.payload()),
                     _ => unreachable!(),
                 }
                 .unwrap();
@@ -512,8 +437,7 @@ mod tests {
                     let text = std::str::from_utf8(pl).unwrap();
                     check_content_length(text);
                     if !text.starts_with("SIP/2.0") {
-                        out.sip_requests
-                            .push(text.split(' ').next().unwrap().to_owned());
+                        out.sip_requests.push(text.split(' ').next().unwrap().to_owned());
                     }
                 } else {
                     assert_eq!(pl[0] >> 6, 2, "RTP version");
@@ -530,12 +454,8 @@ mod tests {
             Some(TransportSlice::Tcp(t)) => {
                 let (s, d) = (t.to_header(), t.payload());
                 let expect = match &p.net {
-                    Some(NetSlice::Ipv4(ip)) => {
-                        s.calc_checksum_ipv4(&ip.header().to_header(), d).unwrap()
-                    }
-                    Some(NetSlice::Ipv6(ip)) => {
-                        s.calc_checksum_ipv6(&ip.header().to_header(), d).unwrap()
-                    }
+                    Some(NetSlice::Ipv4(ip)) => s.calc_checksum_ipv4(&ip.header().to_header(), d).unwrap(),
+                    Some(NetSlice::Ipv6(ip)) => s.calc_checksum_ipv6(&ip.header().to_header(), d).unwrap(),
                     _ => unreachable!(),
                 };
                 assert_eq!(t.checksum(), expect, "tcp checksum");
@@ -547,12 +467,7 @@ mod tests {
 
     fn check_content_length(text: &str) {
         let (head, body) = text.split_once("\r\n\r\n").unwrap();
-        let cl: usize = head
-            .lines()
-            .find_map(|l| l.strip_prefix("Content-Length: "))
-            .unwrap()
-            .parse()
-            .unwrap();
+        let cl: usize = head.lines().find_map(|l| l.strip_prefix("Content-Length: ")).unwrap().parse().unwrap();
         assert_eq!(cl, body.len());
     }
 
@@ -580,10 +495,7 @@ mod tests {
     }
 
     fn stream(t: &Truth, dir: Direction) -> Vec<&StreamTruth> {
-        t.streams
-            .iter()
-            .filter(|s| s.direction == Some(dir))
-            .collect()
+        t.streams.iter().filter(|s| s.direction == Some(dir)).collect()
     }
 
     #[test]
@@ -663,21 +575,13 @@ mod tests {
             (not_found_404(), Outcome::NotFound, Some(404), None),
             (rejected_603(), Outcome::Rejected, Some(603), Some(800.0)),
             (cancel_487(), Outcome::Cancelled, Some(487), Some(800.0)),
-            (
-                ringing_then_408(),
-                Outcome::NoAnswer,
-                Some(408),
-                Some(800.0),
-            ),
+            (ringing_then_408(), Outcome::NoAnswer, Some(408), Some(800.0)),
             (no_response(), Outcome::Failed, None, None),
         ];
         for (s, outcome, status, setup) in cases {
             let (t, p, _) = run(&s);
             let c = &t.calls[0];
-            assert_eq!(
-                (c.outcome, c.final_status, c.setup_ms),
-                (outcome, status, setup)
-            );
+            assert_eq!((c.outcome, c.final_status, c.setup_ms), (outcome, status, setup));
             assert_eq!((c.answer_ms, c.duration_s), (None, None));
             assert!(t.streams.is_empty());
             if s.name == "cancel_487" {
@@ -735,11 +639,7 @@ mod tests {
         let s = mixed(60, 20, 40, 3);
         let (t, _, bytes) = run(&s);
         assert_eq!(t.calls.len(), 60);
-        let answered = t
-            .calls
-            .iter()
-            .filter(|c| c.outcome == Outcome::Answered)
-            .count();
+        let answered = t.calls.iter().filter(|c| c.outcome == Outcome::Answered).count();
         assert!(answered > 30 && answered < 60, "{answered}");
         assert!(t.streams.iter().any(|s| s.lost > 0));
         let mut again = Vec::new();
@@ -755,9 +655,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("callscope-synth-{}", std::process::id()));
         let written = write_all_fixtures(&dir).unwrap();
         assert_eq!(written.len(), named_scenarios().len());
-        let truth: Truth =
-            serde_json::from_reader(File::open(dir.join("clean_call.truth.json")).unwrap())
-                .unwrap();
+        let truth: Truth = serde_json::from_reader(File::open(dir.join("clean_call.truth.json")).unwrap()).unwrap();
         assert_eq!(truth.calls[0].outcome, Outcome::Answered);
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -787,12 +685,7 @@ mod bench_shape {
         starts.sort_by(|a, b| a.0.total_cmp(&b.0));
         let peak = (0..60_000)
             .step_by(1000)
-            .map(|ms| {
-                starts
-                    .iter()
-                    .filter(|(b, e)| *b <= ms as f64 && ms as f64 <= *e)
-                    .count()
-            })
+            .map(|ms| starts.iter().filter(|(b, e)| *b <= ms as f64 && ms as f64 <= *e).count())
             .max()
             .unwrap_or(0);
         eprintln!(

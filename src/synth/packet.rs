@@ -157,19 +157,14 @@ fn check_families(src: SocketAddr, dst: SocketAddr) -> Result<(), SynthError> {
     if src.is_ipv4() == dst.is_ipv4() {
         Ok(())
     } else {
-        Err(SynthError::Invalid(format!(
-            "address families differ: {src} -> {dst}"
-        )))
+        Err(SynthError::Invalid(format!("address families differ: {src} -> {dst}")))
     }
 }
 
 impl FrameBuilder {
     /// A builder for frames of the given link type; IPv4 identification starts at `first_ip_id`.
     pub fn new(link: Link, first_ip_id: u16) -> Self {
-        FrameBuilder {
-            link,
-            next_ip_id: first_ip_id,
-        }
+        FrameBuilder { link, next_ip_id: first_ip_id }
     }
 
     /// The link this builder writes.
@@ -185,11 +180,7 @@ impl FrameBuilder {
 
     /// Link header for a packet from `src` to `dst`.
     fn push_link(&self, src: IpAddr, dst: IpAddr, out: &mut Vec<u8>) {
-        let ethertype = if src.is_ipv4() {
-            ETHERTYPE_IPV4
-        } else {
-            ETHERTYPE_IPV6
-        };
+        let ethertype = if src.is_ipv4() { ETHERTYPE_IPV4 } else { ETHERTYPE_IPV6 };
         match &self.link {
             Link::Ethernet { vlans } => {
                 out.extend_from_slice(&mac_for(dst));
@@ -254,8 +245,8 @@ impl FrameBuilder {
         next_header: u8,
         payload_len: usize,
     ) -> Result<(), SynthError> {
-        let plen = u16::try_from(payload_len)
-            .map_err(|_| SynthError::Invalid("IPv6 payload over 65535 bytes".into()))?;
+        let plen =
+            u16::try_from(payload_len).map_err(|_| SynthError::Invalid("IPv6 payload over 65535 bytes".into()))?;
         let tc = u32::from(dscp) << 2;
         let first_word: u32 = (6 << 28) | (tc << 20);
         out.extend_from_slice(&first_word.to_be_bytes());
@@ -351,16 +342,7 @@ impl FrameBuilder {
                 (IpAddr::V4(s), IpAddr::V4(d)) => {
                     let frag_field = offset_units | if more { 0x2000 } else { 0 };
                     let (so, dso) = (s.octets(), d.octets());
-                    Self::push_ipv4(
-                        &mut f,
-                        so,
-                        dso,
-                        dscp,
-                        id,
-                        frag_field,
-                        PROTO_UDP,
-                        piece.len(),
-                    )?;
+                    Self::push_ipv4(&mut f, so, dso, dscp, id, frag_field, PROTO_UDP, piece.len())?;
                 }
                 _ => {
                     Self::push_ipv6(
@@ -419,12 +401,7 @@ impl FrameBuilder {
 }
 
 /// UDP header (checksum zero, filled by the caller) and payload.
-fn push_udp(
-    src: SocketAddr,
-    dst: SocketAddr,
-    payload: &[u8],
-    out: &mut Vec<u8>,
-) -> Result<(), SynthError> {
+fn push_udp(src: SocketAddr, dst: SocketAddr, payload: &[u8], out: &mut Vec<u8>) -> Result<(), SynthError> {
     let len = u16::try_from(UDP_HEADER_LEN + payload.len())
         .map_err(|_| SynthError::Invalid("UDP datagram over 65535 bytes".into()))?;
     out.extend_from_slice(&src.port().to_be_bytes());
@@ -452,13 +429,7 @@ pub struct TcpConnection {
 impl TcpConnection {
     /// A connection whose initial sequence numbers are `client_isn` and `server_isn`; without a
     /// handshake the first data byte of each side is ISN + 1, as if the SYNs were not captured.
-    pub fn new(
-        client: SocketAddr,
-        server: SocketAddr,
-        dscp: u8,
-        client_isn: u32,
-        server_isn: u32,
-    ) -> Self {
+    pub fn new(client: SocketAddr, server: SocketAddr, dscp: u8, client_isn: u32, server_isn: u32) -> Self {
         TcpConnection {
             client,
             server,
@@ -475,12 +446,7 @@ impl TcpConnection {
         let mut frames = vec![Vec::new(), Vec::new(), Vec::new()];
         let segs = [
             (true, c_isn, 0, tcp_flags::SYN),
-            (
-                false,
-                s_isn,
-                self.client_next,
-                tcp_flags::SYN | tcp_flags::ACK,
-            ),
+            (false, s_isn, self.client_next, tcp_flags::SYN | tcp_flags::ACK),
             (true, self.client_next, self.server_next, tcp_flags::ACK),
         ];
         for (frame, (from_client, seq, ack, flags)) in frames.iter_mut().zip(segs) {
@@ -528,24 +494,14 @@ impl TcpConnection {
         let mut frames = Vec::with_capacity(pieces.len());
         let n = pieces.len();
         for (i, piece) in pieces.into_iter().enumerate() {
-            let (seq, ack) = if from_client {
-                (self.client_next, self.server_next)
-            } else {
-                (self.server_next, self.client_next)
-            };
+            let (seq, ack) =
+                if from_client { (self.client_next, self.server_next) } else { (self.server_next, self.client_next) };
             let mut flags = tcp_flags::ACK;
             if i + 1 == n {
                 flags |= tcp_flags::PSH;
             }
             let mut f = Vec::new();
-            fb.tcp(
-                s,
-                d,
-                self.dscp,
-                TcpSegment { seq, ack, flags },
-                piece,
-                &mut f,
-            )?;
+            fb.tcp(s, d, self.dscp, TcpSegment { seq, ack, flags }, piece, &mut f)?;
             frames.push(f);
             // Segments are < 64 KiB, so the length fits u32.
             let advance = piece.len() as u32;
@@ -570,30 +526,18 @@ mod tests {
 
     #[test]
     fn udp_over_qinq_parses_with_valid_checksums() {
-        let mut fb = FrameBuilder::new(
-            Link::Ethernet {
-                vlans: vec![100, 200],
-            },
-            1,
-        );
+        let mut fb = FrameBuilder::new(Link::Ethernet { vlans: vec![100, 200] }, 1);
         let mut f = Vec::new();
         let (src, dst) = (sa("10.0.0.1:4000"), sa("10.0.0.2:5000"));
         fb.udp(src, dst, 46, b"hello world", &mut f).unwrap();
         let p = SlicedPacket::from_ethernet(&f).unwrap();
-        let Some(NetSlice::Ipv4(ip)) = p.net else {
-            panic!("no ipv4")
-        };
+        let Some(NetSlice::Ipv4(ip)) = p.net else { panic!("no ipv4") };
         let h = ip.header();
         assert_eq!(h.dcp().value(), 46);
         assert_eq!(h.to_header().calc_header_checksum(), h.header_checksum());
-        let Some(TransportSlice::Udp(u)) = p.transport else {
-            panic!("no udp")
-        };
+        let Some(TransportSlice::Udp(u)) = p.transport else { panic!("no udp") };
         assert_eq!(u.payload(), b"hello world");
-        let expect = u
-            .to_header()
-            .calc_checksum_ipv4(&h.to_header(), u.payload())
-            .unwrap();
+        let expect = u.to_header().calc_checksum_ipv4(&h.to_header(), u.payload()).unwrap();
         assert_eq!(u.checksum(), expect);
         // outer tag 0x88A8 then inner 0x8100
         assert_eq!(&f[12..14], &[0x88, 0xA8]);
@@ -607,35 +551,18 @@ mod tests {
         let mut f = Vec::new();
         fb.udp(src, dst, 24, b"abc", &mut f).unwrap();
         let p = SlicedPacket::from_ethernet(&f).unwrap();
-        let Some(NetSlice::Ipv6(ip)) = &p.net else {
-            panic!("no ipv6")
-        };
-        let Some(TransportSlice::Udp(u)) = &p.transport else {
-            panic!("no udp")
-        };
-        let expect = u
-            .to_header()
-            .calc_checksum_ipv6(&ip.header().to_header(), u.payload())
-            .unwrap();
+        let Some(NetSlice::Ipv6(ip)) = &p.net else { panic!("no ipv6") };
+        let Some(TransportSlice::Udp(u)) = &p.transport else { panic!("no udp") };
+        let expect = u.to_header().calc_checksum_ipv6(&ip.header().to_header(), u.payload()).unwrap();
         assert_eq!(u.checksum(), expect);
 
-        let seg = TcpSegment {
-            seq: 7,
-            ack: 9,
-            flags: tcp_flags::ACK,
-        };
+        let seg = TcpSegment { seq: 7, ack: 9, flags: tcp_flags::ACK };
         let mut f = Vec::new();
         fb.tcp(src, dst, 24, seg, b"xyz!", &mut f).unwrap();
         let p = SlicedPacket::from_ethernet(&f).unwrap();
-        let Some(NetSlice::Ipv6(ip)) = &p.net else {
-            panic!("no ipv6")
-        };
-        let Some(TransportSlice::Tcp(t)) = &p.transport else {
-            panic!("no tcp")
-        };
-        let expect = t
-            .calc_checksum_ipv6(ip.header().source(), ip.header().destination())
-            .unwrap();
+        let Some(NetSlice::Ipv6(ip)) = &p.net else { panic!("no ipv6") };
+        let Some(TransportSlice::Tcp(t)) = &p.transport else { panic!("no tcp") };
+        let expect = t.calc_checksum_ipv6(ip.header().source(), ip.header().destination()).unwrap();
         assert_eq!(t.checksum(), expect);
         assert_eq!(t.sequence_number(), 7);
         assert_eq!(t.payload(), b"xyz!");
@@ -646,14 +573,7 @@ mod tests {
         let mut fb = FrameBuilder::new(Link::RawIp, 77);
         let payload: Vec<u8> = (0..3000u32).map(|i| (i % 251) as u8).collect();
         let frames = fb
-            .udp_fragments(
-                sa("10.0.0.1:5060"),
-                sa("10.0.0.2:5060"),
-                0,
-                &payload,
-                1480,
-                FragmentOrder::Reversed,
-            )
+            .udp_fragments(sa("10.0.0.1:5060"), sa("10.0.0.2:5060"), 0, &payload, 1480, FragmentOrder::Reversed)
             .unwrap();
         assert_eq!(frames.len(), 3);
         let mut parts = Vec::new();
@@ -665,14 +585,8 @@ mod tests {
             parts.push((off, ip.more_fragments(), f[20..].to_vec()));
         }
         parts.sort_by_key(|p| p.0);
-        assert_eq!(
-            parts.iter().map(|p| p.0).collect::<Vec<_>>(),
-            [0, 1480, 2960]
-        );
-        assert_eq!(
-            parts.iter().map(|p| p.1).collect::<Vec<_>>(),
-            [true, true, false]
-        );
+        assert_eq!(parts.iter().map(|p| p.0).collect::<Vec<_>>(), [0, 1480, 2960]);
+        assert_eq!(parts.iter().map(|p| p.1).collect::<Vec<_>>(), [true, true, false]);
         let datagram: Vec<u8> = parts.into_iter().flat_map(|p| p.2).collect();
         assert_eq!(datagram.len(), 3008);
         assert_eq!(&datagram[8..], &payload[..]);
@@ -695,9 +609,7 @@ mod tests {
         assert_eq!(frames.len(), 2);
         assert_eq!(frames[0][6], IPV6_FRAGMENT);
         let p = SlicedPacket::from_ip(&frames[1]).unwrap();
-        let Some(NetSlice::Ipv6(ip)) = &p.net else {
-            panic!("no ipv6")
-        };
+        let Some(NetSlice::Ipv6(ip)) = &p.net else { panic!("no ipv6") };
         let frag = ip.extensions().first_header();
         assert_eq!(frag, Some(etherparse::IpNumber(IPV6_FRAGMENT)));
         // second fragment starts at 1232 bytes (offset field 154 units of 8)
@@ -707,8 +619,7 @@ mod tests {
     #[test]
     fn tcp_split_keeps_sequence_numbers() {
         let mut fb = FrameBuilder::new(Link::LinuxSll, 1);
-        let mut conn =
-            TcpConnection::new(sa("10.0.0.1:40000"), sa("10.0.0.2:5060"), 24, 1000, 5000);
+        let mut conn = TcpConnection::new(sa("10.0.0.1:40000"), sa("10.0.0.2:5060"), 24, 1000, 5000);
         let hs = conn.handshake(&mut fb).unwrap();
         assert_eq!(hs.len(), 3);
         let frames = conn.send(&mut fb, true, &[7u8; 250], &[100, 100]).unwrap();
@@ -726,12 +637,7 @@ mod tests {
         assert_eq!(seqs, [1001, 1101, 1201]);
         let reply = conn.send(&mut fb, false, b"ok", &[]).unwrap();
         let p = SlicedPacket::from_linux_sll(&reply[0]).unwrap();
-        let Some(TransportSlice::Tcp(t)) = p.transport else {
-            panic!()
-        };
-        assert_eq!(
-            (t.sequence_number(), t.acknowledgment_number()),
-            (5001, 1251)
-        );
+        let Some(TransportSlice::Tcp(t)) = p.transport else { panic!() };
+        assert_eq!((t.sequence_number(), t.acknowledgment_number()), (5001, 1251));
     }
 }

@@ -68,12 +68,7 @@ impl<W: Write> PcapWriter<W> {
         header[16..20].copy_from_slice(&SNAPLEN.to_le_bytes());
         header[20..24].copy_from_slice(&link.number().to_le_bytes());
         out.write_all(&header)?;
-        Ok(PcapWriter {
-            out,
-            resolution,
-            link,
-            packets: 0,
-        })
+        Ok(PcapWriter { out, resolution, link, packets: 0 })
     }
 
     /// Appends one record. The sub-second part is truncated to the file's resolution, so
@@ -83,9 +78,8 @@ impl<W: Write> PcapWriter<W> {
             .ok()
             .filter(|&l| l <= SNAPLEN)
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "packet over snaplen"))?;
-        let secs = u32::try_from(ts.secs()).map_err(|_| {
-            io::Error::new(io::ErrorKind::InvalidInput, "time outside the pcap range")
-        })?;
+        let secs = u32::try_from(ts.secs())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "time outside the pcap range"))?;
         let frac = match self.resolution {
             TsResolution::Micro => ts.subsec_nanos() / 1000,
             TsResolution::Nano => ts.subsec_nanos(),
@@ -127,13 +121,8 @@ mod tests {
     #[test]
     fn writes_readable_nanosecond_file() {
         let mut w = PcapWriter::new(Vec::new(), PcapLinkType::RawIp, TsResolution::Nano).unwrap();
-        w.write_packet(
-            Timestamp::from_parts(1_700_000_000, 123_456_789),
-            &[0x45, 0, 0],
-        )
-        .unwrap();
-        w.write_packet(Timestamp::from_parts(1_700_000_001, 5), &[1, 2])
-            .unwrap();
+        w.write_packet(Timestamp::from_parts(1_700_000_000, 123_456_789), &[0x45, 0, 0]).unwrap();
+        w.write_packet(Timestamp::from_parts(1_700_000_001, 5), &[1, 2]).unwrap();
         assert_eq!(w.packets(), 2);
         let bytes = w.into_inner().unwrap();
         assert_eq!(bytes.len(), 24 + 16 + 3 + 16 + 2);
@@ -157,18 +146,13 @@ mod tests {
                 Err(e) => panic!("{e:?}"),
             }
         }
-        assert_eq!(
-            seen,
-            vec![(1_700_000_000, 123_456_789, 3), (1_700_000_001, 5, 2)]
-        );
+        assert_eq!(seen, vec![(1_700_000_000, 123_456_789, 3), (1_700_000_001, 5, 2)]);
     }
 
     #[test]
     fn microsecond_file_truncates_to_micros() {
-        let mut w =
-            PcapWriter::new(Vec::new(), PcapLinkType::Ethernet, TsResolution::Micro).unwrap();
-        w.write_packet(Timestamp::from_parts(10, 1_999), &[0])
-            .unwrap();
+        let mut w = PcapWriter::new(Vec::new(), PcapLinkType::Ethernet, TsResolution::Micro).unwrap();
+        w.write_packet(Timestamp::from_parts(10, 1_999), &[0]).unwrap();
         let bytes = w.into_inner().unwrap();
         assert_eq!(&bytes[0..4], &0xa1b2_c3d4u32.to_le_bytes());
         assert_eq!(&bytes[28..32], &1u32.to_le_bytes());

@@ -167,9 +167,7 @@ impl RtpDirection {
     }
 
     fn leg_index(&self, slot: usize) -> Option<usize> {
-        self.legs
-            .iter()
-            .position(|l| slot >= l.first_slot && slot < l.first_slot + l.spec.count)
+        self.legs.iter().position(|l| slot >= l.first_slot && slot < l.first_slot + l.spec.count)
     }
 
     /// First or last slot of its leg (never faulted).
@@ -188,8 +186,7 @@ impl RtpDirection {
             Loss::None => false,
             Loss::Indexes(v) => v.binary_search(&slot).is_ok(),
             Loss::Random { per_mille, seed } => {
-                splitmix64(seed ^ (slot as u64).wrapping_mul(0x2545_f491)) % 1000
-                    < u64::from(*per_mille)
+                splitmix64(seed ^ (slot as u64).wrapping_mul(0x2545_f491)) % 1000 < u64::from(*per_mille)
             }
         };
         raw && !self.is_edge(slot)
@@ -213,11 +210,7 @@ impl RtpDirection {
 
     fn dup(&self, slot: usize) -> bool {
         let second_of_swap = slot > 0 && self.swap_at(slot - 1);
-        self.raw_dup(slot)
-            && !self.is_edge(slot)
-            && !self.lost(slot)
-            && !self.swap_at(slot)
-            && !second_of_swap
+        self.raw_dup(slot) && !self.is_edge(slot) && !self.lost(slot) && !self.swap_at(slot) && !second_of_swap
     }
 
     fn slot_time(&self, slot: usize) -> Timestamp {
@@ -227,11 +220,7 @@ impl RtpDirection {
             splitmix64(self.faults.jitter_seed ^ (slot as u64).wrapping_mul(0x9e37_79b9))
                 % (u64::from(self.jitter_max_us) + 1)
         };
-        Timestamp(
-            self.start.0
-                + self.ptime_ns * slot as i64
-                + i64::try_from(jitter_us).unwrap_or(0) * 1000,
-        )
+        Timestamp(self.start.0 + self.ptime_ns * slot as i64 + i64::try_from(jitter_us).unwrap_or(0) * 1000)
     }
 
     /// Fills `pending` from the next slots until a packet is due or the direction ends.
@@ -241,18 +230,12 @@ impl RtpDirection {
             self.next_slot += 1;
             let t = self.slot_time(slot);
             if self.swap_at(slot) {
-                self.pending.push_back(Pending {
-                    time: t,
-                    slot: slot + 1,
-                });
+                self.pending.push_back(Pending { time: t, slot: slot + 1 });
                 if let Some(li) = self.leg_index(slot) {
                     self.legs[li].out_of_order += 1;
                 }
             } else if slot > 0 && self.swap_at(slot - 1) {
-                self.pending.push_back(Pending {
-                    time: t,
-                    slot: slot - 1,
-                });
+                self.pending.push_back(Pending { time: t, slot: slot - 1 });
             } else if self.lost(slot) {
                 if let Some(li) = self.leg_index(slot) {
                     self.legs[li].lost += 1;
@@ -260,10 +243,7 @@ impl RtpDirection {
             } else {
                 self.pending.push_back(Pending { time: t, slot });
                 if self.dup(slot) {
-                    self.pending.push_back(Pending {
-                        time: Timestamp(t.0 + 1_000_000),
-                        slot,
-                    });
+                    self.pending.push_back(Pending { time: Timestamp(t.0 + 1_000_000), slot });
                     if let Some(li) = self.leg_index(slot) {
                         self.legs[li].duplicates += 1;
                     }
@@ -279,26 +259,17 @@ impl RtpDirection {
     }
 
     /// Builds the next packet's frame into `out`; returns its arrival time.
-    pub fn emit(
-        &mut self,
-        fb: &mut FrameBuilder,
-        out: &mut Vec<u8>,
-    ) -> Result<Option<Timestamp>, SynthError> {
+    pub fn emit(&mut self, fb: &mut FrameBuilder, out: &mut Vec<u8>) -> Result<Option<Timestamp>, SynthError> {
         self.refill();
         let Some(p) = self.pending.pop_front() else {
             return Ok(None);
         };
-        let li = self
-            .leg_index(p.slot)
-            .ok_or_else(|| SynthError::Invalid("slot outside every leg".into()))?;
+        let li = self.leg_index(p.slot).ok_or_else(|| SynthError::Invalid("slot outside every leg".into()))?;
         let leg = &mut self.legs[li];
         let local = p.slot - leg.first_slot;
         // Sequence numbers and timestamps wrap (RFC 3550 §5.1): truncation is the intent.
         let seq = leg.spec.seq0.wrapping_add(local as u16);
-        let ts = leg
-            .spec
-            .ts0
-            .wrapping_add(self.samples_per_packet.wrapping_mul(local as u32));
+        let ts = leg.spec.ts0.wrapping_add(self.samples_per_packet.wrapping_mul(local as u32));
         let marker = local == 0;
         let b = &mut self.scratch;
         b.clear();
@@ -394,19 +365,12 @@ mod tests {
             jitter_max_us: 0,
             jitter_seed: 0,
         };
-        let d =
-            RtpDirection::new(Timestamp(0), 20, 0, 46, vec![leg(20, 65530, 7)], faults).unwrap();
+        let d = RtpDirection::new(Timestamp(0), 20, 0, 46, vec![leg(20, 65530, 7)], faults).unwrap();
         let (seen, truth) = run(d);
         let seqs: Vec<u16> = seen.iter().map(|s| s.1).collect();
-        assert_eq!(
-            seqs,
-            [65530, 65531, 65532, 65533, 65533, 65534, 2, 1, 4, 5, 7, 6, 8, 9, 10, 11, 12, 13]
-        );
+        assert_eq!(seqs, [65530, 65531, 65532, 65533, 65533, 65534, 2, 1, 4, 5, 7, 6, 8, 9, 10, 11, 12, 13]);
         let t = &truth[0];
-        assert_eq!(
-            (t.packets, t.expected, t.lost, t.duplicates, t.out_of_order),
-            (18, 20, 2, 1, 2)
-        );
+        assert_eq!((t.packets, t.expected, t.lost, t.duplicates, t.out_of_order), (18, 20, 2, 1, 2));
         // arrival times are non-decreasing
         assert!(seen.windows(2).all(|w| w[0].0 <= w[1].0));
     }
@@ -414,24 +378,13 @@ mod tests {
     #[test]
     fn legs_make_separate_streams_and_jitter_keeps_order() {
         let faults = MediaFaults {
-            loss: Loss::Random {
-                per_mille: 100,
-                seed: 3,
-            },
+            loss: Loss::Random { per_mille: 100, seed: 3 },
             jitter_max_us: 50_000, // clamped to 9 ms
             jitter_seed: 9,
             duplicates: (0..500).step_by(37).collect(),
             swaps: (0..500).step_by(23).collect(),
         };
-        let d = RtpDirection::new(
-            Timestamp(0),
-            20,
-            8,
-            46,
-            vec![leg(250, 100, 1), leg(250, 9000, 2)],
-            faults,
-        )
-        .unwrap();
+        let d = RtpDirection::new(Timestamp(0), 20, 8, 46, vec![leg(250, 100, 1), leg(250, 9000, 2)], faults).unwrap();
         let (seen, truth) = run(d);
         assert!(seen.windows(2).all(|w| w[0].0 <= w[1].0));
         assert_eq!(truth.len(), 2);

@@ -143,13 +143,7 @@ pub struct DirectionSpec {
 
 impl Default for DirectionSpec {
     fn default() -> Self {
-        DirectionSpec {
-            enabled: true,
-            dscp: 46,
-            faults: MediaFaults::default(),
-            ssrc_change_at: None,
-            seq0: None,
-        }
+        DirectionSpec { enabled: true, dscp: 46, faults: MediaFaults::default(), ssrc_change_at: None, seq0: None }
     }
 }
 
@@ -225,13 +219,7 @@ pub struct CallSpec {
 impl CallSpec {
     /// An answered G.711 call: ringing at 800 ms, answer at 3 s, `talk_ms` of two-way media,
     /// caller hangs up. Media ports are the SIP hosts with ports 40000 (caller) / 50000 (callee).
-    pub fn answered(
-        call_id: &str,
-        caller: SocketAddr,
-        callee: SocketAddr,
-        start_ms: u64,
-        talk_ms: u64,
-    ) -> Self {
+    pub fn answered(call_id: &str, caller: SocketAddr, callee: SocketAddr, start_ms: u64, talk_ms: u64) -> Self {
         CallSpec {
             call_id: call_id.to_owned(),
             caller_user: "1001".into(),
@@ -246,11 +234,7 @@ impl CallSpec {
             progress_183: false,
             challenge: None,
             invite_retransmissions: 0,
-            outcome: OutcomeSpec::Answered {
-                answer_ms: 3000,
-                talk_ms,
-                ended_by: Party::Caller,
-            },
+            outcome: OutcomeSpec::Answered { answer_ms: 3000, talk_ms, ended_by: Party::Caller },
             reinvite: None,
             transport: SipTransport::Udp,
             fragment_invite: None,
@@ -265,9 +249,7 @@ impl CallSpec {
     fn earliest_ns(&self) -> i64 {
         let start = ms_i64(self.start_ms);
         match self.transport {
-            SipTransport::Tcp {
-                handshake: true, ..
-            } => start - 3 * MS,
+            SipTransport::Tcp { handshake: true, .. } => start - 3 * MS,
             _ => start,
         }
     }
@@ -388,11 +370,7 @@ impl Scenario {
                 // quality-metrics.md §6: no final → `failed` if the capture extends ≥ 32 s past
                 // the last INVITE copy, else `incomplete`.
                 let end = last_time.unwrap_or(copy);
-                call.outcome = if end.0 - copy.0 >= TIMER_B_MS * MS {
-                    Outcome::Failed
-                } else {
-                    Outcome::Incomplete
-                };
+                call.outcome = if end.0 - copy.0 >= TIMER_B_MS * MS { Outcome::Failed } else { Outcome::Incomplete };
             }
             calls.push(call);
             streams.extend(call_streams);
@@ -409,12 +387,8 @@ impl Scenario {
     }
 
     fn end_marker_frames(&self) -> Result<Vec<Vec<u8>>, SynthError> {
-        let a: SocketAddr = "192.0.2.200:5060"
-            .parse()
-            .map_err(|_| SynthError::Invalid("marker address".into()))?;
-        let b: SocketAddr = "192.0.2.201:5060"
-            .parse()
-            .map_err(|_| SynthError::Invalid("marker address".into()))?;
+        let a: SocketAddr = "192.0.2.200:5060".parse().map_err(|_| SynthError::Invalid("marker address".into()))?;
+        let b: SocketAddr = "192.0.2.201:5060".parse().map_err(|_| SynthError::Invalid("marker address".into()))?;
         let party = |user: &str, sig| SipParty {
             display: user.to_owned(),
             user: user.to_owned(),
@@ -439,13 +413,7 @@ impl Scenario {
         let mut req = Vec::new();
         fb.udp(a, b, 24, d.request(&tx, &[], None).as_bytes(), &mut req)?;
         let mut resp = Vec::new();
-        fb.udp(
-            b,
-            a,
-            24,
-            d.response(&tx, 200, &[], None).as_bytes(),
-            &mut resp,
-        )?;
+        fb.udp(b, a, 24, d.response(&tx, 200, &[], None).as_bytes(), &mut resp)?;
         Ok(vec![req, resp])
     }
 }
@@ -473,16 +441,11 @@ struct CallGen {
 
 impl CallGen {
     fn build(sc: &Scenario, ci: usize) -> Result<Self, SynthError> {
-        let spec = sc
-            .calls
-            .get(ci)
-            .ok_or_else(|| SynthError::Invalid("call index".into()))?;
+        let spec = sc.calls.get(ci).ok_or_else(|| SynthError::Invalid("call index".into()))?;
         let seed = splitmix64(sc.seed ^ (ci as u64).wrapping_mul(0x1000_0001) ^ 0xca11);
         let t0 = Timestamp(sc.start.0 + ms_i64(spec.start_ms));
         let caller_sig = spec.caller_nat.map_or(spec.caller, |n| n.private_sig);
-        let caller_sdp_media = spec
-            .caller_nat
-            .map_or(spec.caller_media, |n| n.private_media);
+        let caller_sdp_media = spec.caller_nat.map_or(spec.caller_media, |n| n.private_media);
         let dialog = SipDialog {
             call_id: spec.call_id.clone(),
             caller: SipParty {
@@ -551,12 +514,7 @@ impl CallGen {
 
         let mut ev: Vec<SipEvent> = Vec::new();
         let mut push = |at: i64, from_caller: bool, text: String, initial_invite: bool| {
-            ev.push(SipEvent {
-                at,
-                from_caller,
-                text,
-                initial_invite,
-            })
+            ev.push(SipEvent { at, from_caller, text, initial_invite })
         };
         let mut caller_cseq = 1u32;
         let mut callee_cseq = 101u32;
@@ -573,9 +531,7 @@ impl CallGen {
         let copies = match (&spec.outcome, udp) {
             (OutcomeSpec::NoResponse, true) => INVITE_COPY_OFFSETS_MS.len(),
             (OutcomeSpec::NoResponse, false) => 1,
-            (_, true) => {
-                (spec.invite_retransmissions as usize + 1).min(INVITE_COPY_OFFSETS_MS.len())
-            }
+            (_, true) => (spec.invite_retransmissions as usize + 1).min(INVITE_COPY_OFFSETS_MS.len()),
             (_, false) => 1,
         };
         let mut invite_copies = 0u32;
@@ -583,11 +539,7 @@ impl CallGen {
             push(off * MS, true, invite_text.clone(), true);
             invite_copies += 1;
         }
-        let mut t = INVITE_COPY_OFFSETS_MS
-            .get(copies.saturating_sub(1))
-            .copied()
-            .unwrap_or(0)
-            * MS;
+        let mut t = INVITE_COPY_OFFSETS_MS.get(copies.saturating_sub(1)).copied().unwrap_or(0) * MS;
         let mut truth = CallTruth {
             call_id: spec.call_id.clone(),
             caller: spec.caller.to_string(),
@@ -613,41 +565,17 @@ impl CallGen {
                 push(
                     t,
                     false,
-                    dialog.response(
-                        &invite_tx,
-                        code,
-                        &[sip::challenge_header(code, realm, &nonce)],
-                        None,
-                    ),
+                    dialog.response(&invite_tx, code, &[sip::challenge_header(code, realm, &nonce)], None),
                     false,
                 );
-                let ack = Transaction {
-                    method: "ACK",
-                    to_tagged: true,
-                    ..invite_tx.clone()
-                };
+                let ack = Transaction { method: "ACK", to_tagged: true, ..invite_tx.clone() };
                 push(t + 2 * MS, true, dialog.request(&ack, &[], None), false);
                 t += 20 * MS;
                 caller_cseq += 1;
-                invite_tx = Transaction {
-                    branch: next_branch(),
-                    cseq: caller_cseq,
-                    ..invite_tx
-                };
-                let auth = sip::authorization_header(
-                    code,
-                    &spec.caller_user,
-                    realm,
-                    &nonce,
-                    &dialog.callee.aor(),
-                    seed ^ 6,
-                );
-                push(
-                    t,
-                    true,
-                    dialog.request(&invite_tx, &[auth], Some((SDP, &offer_text))),
-                    false,
-                );
+                invite_tx = Transaction { branch: next_branch(), cseq: caller_cseq, ..invite_tx };
+                let auth =
+                    sip::authorization_header(code, &spec.caller_user, realm, &nonce, &dialog.callee.aor(), seed ^ 6);
+                push(t, true, dialog.request(&invite_tx, &[auth], Some((SDP, &offer_text))), false);
                 invite_copies += 1;
             }
             t += 10 * MS;
@@ -664,72 +592,31 @@ impl CallGen {
                 ringing_at = Some(t);
                 truth.setup_ms = Some(Timestamp(t0.0 + t).ms_since(t0));
             }
-            let ack_non2xx = Transaction {
-                method: "ACK",
-                to_tagged: true,
-                ..invite_tx.clone()
-            };
+            let ack_non2xx = Transaction { method: "ACK", to_tagged: true, ..invite_tx.clone() };
             match &spec.outcome {
                 OutcomeSpec::NoResponse => {}
                 OutcomeSpec::Final { status, at_ms } => {
                     t = ms_i64(*at_ms).max(t + 5 * MS);
-                    push(
-                        t,
-                        false,
-                        dialog.response(&invite_tx, *status, &[], None),
-                        false,
-                    );
-                    push(
-                        t + 5 * MS,
-                        true,
-                        dialog.request(&ack_non2xx, &[], None),
-                        false,
-                    );
+                    push(t, false, dialog.response(&invite_tx, *status, &[], None), false);
+                    push(t + 5 * MS, true, dialog.request(&ack_non2xx, &[], None), false);
                     truth.final_status = Some(*status);
                     truth.outcome = outcome_for_status(*status, ringing_at.is_some());
                 }
                 OutcomeSpec::Cancelled { at_ms } => {
                     t = ms_i64(*at_ms).max(t + 5 * MS);
-                    let cancel = Transaction {
-                        method: "CANCEL",
-                        ..invite_tx.clone()
-                    };
+                    let cancel = Transaction { method: "CANCEL", ..invite_tx.clone() };
                     push(t, true, dialog.request(&cancel, &[], None), false);
-                    push(
-                        t + 10 * MS,
-                        false,
-                        dialog.response(&cancel, 200, &[], None),
-                        false,
-                    );
-                    push(
-                        t + 12 * MS,
-                        false,
-                        dialog.response(&invite_tx, 487, &[], None),
-                        false,
-                    );
-                    push(
-                        t + 15 * MS,
-                        true,
-                        dialog.request(&ack_non2xx, &[], None),
-                        false,
-                    );
+                    push(t + 10 * MS, false, dialog.response(&cancel, 200, &[], None), false);
+                    push(t + 12 * MS, false, dialog.response(&invite_tx, 487, &[], None), false);
+                    push(t + 15 * MS, true, dialog.request(&ack_non2xx, &[], None), false);
                     truth.final_status = Some(487);
                     truth.outcome = Outcome::Cancelled;
                     truth.ended_by = Some(Party::Caller);
                 }
-                OutcomeSpec::Answered {
-                    answer_ms,
-                    talk_ms,
-                    ended_by,
-                } => {
+                OutcomeSpec::Answered { answer_ms, talk_ms, ended_by } => {
                     t = ms_i64(*answer_ms).max(t + 5 * MS);
                     let t_answer = t;
-                    push(
-                        t,
-                        false,
-                        dialog.response(&invite_tx, 200, &[], Some((SDP, &answer_text))),
-                        false,
-                    );
+                    push(t, false, dialog.response(&invite_tx, 200, &[], Some((SDP, &answer_text))), false);
                     let ack = Transaction {
                         method: "ACK",
                         branch: next_branch(),
@@ -767,40 +654,18 @@ impl CallGen {
                                 version: s.version + 1,
                                 ..s.clone()
                             };
-                            let bumped = |s: &Sdp| Sdp {
-                                version: s.version + 1,
-                                extra_attributes: Vec::new(),
-                                ..s.clone()
-                            };
+                            let bumped =
+                                |s: &Sdp| Sdp { version: s.version + 1, extra_attributes: Vec::new(), ..s.clone() };
                             let (new_offer, new_answer) = if by_caller {
                                 (moved(&offer), bumped(&answer))
                             } else {
                                 (moved(&answer), bumped(&offer))
                             };
                             let (o, a) = (new_offer.render(), new_answer.render());
-                            push(
-                                t_re,
-                                by_caller,
-                                dialog.request(&re_tx, &[], Some((SDP, &o))),
-                                false,
-                            );
-                            push(
-                                t_re + 20 * MS,
-                                !by_caller,
-                                dialog.response(&re_tx, 200, &[], Some((SDP, &a))),
-                                false,
-                            );
-                            let re_ack = Transaction {
-                                method: "ACK",
-                                branch: next_branch(),
-                                ..re_tx.clone()
-                            };
-                            push(
-                                t_re + 30 * MS,
-                                by_caller,
-                                dialog.request(&re_ack, &[], None),
-                                false,
-                            );
+                            push(t_re, by_caller, dialog.request(&re_tx, &[], Some((SDP, &o))), false);
+                            push(t_re + 20 * MS, !by_caller, dialog.response(&re_tx, 200, &[], Some((SDP, &a))), false);
+                            let re_ack = Transaction { method: "ACK", branch: next_branch(), ..re_tx.clone() };
+                            push(t_re + 30 * MS, by_caller, dialog.request(&re_ack, &[], None), false);
                             media_move = Some((t_re + 30 * MS, re.by, re.new_media));
                         }
                     }
@@ -821,17 +686,11 @@ impl CallGen {
                         uri_is_contact: true,
                     };
                     push(t_bye, bye_by_caller, dialog.request(&bye, &[], None), false);
-                    push(
-                        t_bye + 15 * MS,
-                        !bye_by_caller,
-                        dialog.response(&bye, 200, &[], None),
-                        false,
-                    );
+                    push(t_bye + 15 * MS, !bye_by_caller, dialog.response(&bye, 200, &[], None), false);
                     truth.final_status = Some(200);
                     truth.outcome = Outcome::Answered;
                     truth.answer_ms = Some(Timestamp(t0.0 + t_answer).ms_since(t0));
-                    truth.duration_s =
-                        Some(Timestamp(t0.0 + t_bye).ms_since(Timestamp(t0.0 + t_answer)) / 1000.0);
+                    truth.duration_s = Some(Timestamp(t0.0 + t_bye).ms_since(Timestamp(t0.0 + t_answer)) / 1000.0);
                     truth.ended_by = Some(*ended_by);
 
                     let ptime = i64::from(spec.media.ptime_ms) * MS;
@@ -851,9 +710,7 @@ impl CallGen {
                             Party::Callee,
                         ),
                     ];
-                    for (di, (dir, dspec, start, (src, dst), sender)) in
-                        dirs.into_iter().enumerate()
-                    {
+                    for (di, (dir, dspec, start, (src, dst), sender)) in dirs.into_iter().enumerate() {
                         if !dspec.enabled || start >= t_bye || ptime <= 0 {
                             continue;
                         }
@@ -866,16 +723,7 @@ impl CallGen {
                             let slots = (tm - start + ptime - 1).max(0) / ptime;
                             (usize::try_from(slots).unwrap_or(total).min(total), by, addr)
                         });
-                        let legs = build_legs(
-                            total,
-                            src,
-                            dst,
-                            sender,
-                            dspec,
-                            move_cut,
-                            dseed,
-                            spec.media.ptime_ms * 8,
-                        );
+                        let legs = build_legs(total, src, dst, sender, dspec, move_cut, dseed, spec.media.ptime_ms * 8);
                         let d = RtpDirection::new(
                             Timestamp(t0.0 + start),
                             spec.media.ptime_ms,
@@ -898,11 +746,7 @@ impl CallGen {
         match &spec.transport {
             SipTransport::Udp => {
                 for e in &ev {
-                    let (s, d) = if e.from_caller {
-                        (spec.caller, spec.callee)
-                    } else {
-                        (spec.callee, spec.caller)
-                    };
+                    let (s, d) = if e.from_caller { (spec.caller, spec.callee) } else { (spec.callee, spec.caller) };
                     let at = Timestamp(t0.0 + e.at);
                     match (e.initial_invite, spec.fragment_invite) {
                         (true, Some(fr)) => {
@@ -925,10 +769,7 @@ impl CallGen {
                     }
                 }
             }
-            SipTransport::Tcp {
-                handshake,
-                invite_segments,
-            } => {
+            SipTransport::Tcp { handshake, invite_segments } => {
                 let mut conn = TcpConnection::new(
                     spec.caller,
                     spec.callee,
@@ -942,11 +783,7 @@ impl CallGen {
                     }
                 }
                 for e in &ev {
-                    let sizes: &[usize] = if e.initial_invite {
-                        invite_segments
-                    } else {
-                        &[]
-                    };
+                    let sizes: &[usize] = if e.initial_invite { invite_segments } else { &[] };
                     let at = Timestamp(t0.0 + e.at);
                     for f in conn.send(&mut fb, e.from_caller, e.text.as_bytes(), sizes)? {
                         sip_frames.push_back((at, f));
@@ -954,13 +791,7 @@ impl CallGen {
                 }
             }
         }
-        Ok(CallGen {
-            fb,
-            sip: sip_frames,
-            rtp,
-            truth,
-            last_invite_copy,
-        })
+        Ok(CallGen { fb, sip: sip_frames, rtp, truth, last_invite_copy })
     }
 
     /// Which source has the earliest next packet: `None` = SIP, `Some(i)` = RTP direction i.

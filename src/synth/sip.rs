@@ -113,10 +113,7 @@ pub fn reason_phrase(code: u16) -> &'static str {
 
 /// A branch parameter with the RFC 3261 magic cookie, unique per (seed, n).
 pub fn branch(seed: u64, n: u64) -> String {
-    format!(
-        "z9hG4bK{:016x}",
-        super::splitmix64(seed ^ n.wrapping_mul(0x9e37))
-    )
+    format!("z9hG4bK{:016x}", super::splitmix64(seed ^ n.wrapping_mul(0x9e37)))
 }
 
 impl SipDialog {
@@ -125,11 +122,7 @@ impl SipDialog {
             ViaTransport::Udp => "UDP",
             ViaTransport::Tcp => "TCP",
         };
-        let p = if from_caller {
-            &self.caller
-        } else {
-            &self.callee
-        };
+        let p = if from_caller { &self.caller } else { &self.callee };
         format!("SIP/2.0/{t} {};branch={branch};rport", p.sig)
     }
 
@@ -143,34 +136,16 @@ impl SipDialog {
 
     /// (From, To) header values for a request of `tx`; the sender's tag is always present.
     fn address_headers(&self, tx: &Transaction, response_to_tagged: bool) -> (String, String) {
-        let (sender, receiver) = if tx.from_caller {
-            (&self.caller, &self.callee)
-        } else {
-            (&self.callee, &self.caller)
-        };
-        (
-            Self::name_addr(sender, true),
-            Self::name_addr(receiver, tx.to_tagged || response_to_tagged),
-        )
+        let (sender, receiver) =
+            if tx.from_caller { (&self.caller, &self.callee) } else { (&self.callee, &self.caller) };
+        (Self::name_addr(sender, true), Self::name_addr(receiver, tx.to_tagged || response_to_tagged))
     }
 
     /// A request. `extra` headers go after Contact; `body` is (content type, text).
-    pub fn request(
-        &self,
-        tx: &Transaction,
-        extra: &[(&str, String)],
-        body: Option<(&str, &str)>,
-    ) -> String {
-        let (sender, receiver) = if tx.from_caller {
-            (&self.caller, &self.callee)
-        } else {
-            (&self.callee, &self.caller)
-        };
-        let uri = if tx.uri_is_contact {
-            receiver.contact()
-        } else {
-            receiver.aor()
-        };
+    pub fn request(&self, tx: &Transaction, extra: &[(&str, String)], body: Option<(&str, &str)>) -> String {
+        let (sender, receiver) =
+            if tx.from_caller { (&self.caller, &self.callee) } else { (&self.callee, &self.caller) };
+        let uri = if tx.uri_is_contact { receiver.contact() } else { receiver.aor() };
         let (from, to) = self.address_headers(tx, false);
         let mut headers: Vec<(&str, String)> = vec![
             ("Via", self.via(tx.from_caller, &tx.branch)),
@@ -182,10 +157,7 @@ impl SipDialog {
         ];
         if matches!(tx.method, "INVITE" | "UPDATE") {
             headers.push(("Contact", format!("<{}>", sender.contact())));
-            headers.push((
-                "Allow",
-                "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO".into(),
-            ));
+            headers.push(("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO".into()));
         }
         headers.extend(extra.iter().cloned());
         headers.push(("User-Agent", "callscope-synth/1".into()));
@@ -201,11 +173,7 @@ impl SipDialog {
         extra: &[(&str, String)],
         body: Option<(&str, &str)>,
     ) -> String {
-        let responder = if tx.from_caller {
-            &self.callee
-        } else {
-            &self.caller
-        };
+        let responder = if tx.from_caller { &self.callee } else { &self.caller };
         let (from, to) = self.address_headers(tx, code != 100);
         let mut headers: Vec<(&str, String)> = vec![
             ("Via", self.via(tx.from_caller, &tx.branch)),
@@ -219,11 +187,7 @@ impl SipDialog {
         }
         headers.extend(extra.iter().cloned());
         headers.push(("Server", "callscope-synth/1".into()));
-        render(
-            &format!("SIP/2.0 {code} {}", reason_phrase(code)),
-            &headers,
-            body,
-        )
+        render(&format!("SIP/2.0 {code} {}", reason_phrase(code)), &headers, body)
     }
 }
 
@@ -237,11 +201,7 @@ fn render(start: &str, headers: &[(&str, String)], body: Option<(&str, &str)>) -
     }
     match body {
         Some((ctype, text)) => {
-            let _ = write!(
-                s,
-                "Content-Type: {ctype}\r\nContent-Length: {}\r\n\r\n{text}",
-                text.len()
-            );
+            let _ = write!(s, "Content-Type: {ctype}\r\nContent-Length: {}\r\n\r\n{text}", text.len());
         }
         None => s.push_str("Content-Length: 0\r\n\r\n"),
     }
@@ -250,15 +210,8 @@ fn render(start: &str, headers: &[(&str, String)], body: Option<(&str, &str)>) -
 
 /// Digest challenge header for a 401 (`WWW-Authenticate`) or 407 (`Proxy-Authenticate`).
 pub fn challenge_header(code: u16, realm: &str, nonce: &str) -> (&'static str, String) {
-    let name = if code == 407 {
-        "Proxy-Authenticate"
-    } else {
-        "WWW-Authenticate"
-    };
-    (
-        name,
-        format!("Digest realm=\"{realm}\", nonce=\"{nonce}\", algorithm=MD5, qop=\"auth\""),
-    )
+    let name = if code == 407 { "Proxy-Authenticate" } else { "WWW-Authenticate" };
+    (name, format!("Digest realm=\"{realm}\", nonce=\"{nonce}\", algorithm=MD5, qop=\"auth\""))
 }
 
 /// Credentials answering [`challenge_header`] (RFC 3261 §22.2 / §22.3). The `response` value is
@@ -271,16 +224,8 @@ pub fn authorization_header(
     uri: &str,
     seed: u64,
 ) -> (&'static str, String) {
-    let name = if code == 407 {
-        "Proxy-Authorization"
-    } else {
-        "Authorization"
-    };
-    let r = format!(
-        "{:016x}{:016x}",
-        super::splitmix64(seed),
-        super::splitmix64(seed ^ 1)
-    );
+    let name = if code == 407 { "Proxy-Authorization" } else { "Authorization" };
+    let r = format!("{:016x}{:016x}", super::splitmix64(seed), super::splitmix64(seed ^ 1));
     (
         name,
         format!(

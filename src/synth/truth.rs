@@ -162,10 +162,7 @@ impl Truth {
         for c in &self.calls {
             let answered = c.outcome == Outcome::Answered;
             if answered != c.answer_ms.is_some() || answered != c.duration_s.is_some() {
-                return Err(format!(
-                    "{}: answer fields disagree with outcome",
-                    c.call_id
-                ));
+                return Err(format!("{}: answer fields disagree with outcome", c.call_id));
             }
             if let (Some(s), Some(a)) = (c.setup_ms, c.answer_ms) {
                 if s > a {
@@ -200,13 +197,7 @@ mod tests {
 
     #[test]
     fn serde_names_are_snake_case() {
-        assert_eq!(
-            serde_json::to_string(&Outcome::NotFound).unwrap(),
-            "\"not_found\""
-        );
-        assert_eq!(
-            serde_json::to_string(&Direction::CalleeToCaller).unwrap(),
-            "\"callee_to_caller\""
-        );
+        assert_eq!(serde_json::to_string(&Outcome::NotFound).unwrap(), "\"not_found\"");
+        assert_eq!(serde_json::to_string(&Direction::CalleeToCaller).unwrap(), "\"callee_to_caller\"");
     }
 }
