@@ -341,7 +341,7 @@ fn build_call(analysis: &Analysis, d: &Dialog, streams: &[Stream]) -> Call {
         duration_s,
         final_status: d.final_response.map(|(code, _)| code),
         outcome,
-        ended_by: d.bye.map_or(EndedBy::Unknown, |(_, by)| by),
+        ended_by: d.ended_by,
         verdict: diagnose_call(d, analysis.capture_end),
         streams: call_streams.iter().map(|s| s.id).collect(),
         mos_min: call_streams.iter().filter_map(|s| s.mos).reduce(f64::min),

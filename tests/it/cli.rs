@@ -44,7 +44,7 @@ fn json_document_follows_the_contract() {
     assert_eq!(streams.len(), 2);
     for s in streams {
         assert!(s["ssrc"].as_str().unwrap().starts_with("0x"));
-        assert_eq!(s["call_id"].is_string(), true, "every stream of this capture belongs to a call: {s}");
+        assert!(s["call_id"].is_string(), "every stream of this capture belongs to a call: {s}");
     }
 }
 
