@@ -23,6 +23,32 @@ struct Cli {
 enum Command {
     /// Analyse pcap/pcapng captures (several files are merged in time order; `-` is stdin).
     Analyze(AnalyzeArgs),
+    /// Write synthetic captures with known ground truth (`<name>.pcap` + `<name>.truth.json`).
+    Synth(SynthArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct SynthArgs {
+    /// Directory to write into (created if missing).
+    #[arg(long)]
+    out: PathBuf,
+    /// Instead of the named scenarios, one busy capture: CALLS,CONCURRENCY,SECONDS
+    /// (e.g. `9000,150,600` for ≈1.5 M packets).
+    #[arg(long, value_parser = parse_mixed)]
+    mixed: Option<(usize, usize, u64)>,
+    /// Seed of the busy capture.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+fn parse_mixed(s: &str) -> Result<(usize, usize, u64), String> {
+    let parts: Vec<&str> = s.split(',').collect();
+    let [calls, concurrency, seconds] = parts.as_slice() else {
+        return Err("expected CALLS,CONCURRENCY,SECONDS".to_owned());
+    };
+    let num = |x: &str| x.trim().parse::<u64>().map_err(|e| format!("{x}: {e}"));
+    let to_usize = |x: u64| usize::try_from(x).map_err(|e| e.to_string());
+    Ok((to_usize(num(calls)?)?, to_usize(num(concurrency)?)?, num(seconds)?))
 }
 
 #[derive(clap::Args, Debug)]
@@ -58,7 +84,29 @@ pub fn run() -> anyhow::Result<ExitCode> {
     };
     match cli.command {
         Command::Analyze(args) => analyze(&args),
+        Command::Synth(args) => synth(&args),
     }
+}
+
+fn synth(args: &SynthArgs) -> anyhow::Result<ExitCode> {
+    use callscope::synth;
+    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    let written = match args.mixed {
+        Some((calls, concurrency, seconds)) => {
+            let scenario = synth::mixed(calls, concurrency, seconds, args.seed);
+            let pcap = args.out.join(format!("{}.pcap", scenario.name));
+            let truth = scenario.write_file(&pcap).with_context(|| format!("writing {}", pcap.display()))?;
+            let json = args.out.join(format!("{}.truth.json", scenario.name));
+            std::fs::write(&json, serde_json::to_vec_pretty(&truth)?)
+                .with_context(|| format!("writing {}", json.display()))?;
+            vec![pcap]
+        }
+        None => synth::write_all_fixtures(&args.out).with_context(|| format!("writing into {}", args.out.display()))?,
+    };
+    for path in written {
+        println!("{}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn analyze(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
