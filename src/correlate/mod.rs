@@ -64,6 +64,8 @@ pub enum PairBasis {
     NatPort,
     /// Symmetric RTP back to the source of a stream already paired (NAT: announced address not used).
     SymmetricReturn,
+    /// The same SSRC as a paired stream, one hop further through a media relay.
+    RelayLeg,
 }
 
 /// The pairing of one stream.
@@ -297,6 +299,9 @@ struct Match {
 ///    reverse of a stream already paired by rules 1–3 that overlaps it in time → the same call,
 ///    opposite direction (latching SBCs and NATs send back to where packets came from).
 ///
+/// 5. **Relay leg** ([`PairBasis::RelayLeg`]): the same SSRC as a paired stream, forwarded
+///    one hop further by the host that stream enters or leaves (see [`relay_legs`]).
+///
 /// Time decides between candidates ([`Index::choose`]): the announcement in effect at the
 /// stream's first packet (made before it, or at most 2 s after it), the latest one first, and
 /// only for a call that had not ended 2 s before the stream began; failing that the nearest
@@ -311,7 +316,46 @@ pub fn pair(dialogs: &[Dialog], streams: &[StreamStats]) -> Vec<Option<StreamPai
         .map(|s| by_destination(&index, s).or_else(|| by_source(&index, s)).or_else(|| by_nat(&index, s)))
         .collect();
     symmetric_returns(&index, streams, &mut matches);
+    relay_legs(&index, streams, &mut matches);
     matches.into_iter().map(|m| m.map(|m| m.pairing)).collect()
+}
+
+/// Rule 5: the other hop of a media relay. An unpaired stream carrying the same SSRC as a paired
+/// stream, overlapping it in time and touching the same relay host (it leaves the host the
+/// paired stream enters, or enters the host the paired stream leaves), is the same media
+/// forwarded one hop further: same call, same direction, no SDP address of its own. In
+/// `sipnab-SIP_CALL_RTP_G711.pcap` the relay 200.57.7.196 forwards SSRC 0x58F33DEA and
+/// 0xD2BD4E3E between the SDP-announced legs and 200.57.7.199 (diagnosis.md §8).
+fn relay_legs(index: &Index, streams: &[StreamStats], matches: &mut [Option<Match>]) {
+    let mut paired_by_ssrc: HashMap<u32, Vec<usize>> = HashMap::new();
+    for (i, (s, m)) in streams.iter().zip(matches.iter()).enumerate() {
+        if m.is_some() {
+            paired_by_ssrc.entry(s.key.ssrc).or_default().push(i);
+        }
+    }
+    let mut found: Vec<(usize, Match)> = Vec::new();
+    for (i, s) in streams.iter().enumerate() {
+        if matches.get(i).is_some_and(Option::is_some) {
+            continue;
+        }
+        let Some(candidates) = paired_by_ssrc.get(&s.key.ssrc) else { continue };
+        let hop = candidates.iter().find_map(|&j| {
+            let other = streams.get(j)?;
+            let m = matches.get(j).copied().flatten()?;
+            let same_host = other.key.dst.ip() == s.key.src.ip() || other.key.src.ip() == s.key.dst.ip();
+            let overlaps = time_gap(s, other) == 0 && index.spans.get(m.pairing.dialog)?.overlaps(s);
+            (same_host && overlaps).then_some(m)
+        });
+        if let Some(m) = hop {
+            let pairing = StreamPairing { sdp_addr: None, basis: PairBasis::RelayLeg, ..m.pairing };
+            found.push((i, Match { pairing, media_index: m.media_index }));
+        }
+    }
+    for (i, m) in found {
+        if let Some(slot) = matches.get_mut(i) {
+            *slot = Some(m);
+        }
+    }
 }
 
 /// Rule 1.

@@ -2,5 +2,6 @@
 
 mod cli;
 mod common;
+mod pairing;
 mod shared_captures;
 mod synthetic;
