@@ -486,3 +486,22 @@ fn counts_packet_types_and_reduced_size() {
     assert_eq!(e.sender.bye.map(|f| f.number), Some(1));
     assert_eq!(t.ssrc(9).unwrap().reported.report_frames, vec![at(1, 0)]);
 }
+
+#[test]
+fn observe_or_warn_reports_malformed_and_table_full() {
+    use crate::warn::{WarningKind, Warnings};
+    let mut w = Warnings::default();
+    let mut t = RtcpTable::new(RtcpLimits { max_ssrcs: 1, ..RtcpLimits::default() });
+    let (a, b) = (addr("10.0.0.1:1"), addr("10.0.0.2:2"));
+    t.observe_or_warn(at(7, 0), a, b, &[0x80, 0xC9, 0x00], &mut w);
+    t.observe_or_warn(at(8, 0), a, b, &rr(1, &[block(2, 0, 0)]), &mut w);
+    t.observe_or_warn(at(9, 0), a, b, &rr(1, &[block(3, 0, 0)]), &mut w);
+    let kinds: Vec<_> = w.kept().iter().map(|x| (x.frame, x.kind)).collect();
+    assert_eq!(kinds, vec![(7, WarningKind::MalformedPacket), (9, WarningKind::StateEvicted)]);
+    assert_eq!(t.ssrcs_dropped(), 1, "SSRC 2 fits, SSRC 3 does not");
+    assert_eq!(t.malformed_first()[0].1.reason, MalformedReason::TrailingBytes);
+    // A block about the reporter itself is ignored and counted.
+    let mut t = RtcpTable::new(RtcpLimits::default());
+    t.observe(at(1, 0), a, b, &rr(5, &[block(5, 0, 0)])).unwrap();
+    assert_eq!((t.self_reports(), t.ssrc(5).is_none()), (1, true));
+}
