@@ -21,6 +21,7 @@ pub mod diagnose;
 pub mod pipeline;
 pub mod quality;
 pub mod report;
+pub mod rtcp;
 pub mod rtp;
 pub mod sdp;
 pub mod sip;
