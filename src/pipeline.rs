@@ -22,6 +22,8 @@ pub struct Analysis {
     pub streams: Vec<rtp::StreamStats>,
     /// Stream → call pairing, index-aligned with `streams`.
     pub pairing: Vec<Option<crate::correlate::StreamPairing>>,
+    /// RTCP reports, per SSRC, and round-trip samples.
+    pub rtcp: crate::rtcp::RtcpTable,
     /// Payload-type maps learned from SDP (codec names for the records).
     pub payloads: PayloadMap,
     /// Time of the last frame of the input (rules that need "nothing for X s" check it).
@@ -38,6 +40,7 @@ pub fn analyze(paths: &[String], config: &Config) -> Result<Analysis, CaptureErr
     let mut sip = SipStage::default();
     let mut payloads = PayloadMap::default();
     let mut streams = StreamTable::default();
+    let mut rtcp = crate::rtcp::RtcpTable::default();
     let mut end = Timestamp::default();
 
     let mut first_frame = true;
@@ -49,7 +52,11 @@ pub fn analyze(paths: &[String], config: &Config) -> Result<Analysis, CaptureErr
         }
         end = end.max(frame.at.time);
         decoder.decode(&frame, &mut warnings, &mut |dg, warnings| {
-            on_datagram(dg, &mut sip, &mut payloads, &mut streams, warnings);
+            on_datagram(
+                dg,
+                &mut Stages { sip: &mut sip, payloads: &mut payloads, streams: &mut streams, rtcp: &mut rtcp },
+                warnings,
+            );
         });
     }
     decoder.finish(&mut warnings);
@@ -68,6 +75,7 @@ pub fn analyze(paths: &[String], config: &Config) -> Result<Analysis, CaptureErr
         registrations,
         streams,
         pairing,
+        rtcp,
         payloads,
         capture_end: end,
         warnings,
@@ -102,13 +110,16 @@ fn reported_streams(
         .unzip()
 }
 
-fn on_datagram(
-    dg: &Datagram<'_>,
-    sip: &mut SipStage,
-    payloads: &mut PayloadMap,
-    streams: &mut StreamTable,
-    warnings: &mut Warnings,
-) {
+/// The stages a datagram can go to, borrowed for one call of [`on_datagram`].
+struct Stages<'s> {
+    sip: &'s mut SipStage,
+    payloads: &'s mut PayloadMap,
+    streams: &'s mut StreamTable,
+    rtcp: &'s mut crate::rtcp::RtcpTable,
+}
+
+fn on_datagram(dg: &Datagram<'_>, stages: &mut Stages<'_>, warnings: &mut Warnings) {
+    let Stages { sip, payloads, streams, rtcp } = stages;
     let is_tcp = matches!(dg.transport, Transport::Tcp { .. });
     let kind = if is_tcp { PayloadKind::Sip } else { classify(dg.payload) };
     match kind {
@@ -143,6 +154,9 @@ fn on_datagram(
                 let key = StreamKey { src: dg.src, dst: dg.dst, ssrc: header.ssrc };
                 streams.observe(key, &RtpPacketInfo { at: dg.at, header, clock_hz, dscp: dg.dscp });
             }
+        }
+        PayloadKind::Rtcp if dg.icmp_error.is_none() => {
+            rtcp.observe_or_warn(dg.at, dg.src, dg.dst, dg.payload, warnings)
         }
         _ => {}
     }

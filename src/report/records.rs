@@ -174,10 +174,108 @@ pub struct Stream {
     pub sdp_addr: Option<SocketAddr>,
     /// Most common DSCP (tie → lower value).
     pub dscp: u8,
+    /// What RTCP said about this stream (null when no report or SR concerned its SSRC).
+    pub rtcp: Option<RtcpSummary>,
     /// E-model MOS (null until computed).
     pub mos: Option<f64>,
     /// E-model R.
     pub r_factor: Option<f64>,
+}
+
+/// `streams[].rtcp`: the far end's reports about this stream (report blocks whose source SSRC is
+/// the stream's), its sender's SRs, and the round trip between the probe and the stream's
+/// receiver (quality-metrics.md §4: SR from this SSRC answered by the receiver's report block).
+#[derive(Clone, Debug, Serialize)]
+pub struct RtcpSummary {
+    /// Report blocks about this SSRC.
+    pub reports: u64,
+    /// Fraction lost of the latest report, %.
+    pub far_end_lost_pct: Option<f64>,
+    /// Largest fraction lost reported, %.
+    pub far_end_max_lost_pct: Option<f64>,
+    /// Cumulative lost of the latest report (negative with duplicates).
+    pub far_end_cumulative_lost: Option<i32>,
+    /// Interarrival jitter of the latest report, ms at the stream's clock.
+    pub far_end_jitter_ms: Option<f64>,
+    /// Largest reported jitter, ms.
+    pub far_end_max_jitter_ms: Option<f64>,
+    /// SRs sent by this SSRC.
+    pub sender_reports: u64,
+    /// Packet count of the latest SR (compare with `packets`: a deficit here means loss before the probe).
+    pub sender_packet_count: Option<u32>,
+    /// Probe ↔ receiver round trip, accepted samples: min/mean/max ms.
+    pub rtt_ms_min: Option<f64>,
+    /// Mean.
+    pub rtt_ms_mean: Option<f64>,
+    /// Max.
+    pub rtt_ms_max: Option<f64>,
+    /// Latest RTCP XR VoIP metrics block about this SSRC (RFC 3611 §4.7).
+    pub xr: Option<XrVoipSummary>,
+}
+
+/// The XR VoIP metrics the receiver reported (fractions as %, 127 = unavailable → null).
+#[derive(Clone, Debug, Serialize)]
+pub struct XrVoipSummary {
+    /// Loss rate, %.
+    pub loss_rate_pct: f64,
+    /// Discard rate, %.
+    pub discard_rate_pct: f64,
+    /// Burst density, %.
+    pub burst_density_pct: f64,
+    /// Gap density, %.
+    pub gap_density_pct: f64,
+    /// Mean burst duration, ms.
+    pub burst_duration_ms: u16,
+    /// Mean gap duration, ms.
+    pub gap_duration_ms: u16,
+    /// Round trip delay, ms.
+    pub round_trip_delay_ms: u16,
+    /// End system delay, ms.
+    pub end_system_delay_ms: u16,
+    /// R factor.
+    pub r_factor: Option<u8>,
+    /// MOS-LQ.
+    pub mos_lq: Option<f64>,
+    /// MOS-CQ.
+    pub mos_cq: Option<f64>,
+}
+
+fn rtcp_summary(analysis: &Analysis, ssrc: u32, clock_hz: u32) -> Option<RtcpSummary> {
+    let entry = analysis.rtcp.ssrc(ssrc)?;
+    let (reported, sender) = (&entry.reported, &entry.sender);
+    let last = reported.last.as_ref();
+    let rtt =
+        crate::rtcp::RttStats::from_samples(analysis.rtcp.rtt_samples().iter().filter(|r| r.referenced_ssrc == ssrc));
+    let pct = |x: u8| ms3(f64::from(x) * 100.0 / 256.0);
+    Some(RtcpSummary {
+        reports: reported.reports,
+        far_end_lost_pct: last.map(|r| ms3(r.block.fraction_lost_pct())),
+        far_end_max_lost_pct: last.map(|_| pct(reported.max_fraction_lost)),
+        far_end_cumulative_lost: last.map(|r| r.block.cumulative_lost),
+        far_end_jitter_ms: reported.jitter_ms(clock_hz).map(ms3),
+        far_end_max_jitter_ms: reported.max_jitter_ms(clock_hz).map(ms3),
+        sender_reports: sender.sr_count,
+        sender_packet_count: sender.last_sr.as_ref().map(|s| s.packet_count),
+        rtt_ms_min: rtt.as_ref().map(|r| ms3(r.min_ms)),
+        rtt_ms_mean: rtt.as_ref().map(|r| ms3(r.mean_ms)),
+        rtt_ms_max: rtt.as_ref().map(|r| ms3(r.max_ms)),
+        xr: entry.voip_metrics.as_ref().map(|v| {
+            let m = &v.metrics;
+            XrVoipSummary {
+                loss_rate_pct: pct(m.loss_rate),
+                discard_rate_pct: pct(m.discard_rate),
+                burst_density_pct: pct(m.burst_density),
+                gap_density_pct: pct(m.gap_density),
+                burst_duration_ms: m.burst_duration_ms,
+                gap_duration_ms: m.gap_duration_ms,
+                round_trip_delay_ms: m.round_trip_delay_ms,
+                end_system_delay_ms: m.end_system_delay_ms,
+                r_factor: m.r_factor,
+                mos_lq: m.mos_lq_x10.map(|x| f64::from(x) / 10.0),
+                mos_cq: m.mos_cq_x10.map(|x| f64::from(x) / 10.0),
+            }
+        }),
+    })
 }
 
 /// `registrations[]` (contract `Registration`).
@@ -279,6 +377,7 @@ fn build_streams(analysis: &Analysis) -> Vec<Stream> {
             jitter_rfc_ts: ms3(s.jitter_rfc_ts),
             sdp_addr: pairing.and_then(|p| p.sdp_addr),
             dscp: modal_dscp(&s.dscp_counts),
+            rtcp: rtcp_summary(analysis, s.key.ssrc, clock_rate),
             mos: None,
             r_factor: None,
         });
