@@ -3,7 +3,10 @@
 
 use crate::common::{fixtures, run};
 
-fn streams_of(file: &str) -> Vec<(String, String, String, Option<String>, Option<String>)> {
+/// (src, dst, ssrc, call_id, direction) of one stream record.
+type StreamRow = (String, String, String, Option<String>, Option<String>);
+
+fn streams_of(file: &str) -> Vec<StreamRow> {
     let doc = serde_json::to_value(run(&[fixtures().join("captures").join(file)])).unwrap();
     doc["streams"]
         .as_array()
