@@ -2,7 +2,7 @@
 //! announced (an SDP describes what its author wants to receive, RFC 3264 §5), so the RTP
 //! stage can resolve a dynamic payload type's clock from a packet's destination.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 
 use super::{MediaKind, RtpMap, SessionDescription};
@@ -25,7 +25,7 @@ struct Announced {
 /// learned longest ago is evicted first and counted in [`PayloadMap::evicted`].
 #[derive(Debug, Default)]
 pub struct PayloadMap {
-    by_addr: HashMap<SocketAddr, Announced>,
+    by_addr: crate::FastHashMap<SocketAddr, Announced>,
     /// (address, generation) in learning order; entries whose generation is no longer the
     /// address's current one are stale and skipped when evicting.
     order: VecDeque<(SocketAddr, u64)>,
