@@ -137,16 +137,17 @@ fn on_datagram(dg: &Datagram<'_>, stages: &mut Stages<'_>, warnings: &mut Warnin
             }
         }
         PayloadKind::Rtp if dg.icmp_error.is_none() => {
-            let announced = payloads.is_announced(dg.dst) || payloads.is_announced(dg.src);
-            if announced && payloads.is_t38(dg.dst) {
+            let to_announced = payloads.get(dg.dst);
+            if to_announced.is_some_and(|a| a.is_t38()) {
                 return; // UDPTL on a port negotiated for T.38 fax (diagnosis codes handle fax)
             }
+            let announced = to_announced.is_some() || payloads.is_announced(dg.src);
             // On a port an SDP announced, any version-2 packet is RTP (as tshark decodes it);
             // elsewhere the whole header must be consistent.
             let header = rtp::parse_header(dg.payload)
                 .or_else(|| announced.then(|| rtp::parse_fixed_header(dg.payload)).flatten());
             if let Some(header) = header {
-                let clock_hz = match payloads.lookup(dg.dst, header.pt) {
+                let clock_hz = match to_announced.and_then(|a| a.rtpmap(header.pt)) {
                     Some((name, _)) if name.eq_ignore_ascii_case("telephone-event") => 0,
                     Some((_, hz)) => hz,
                     None => rtp::payload::static_codec(header.pt).map_or(0, |(_, hz)| hz),
