@@ -14,6 +14,7 @@
 //!   last INVITE of the attempt; re-INVITEs (To tag present) and UPDATEs are not attempts.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 
@@ -64,8 +65,11 @@ impl Default for DialogLimits {
 pub struct DialogCounters {
     /// Messages processed (all copies).
     pub messages: u64,
-    /// Messages without Call-ID or CSeq (ignored, warned).
-    pub unusable: u64,
+    /// Messages without Call-ID (or with an empty one): counted as SIP messages, warned, part
+    /// of no dialog.
+    pub orphans: u64,
+    /// Messages kept in their dialog without a readable CSeq (CSeq 0 assumed, warned).
+    pub cseq_guessed: u64,
     /// Dialogs closed early because the table was full.
     pub evicted: u64,
 }
@@ -107,6 +111,25 @@ pub struct DialogTable {
     pub limits: DialogLimits,
     /// Counters.
     pub counters: DialogCounters,
+}
+
+/// The Call-ID as text, and whether it had to be escaped. A valid UTF-8 Call-ID is taken as
+/// is. Otherwise every byte that is not part of valid UTF-8 is written `\xNN` (upper-case hex):
+/// unlike `String::from_utf8_lossy`, which maps every invalid byte to U+FFFD, two Call-IDs that
+/// differ only in such bytes stay two dialogs (a damaged capture: tshark keeps them apart too).
+pub fn call_id_text(bytes: &[u8]) -> (std::borrow::Cow<'_, str>, bool) {
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        return (std::borrow::Cow::Borrowed(text), false);
+    }
+    let mut out = String::with_capacity(bytes.len() + 8);
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            // Writing to a String cannot fail.
+            let _ = write!(out, "\\x{b:02X}");
+        }
+    }
+    (std::borrow::Cow::Owned(out), true)
 }
 
 fn lossy(b: &[u8]) -> String {
@@ -167,14 +190,48 @@ impl DialogTable {
     ) {
         self.counters.messages += 1;
         let at = wire.at;
-        let (Some(call_id_bytes), Some(cseq)) = (msg.call_id, msg.cseq) else {
-            self.counters.unusable += 1;
+        if msg.bad_header_lines > 0 {
+            let skipped = msg.bad_header_lines;
             warnings.push(at.file, at.number, WarningKind::MalformedSip, || {
-                "SIP message without Call-ID or CSeq: ignored".to_string()
+                format!("{skipped} SIP header line(s) without `name:` skipped; the rest of the message is used")
+            });
+        }
+        // Matches tshark: a message without Call-ID is still a SIP message (counted), but it
+        // belongs to no dialog (RFC 3261 §8.1.1.4: the Call-ID is what groups messages).
+        let Some(call_id_bytes) = msg.call_id.filter(|c| !c.is_empty()) else {
+            self.counters.orphans += 1;
+            warnings.push(at.file, at.number, WarningKind::MalformedSip, || {
+                "SIP message without Call-ID: counted, but not part of any dialog".to_string()
             });
             return;
         };
-        let call_id = String::from_utf8_lossy(call_id_bytes);
+        let cseq = match msg.cseq {
+            Some(cseq) => cseq,
+            None => {
+                // Keep the message in its dialog's timeline (a damaged capture still shows its
+                // calls). The CSeq number is unknown: 0, which no retransmission key or
+                // INVITE/ACK/BYE matching of a well-formed message uses (RFC 3261 §8.1.1.5:
+                // numbers are below 2**31 and chosen by the UA; 0 is legal but rare). A
+                // response has no method of its own: `Other`, so it is never taken as the
+                // answer to an INVITE.
+                self.counters.cseq_guessed += 1;
+                let (method, source) = match (msg.cseq_method_of_garbled(), msg.method()) {
+                    (Some(m), _) => (m, "method as written in the CSeq"),
+                    (None, Some(m)) => (m, "method of the request line"),
+                    (None, None) => (Method::Other, "method unknown"),
+                };
+                warnings.push(at.file, at.number, WarningKind::MalformedSip, || {
+                    format!("SIP message without a readable CSeq: kept with CSeq 0 {} ({source})", method.as_str())
+                });
+                (0, method)
+            }
+        };
+        let (call_id, lossy_call_id) = call_id_text(call_id_bytes);
+        if lossy_call_id {
+            warnings.push(at.file, at.number, WarningKind::MalformedSip, || {
+                format!("Call-ID is not UTF-8: kept as {call_id} (bytes that are not UTF-8 written as \\xNN)")
+            });
+        }
         if !self.active.contains_key(call_id.as_ref()) {
             self.make_room(at, warnings);
             let order = self.next_order;
