@@ -305,4 +305,42 @@ mod tests {
         turn[3] = 21;
         assert_eq!(classify(&turn), PayloadKind::Other);
     }
+
+    #[test]
+    fn loose_sip_start_line_only_on_port_5060() {
+        // ndpi-fuzz-2006-06-26-2594.pcap frames 107 and 578 (tshark decodes both as SIP).
+        let mixed_case = b"REGIStER pip:sip.cybercity.dk SIP/2.0\r\nCSeq: 1 REGISTER\r\n\r\n";
+        let bad_scheme = b"INVITE six:0097239287044@sip.cybercity.dk SIP/2.0\r\n\r\n";
+        for payload in [&mixed_case[..], &bad_scheme[..]] {
+            assert_eq!(classify_on_ports(payload, 5060, 5060), PayloadKind::Sip);
+            assert_eq!(classify_on_ports(payload, 40000, 5060), PayloadKind::Sip);
+            assert_eq!(classify_on_ports(payload, 5060, 40000), PayloadKind::Sip);
+            assert_eq!(classify_on_ports(payload, 40000, 40002), PayloadKind::Other);
+            assert_eq!(classify(payload), PayloadKind::Other);
+        }
+        // Strict SIP is SIP on any port.
+        assert_eq!(classify_on_ports(b"INVITE sip:a@b SIP/2.0\r\n", 6000, 6002), PayloadKind::Sip);
+        assert_eq!(classify_on_ports(b"SIP/2.0 180 Ringing\r\n", 5060, 5060), PayloadKind::Sip);
+    }
+
+    #[test]
+    fn loose_test_still_rejects_what_tshark_rejects_on_5060() {
+        let on_5060 = |p: &[u8]| classify_on_ports(p, 5060, 5060);
+        // A NUL in the first line (frame 154 of the fuzzed capture; tshark: "data"). The
+        // strict test still accepts its prefix (`REGISTER sip:`): the scanner rejects it.
+        assert_eq!(on_5060(b"REGIStER sip:sip.cyb%s\x00ity.dk SIP/2.0\r\n"), PayloadKind::Other);
+        // Version not exactly `SIP/2.0`, no colon in the URI, URI shorter than 3, first byte
+        // not printable, missing third token, status code not 3 digits.
+        assert_eq!(on_5060(b"REGIStER sip:h SIP/2.1\r\n"), PayloadKind::Other);
+        assert_eq!(on_5060(b"REGIStER siph SIP/2.0\r\n"), PayloadKind::Other);
+        assert_eq!(on_5060(b"REGIStER :h SIP/2.0\r\n"), PayloadKind::Other);
+        assert_eq!(on_5060(b"ReG s: SIP/2.0\r\n"), PayloadKind::Other);
+        assert_eq!(on_5060(b"\x01EGIStER sip:h SIP/2.0\r\n"), PayloadKind::Other);
+        assert_eq!(on_5060(b"REGIStER sip:h\r\nSIP/2.0\r\n"), PayloadKind::Other);
+        assert_eq!(on_5060(b"SIP/2.0 20 OK\r\n"), PayloadKind::Other);
+        // RTP on 5060 stays RTP.
+        let mut rtp = [0u8; 172];
+        rtp[0] = 0x80;
+        assert_eq!(on_5060(&rtp), PayloadKind::Rtp);
+    }
 }

@@ -1087,4 +1087,53 @@ Content-Type: multipart/mixed;boundary=\"unique-boundary-1\"\r\n\r\n\
         let (m, _) = scan_datagram(MULTIPART).expect("scans");
         assert_eq!(m.sdp_body(), Some(&b"v=0\r\no=- 1 1 IN IP4 1.2.3.4"[..]));
     }
+
+    #[test]
+    fn bad_header_lines_are_counted_and_skipped_on_datagrams_and_streams() {
+        // A line without colon, one with a non-token name (`v\xE9a`), and a lone CR line.
+        let text = b"REGISTER sip:h SIP/2.0\r\nVia SIP/2.0/UDP x\r\nv\xE9a: SIP/2.0/UDP y\r\n\rjunk\r\n\
+Call-ID: c1\r\nCSeq: 2 REGISTER\r\nContent-Length: 0\r\n\r\n";
+        let (m, flaws) = scan_datagram(text).expect("kept");
+        assert_eq!(flaws, DatagramFlaws::default());
+        assert_eq!(m.bad_header_lines, 3);
+        assert_eq!(m.header_count, 3);
+        assert_eq!(m.call_id, Some(&b"c1"[..]));
+        assert_eq!(m.cseq, Some((2, Method::Register)));
+        let (m, used) = scan_message(text).expect("kept on a stream too");
+        assert_eq!((m.bad_header_lines, used), (3, text.len()));
+    }
+
+    #[test]
+    fn loose_start_lines_scan_and_nul_rejects() {
+        // ndpi-fuzz-2006-06-26-2594.pcap frames 107 and 578: a mixed-case method and a bad URI
+        // scheme still make a request (the classifier decides where that is allowed).
+        let (m, _) = scan_datagram(b"REGIStER pip:sip.h SIP/2.0\r\nCall-ID: c\r\n\r\n").expect("request");
+        assert_eq!(m.method(), Some(Method::Other));
+        let (m, _) = scan_datagram(b"INVITE six:0097@h SIP/2.0\r\n\r\n").expect("request");
+        assert_eq!(m.method(), Some(Method::Invite));
+        // A lone CR ends the start line (tvb_find_line_end), the next line is a header.
+        let (m, _) = scan_datagram(b"SIP/2.0 200 OK\rCall-ID: cr\r\n\r\n").expect("response");
+        assert_eq!((m.status(), m.call_id), (Some(200), Some(&b"cr"[..])));
+        // A NUL in the start line: not SIP (frames 108 and 348 of the same capture).
+        let nul = scan_datagram(b"SIP/2.0 401 Unauthori%s\x00\r\nCall-ID: c\r\n\r\n");
+        assert_eq!(nul.map(|_| ()), Err(ScanError::Malformed(MalformedKind::BadStartLine)));
+        // A stream whose last byte is the CR of the start line waits for more.
+        assert_eq!(scan_message(b"SIP/2.0 200 OK\r").map(|_| ()), Err(ScanError::Incomplete));
+    }
+
+    #[test]
+    fn method_of_a_garbled_cseq() {
+        let method_of = |cseq: &[u8]| {
+            let mut text = b"SIP/2.0 407 x\r\nCSeq: ".to_vec();
+            text.extend_from_slice(cseq);
+            text.extend_from_slice(b"\r\n\r\n");
+            let (m, _) = scan_datagram(&text).expect("scans");
+            (m.cseq, m.cseq_method_of_garbled())
+        };
+        assert_eq!(method_of(b"12 INVITE"), (Some((12, Method::Invite)), None));
+        assert_eq!(method_of(b"\x11 INVITE"), (None, Some(Method::Invite)));
+        assert_eq!(method_of(b"%s\x00 REGISTER"), (None, Some(Method::Register)));
+        assert_eq!(method_of(b"INVITE"), (None, None));
+        assert_eq!(method_of(b"x1 INV\xFFTE"), (None, None));
+    }
 }
