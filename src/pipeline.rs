@@ -1,7 +1,7 @@
 //! One analysis run: wires capture → decode → classify → sip/rtp → correlate → records.
 
 use crate::capture::{CaptureError, CaptureSet};
-use crate::classify::{classify, PayloadKind};
+use crate::classify::{classify_on_ports, PayloadKind};
 use crate::config::Config;
 use crate::decode::{Datagram, Decoder, Transport};
 use crate::rtp::{self, RtpPacketInfo, StreamKey, StreamTable};
@@ -28,6 +28,8 @@ pub struct Analysis {
     pub payloads: PayloadMap,
     /// Time of the last frame of the input (rules that need "nothing for X s" check it).
     pub capture_end: Timestamp,
+    /// SIP messages without a Call-ID: counted as SIP messages, part of no dialog (warned).
+    pub sip_orphan_messages: u64,
     /// Warnings.
     pub warnings: Warnings,
 }
@@ -61,6 +63,7 @@ pub fn analyze(paths: &[String], config: &Config) -> Result<Analysis, CaptureErr
     }
     decoder.finish(&mut warnings);
     sip.flush(&mut warnings, &mut |ev| learn_sdp(&mut payloads, ev));
+    let sip_orphan_messages = sip.orphan_messages();
     let (dialogs, registrations) = sip.finish(end);
     if let Some(at) = streams.first_refused() {
         let refused = streams.refused_packets();
@@ -78,6 +81,7 @@ pub fn analyze(paths: &[String], config: &Config) -> Result<Analysis, CaptureErr
         rtcp,
         payloads,
         capture_end: end,
+        sip_orphan_messages,
         warnings,
     })
 }
@@ -121,7 +125,7 @@ struct Stages<'s> {
 fn on_datagram(dg: &Datagram<'_>, stages: &mut Stages<'_>, warnings: &mut Warnings) {
     let Stages { sip, payloads, streams, rtcp } = stages;
     let is_tcp = matches!(dg.transport, Transport::Tcp { .. });
-    let kind = if is_tcp { PayloadKind::Sip } else { classify(dg.payload) };
+    let kind = if is_tcp { PayloadKind::Sip } else { classify_on_ports(dg.payload, dg.src.port(), dg.dst.port()) };
     match kind {
         // Every TCP segment goes to the SIP stage: it frames streams and recognises SIP by content.
         PayloadKind::Sip => {
