@@ -56,7 +56,9 @@ Call-ID: a84b4c76e66710@10.0.0.1\r\nCSeq: 314159 INVITE\r\nContact: <sip:alice@1
 Content-Type: application/sdp\r\nContent-Length: 0\r\n\r\n";
     let mut group = c.benchmark_group("sip");
     group.throughput(Throughput::Elements(1));
-    group.bench_function("scan_datagram", |b| b.iter(|| black_box(callscope::sip::scan_datagram(black_box(invite)).is_ok())));
+    group.bench_function("scan_datagram", |b| {
+        b.iter(|| black_box(callscope::sip::scan_datagram(black_box(invite)).is_ok()))
+    });
     group.finish();
 
     let mut group = c.benchmark_group("rtp");
