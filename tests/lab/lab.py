@@ -107,7 +107,7 @@ ctrl_tcp_listen 127.0.0.1:4444
     def start(self):
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            ["ip", "netns", "exec", self.ns, "baresip", "-f", self.dir], stdout=self.log, stderr=subprocess.STDOUT
+            ["ip", "netns", "exec", self.ns, "stdbuf", "-oL", "-eL", "baresip", "-f", self.dir], stdout=self.log, stderr=subprocess.STDOUT
         )
 
     def stop(self):
@@ -210,7 +210,7 @@ class Lab:
                 p.start()
         ok = {}
         for n, off in offs.items():
-            m = self.phones[n].wait_log(r"\{0/UDP/v4\} (\d{3})", off, 8)
+            m = self.phones[n].wait_log(r"(?:\{0/UDP/v4\}|reg: sip:\S+:) (\d{3})", off, 8)
             ok[n] = int(m.group(1)) if m else None
         return ok
 
@@ -255,7 +255,7 @@ class Lab:
         a.ctl("dial", f"sip:{callee_user}@{PROXY}")
         result = {}
         if callee_action == "reject":
-            if b.wait_log(r"Incoming call from|incoming call", offs[callee], 5):
+            if b.wait_log(r"Incoming call from", offs[callee], 5):
                 time.sleep(0.5)
                 b.ctl("hangup")
         if caller_hangup_after is not None:
@@ -267,12 +267,19 @@ class Lab:
                 time.sleep(talk)
                 a.ctl("hangup")
         # The outcome as the caller's phone saw it.
-        m = a.wait_log(r"session closed: (\d{3})|terminated \(duration", offs[caller], wait_final or 8)
-        result["caller_log_final"] = m.group(1) if m and m.group(1) else ("terminated" if m else None)
+        m = a.wait_log(r"session closed: (\d{3})|terminated \(duration|terminate call", offs[caller], wait_final or 8)
         time.sleep(0.5)
+        # A 3-digit status the phone saw, "terminated" (answered, then hung up) or "local" (hung up while
+        # ringing: baresip prints no final response for its own CANCEL).
+        text = a.since(offs[caller])
+        closed = re.search(r"session closed: (\d{3})", text)
+        result["caller_log_final"] = (
+            "terminated" if "terminated (duration" in text else closed.group(1) if closed
+            else "local" if m else None)
         result["caller_rtp"] = rtp_counters(a.since(offs[caller]))
         if b:
-            b.wait_log(r"audio\s+Transmit:|session closed|terminated", offs[callee], 3)
+            if result["caller_log_final"] == "terminated":
+                b.wait_log(r"audio\s+Transmit:", offs[callee], 3)
             result["callee_rtp"] = rtp_counters(b.since(offs[callee]))
             b.ctl("answermode", "auto")
         return result
@@ -408,12 +415,39 @@ def sc_register_ok(lab):
                 expect=dict(calls=0, registrations_min=3, reasons=[], streams={}))
 
 
+JITTER = (20, 400)  # ms: base delay, uniform jitter on top (order kept)
+
+
+def sc_jitter(lab):
+    # netem stand-in: alice's RTP towards site C is queued to nfq_delay.py on the WAN router.
+    rule = ["FORWARD", "-i", "wa", "-o", "wc"] + rtp_match(None) + ["-j", "NFQUEUE", "--queue-num", "7",
+                                                                   "--queue-bypass"]
+    delayer = subprocess.Popen(["ip", "netns", "exec", "csl-wan", sys.executable, os.path.join(HERE, "nfq_delay.py"),
+                                "7", str(JITTER[0]), str(JITTER[1]), str(TALK_S + 6)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(0.3)
+    wan_ipt("-I", *rule)
+    try:
+        r = lab.call("alice", "carol", "carol")
+    finally:
+        wan_ipt("-D", *rule)
+        delayer.terminate()
+        out, _ = delayer.communicate(timeout=5)
+    r["delayer"] = out.strip().splitlines()
+    return dict(injected=f"NFQUEUE delayer: {JITTER[0]} ms + U(0,{JITTER[1]}) ms on RTP site A -> site C",
+                caller="alice", callee="carol", result=r,
+                expect=dict(calls=1, final_status=200, outcome="answered", verdict_class="media",
+                            reasons=[], reasons_pending=["high_jitter"],
+                            streams={"caller_to_callee": "jittery", "callee_to_caller": "flowing"}))
+
+
 SCENARIOS = [
     ("register_ok", sc_register_ok),
     ("clean", sc_clean),
     ("one_way", sc_one_way),
     ("loss", sc_loss),
     ("dscp", sc_dscp),
+    ("jitter", sc_jitter),
     ("nat_private_sdp", sc_nat),
     ("unknown_user", sc_unknown_user),
     ("unregistered", sc_unregistered),

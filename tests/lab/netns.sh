@@ -36,6 +36,8 @@ up() {
   for ns in "${NS_ALL[@]}"; do
     ip netns add "$ns"
     nsx "$ns" ip link set lo up
+    # IPv4 only: no router solicitations or MLD reports in the captures.
+    nsx "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
   done
   # WAN links
   link csl-wan wa csl-ra wan0
@@ -60,6 +62,10 @@ up() {
   site csl-rb 192.0.2.33 192.168.50 bob:11
   # Site B hides its LAN behind its WAN address; no SIP/SDP ALG is loaded (nf_nat_sip is not used).
   nsx csl-rb iptables -t nat -A POSTROUTING -o wan0 -s 192.168.50.0/24 -j MASQUERADE
+  # A registration is a 15 ms exchange, so its conntrack entry would get the 30 s UDP timeout and the
+  # proxy's INVITE to bob would bounce (port unreachable). Keep bindings 5 min, as a phone's keep-alives
+  # would; the NAT scenario is about media, not binding expiry.
+  nsx csl-rb sysctl -qw net.netfilter.nf_conntrack_udp_timeout=300 net.netfilter.nf_conntrack_udp_timeout_stream=300
 }
 
 # site ROUTER_NS WAN_GW LAN_PREFIX name:host...
