@@ -415,7 +415,7 @@ def sc_register_ok(lab):
                 expect=dict(calls=0, registrations_min=3, reasons=[], streams={}))
 
 
-JITTER = (20, 400)  # ms: base delay, uniform jitter on top (order kept)
+JITTER = (20, 100, 0.04, 800)  # base ms, uniform jitter ms, stall probability, stall ms (order kept)
 
 
 def sc_jitter(lab):
@@ -423,7 +423,8 @@ def sc_jitter(lab):
     rule = ["FORWARD", "-i", "wa", "-o", "wc"] + rtp_match(None) + ["-j", "NFQUEUE", "--queue-num", "7",
                                                                    "--queue-bypass"]
     delayer = subprocess.Popen(["ip", "netns", "exec", "csl-wan", sys.executable, os.path.join(HERE, "nfq_delay.py"),
-                                "7", str(JITTER[0]), str(JITTER[1]), str(TALK_S + 6)],
+                                "7", str(JITTER[0]), str(JITTER[1]), str(TALK_S + 6), str(JITTER[2]),
+                                str(JITTER[3])],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     time.sleep(0.3)
     wan_ipt("-I", *rule)
@@ -434,7 +435,8 @@ def sc_jitter(lab):
         delayer.terminate()
         out, _ = delayer.communicate(timeout=5)
     r["delayer"] = out.strip().splitlines()
-    return dict(injected=f"NFQUEUE delayer: {JITTER[0]} ms + U(0,{JITTER[1]}) ms on RTP site A -> site C",
+    return dict(injected=f"NFQUEUE delayer: {JITTER[0]} ms + U(0,{JITTER[1]}) ms, {JITTER[3]} ms stalls "
+                f"p={JITTER[2]}, RTP site A -> site C",
                 caller="alice", callee="carol", result=r,
                 expect=dict(calls=1, final_status=200, outcome="answered", verdict_class="media",
                             reasons=[], reasons_pending=["high_jitter"],

@@ -4,10 +4,12 @@
 This kernel has no sch_netem (`tc qdisc add ... netem` answers "Specified qdisc kind is unknown"), and
 no Python NFQUEUE binding is installed, so this speaks nfnetlink_queue directly over a netlink socket
 (linux/netfilter/nfnetlink_queue.h): bind queue N in metadata-only copy mode, and for each queued
-packet send the NF_ACCEPT verdict after `base + uniform(0, jitter)` ms. Release order is kept (a packet
-never leaves before the one queued before it), so the stream shows jitter, not reordering.
+packet send the NF_ACCEPT verdict after `base + uniform(0, jitter)` ms, plus `spike` ms with probability
+`spike_p` (a bufferbloat-like stall). Release order is kept (a packet never leaves before the one queued
+before it), so the stream shows jitter, not reordering; order-keeping caps RFC 3550 jitter near a third
+of the uniform range, hence the stalls, which push it past diagnosis.md's high_jitter thresholds.
 
-Usage (inside the router's namespace): nfq_delay.py QUEUE BASE_MS JITTER_MS SECONDS [SEED]
+Usage (inside the router's namespace): nfq_delay.py QUEUE BASE_MS JITTER_MS SECONDS [SPIKE_P SPIKE_MS [SEED]]
 Stops by itself after SECONDS; the rule should use --queue-bypass so traffic flows if it is not running.
 """
 import heapq
@@ -55,7 +57,9 @@ def parse_attrs(data):
 
 def main():
     queue, base_ms, jitter_ms, seconds = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
-    rng = random.Random(int(sys.argv[5]) if len(sys.argv) > 5 else 1)
+    spike_p = float(sys.argv[5]) if len(sys.argv) > 5 else 0.0
+    spike_ms = float(sys.argv[6]) if len(sys.argv) > 6 else 0.0
+    rng = random.Random(int(sys.argv[7]) if len(sys.argv) > 7 else 1)
     sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)
     sock.bind((0, 0))
     seq = 1
@@ -70,7 +74,8 @@ def main():
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     packets = 0
-    print(f"nfq_delay: queue {queue}, {base_ms} ms + U(0, {jitter_ms}) ms, {seconds} s", flush=True)
+    print(f"nfq_delay: queue {queue}, {base_ms} ms + U(0, {jitter_ms}) ms, +{spike_ms} ms p={spike_p}, {seconds} s",
+          flush=True)
     while True:
         now = time.monotonic()
         while held and held[0][0] <= now:
@@ -99,7 +104,8 @@ def main():
                 hdr = attrs.get(NFQA_PACKET_HDR)
                 if hdr and len(hdr) >= 4:
                     pid = struct.unpack("!I", hdr[:4])[0]
-                    t = max(time.monotonic() + (base_ms + rng.uniform(0, jitter_ms)) / 1000.0, last_release)
+                    delay = base_ms + rng.uniform(0, jitter_ms) + (spike_ms if rng.random() < spike_p else 0.0)
+                    t = max(time.monotonic() + delay / 1000.0, last_release)
                     last_release = t
                     heapq.heappush(held, (t, pid))
                     packets += 1
