@@ -467,6 +467,8 @@ def main():
     args = ap.parse_args()
     only = set(filter(None, args.only.split(",")))
     lab = Lab(args.out)
+    # A TERM (timeout, CI stop) must still run the cleanup below.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     t0 = time.time()
     try:
         lab.up()
