@@ -356,6 +356,16 @@ fn write_one(
                 r.learn_number(uri_user(pai));
             }
         }
+        for d in &p.dialogs {
+            for m in &d.messages {
+                r.avoid(m.src.ip());
+                r.avoid(m.dst.ip());
+            }
+        }
+        for s in &p.streams {
+            r.avoid(s.src.ip());
+            r.avoid(s.dst.ip());
+        }
         for f in ex.frames.iter().filter(|f| f.sip) {
             r.learn_from_text(&f.data);
         }

@@ -91,11 +91,31 @@ pub trait Rewriter {
     fn map_ip(&mut self, ip: IpAddr) -> Result<IpAddr, String>;
     /// Rewrites an application payload in place without changing its length.
     fn payload(&mut self, bytes: &mut [u8]) -> Result<(), String>;
+    /// The pseudonym of a MAC address (hardware addresses identify devices too).
+    fn map_mac(&mut self, mac: [u8; 6]) -> [u8; 6];
+}
+
+fn rewrite_mac_at(data: &mut [u8], at: usize, r: &mut dyn Rewriter) {
+    if let Some(slot) = data.get_mut(at..at + 6) {
+        let mut mac = [0u8; 6];
+        mac.copy_from_slice(slot);
+        slot.copy_from_slice(&r.map_mac(mac));
+    }
 }
 
 /// Rewrites one frame in place: addresses, payloads, checksums. `Err` names why it is unsafe.
 pub fn rewrite_frame(link: LinkType, data: &mut [u8], r: &mut dyn Rewriter) -> Result<(), String> {
     let (off, _) = ip_offset(link, data).ok_or("link layer or EtherType not rewritable (MPLS, PPPoE, unknown)")?;
+    // Link-layer addresses: Ethernet destination and source; SLL/SLL2 sender address.
+    match link {
+        LinkType::ETHERNET => {
+            rewrite_mac_at(data, 0, r);
+            rewrite_mac_at(data, 6, r);
+        }
+        LinkType::LINUX_SLL => rewrite_mac_at(data, 6, r),
+        LinkType::LINUX_SLL2 => rewrite_mac_at(data, 12, r),
+        _ => {}
+    }
     let ip = data.get_mut(off..).ok_or("frame ends before the IP header")?;
     rewrite_ip(ip, false, r)
 }

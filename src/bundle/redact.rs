@@ -15,7 +15,7 @@
 //!   Loopback and unspecified addresses are kept. In captured payloads an address written
 //!   non-canonically (length would change) makes the rewrite refuse rather than leak.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::packet::Rewriter;
@@ -76,6 +76,9 @@ pub struct Redactor {
     next_v4_by_len: HashMap<usize, u32>,
     next_v6: u32,
     numbers: Vec<String>,
+    macs: HashMap<[u8; 6], [u8; 6]>,
+    /// Addresses seen in the bundle: a pseudonym must never equal one of them.
+    avoid: HashSet<IpAddr>,
     /// Every original address replaced (for tests and the report).
     pub replaced: Vec<IpAddr>,
 }
@@ -120,8 +123,24 @@ impl Redactor {
         }
     }
 
-    /// Learns the phone-like user parts of every URI in `text` (a SIP message).
+    /// Notes an address of the bundle, so that no pseudonym equals it (call before redacting).
+    pub fn avoid(&mut self, ip: IpAddr) {
+        if self.avoid.len() < MAX_NUMBERS * 10 {
+            self.avoid.insert(ip);
+        }
+    }
+
+    /// Learns the phone-like user parts of every URI in `text` (a SIP message) and the
+    /// addresses written in it.
     pub fn learn_from_text(&mut self, text: &[u8]) {
+        for token in text.split(|b| !(b.is_ascii_hexdigit() || *b == b'.' || *b == b':')) {
+            let Ok(t) = std::str::from_utf8(token) else { continue };
+            let t = t.trim_end_matches(['.', ':']);
+            let ip = t.parse::<IpAddr>().ok().or_else(|| t.rsplit_once(':').and_then(|(a, _)| a.parse().ok()));
+            if let Some(ip) = ip {
+                self.avoid(ip);
+            }
+        }
         let mut i = 0;
         while i < text.len() {
             if let Some((start, end)) = uri_user_at(text, i) {
@@ -149,8 +168,14 @@ impl Redactor {
                 }
                 let len = a.to_string().len();
                 let k = self.next_v4_by_len.entry(len).or_insert(0);
-                let p = v4_pseudonym(len, *k).ok_or_else(|| format!("too many IPv4 addresses of length {len}"))?;
-                *k += 1;
+                // Skip candidates that are real addresses of the bundle (bounded by their count).
+                let p = loop {
+                    let p = v4_pseudonym(len, *k).ok_or_else(|| format!("too many IPv4 addresses of length {len}"))?;
+                    *k += 1;
+                    if !self.avoid.contains(&IpAddr::V4(p)) {
+                        break p;
+                    }
+                };
                 self.v4.insert(a, p);
                 self.replaced.push(ip);
                 Ok(IpAddr::V4(p))
@@ -159,8 +184,14 @@ impl Redactor {
                 if let Some(p) = self.v6.get(&a) {
                     return Ok(IpAddr::V6(*p));
                 }
-                self.next_v6 += 1;
-                let p = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, u16::try_from(self.next_v6).unwrap_or(u16::MAX));
+                let p = loop {
+                    self.next_v6 += 1;
+                    let last = u16::try_from(self.next_v6).map_err(|_| "too many IPv6 addresses".to_owned())?;
+                    let p = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, last);
+                    if !self.avoid.contains(&IpAddr::V6(p)) {
+                        break p;
+                    }
+                };
                 self.v6.insert(a, p);
                 self.replaced.push(ip);
                 Ok(IpAddr::V6(p))
@@ -234,7 +265,9 @@ impl Redactor {
                     }
                 }
             }
-            if boundary && c.is_ascii_digit() {
+            // "sip:10.0.2.20" — a colon may precede a dotted quad (IPv6 was tried first).
+            let v4_boundary = boundary || prev == b':';
+            if v4_boundary && c.is_ascii_digit() {
                 let run = run_len(b, i, |x| x.is_ascii_digit() || x == b'.');
                 let cand = b.get(i..i + run).unwrap_or_default();
                 let cand = cand.strip_suffix(b".").unwrap_or(cand);
@@ -297,7 +330,26 @@ impl Rewriter for Redactor {
         self.map(ip)
     }
     fn payload(&mut self, bytes: &mut [u8]) -> Result<(), String> {
-        self.bytes(bytes)
+        // Only text is rewritten: SIP/SDP (and TCP segments continuing them) and RTCP, whose
+        // SDES items (CNAME "user@host") are text. RTP audio, T.38 and other binary payloads
+        // stay as they are: random bytes must not be "redacted" into corrupt media.
+        let textual = bytes.iter().all(|&b| b == b'\r' || b == b'\n' || b == b'\t' || (0x20..0x7f).contains(&b));
+        let rtcp =
+            bytes.first().is_some_and(|b| b >> 6 == 2) && bytes.get(1).is_some_and(|pt| (200..=207).contains(pt));
+        if textual || rtcp || crate::classify::classify(bytes) == crate::classify::PayloadKind::Sip {
+            self.bytes(bytes)
+        } else {
+            Ok(())
+        }
+    }
+    fn map_mac(&mut self, mac: [u8; 6]) -> [u8; 6] {
+        // Broadcast/multicast (group bit) stays; unicast gets 02:00:00:00:hi:lo (locally
+        // administered), numbered in order of first appearance.
+        if mac[0] & 1 == 1 {
+            return mac;
+        }
+        let next = u16::try_from(self.macs.len() + 1).unwrap_or(u16::MAX).to_be_bytes();
+        *self.macs.entry(mac).or_insert([0x02, 0, 0, 0, next[0], next[1]])
     }
 }
 
