@@ -291,7 +291,7 @@ fn write_one(
     };
     let mut notes = Vec::new();
     if let Some(d) = p.dialogs.first() {
-        if let Some((reg, binding)) = callee_unregistered(analysis, d) {
+        if let Some((reg, binding)) = callee_unregistered(&analysis.dialogs, &analysis.registrations, d) {
             let state = match binding {
                 BindingAt::NotYetRegistered => "had not registered yet",
                 _ => "was not registered",

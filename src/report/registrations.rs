@@ -129,14 +129,18 @@ fn grants_after_unreg(reg: &Registration, last_grant: Option<Timestamp>, g: Time
 /// For a call that ended 404 or 480: the registration of its callee (To user) when that AOR was
 /// not registered at the moment of the final response. The diagnosis can cite it ("extension
 /// 1001 was not registered: last REGISTER failed 403").
-pub fn callee_unregistered<'a>(analysis: &'a Analysis, call: &Dialog) -> Option<(&'a Registration, BindingAt)> {
+pub fn callee_unregistered<'a>(
+    dialogs: &[Dialog],
+    registrations: &'a [Registration],
+    call: &Dialog,
+) -> Option<(&'a Registration, BindingAt)> {
     let (code, at) = call.final_response?;
     if !matches!(code, 404 | 480) {
         return None;
     }
     let user = call.to_user.as_deref()?;
-    let reg = analysis.registrations.iter().find(|r| same_user(uri_user(&r.aor), user))?;
-    match binding_at(&analysis.dialogs, reg, at.time) {
+    let reg = registrations.iter().find(|r| same_user(uri_user(&r.aor), user))?;
+    match binding_at(dialogs, reg, at.time) {
         b @ (BindingAt::NotRegistered | BindingAt::NotYetRegistered) => Some((reg, b)),
         _ => None,
     }
@@ -163,7 +167,7 @@ pub fn build(analysis: &Analysis) -> Vec<RegistrationRecord> {
         })
         .collect();
     for d in analysis.dialogs.iter().filter(|d| d.first_invite.is_some()) {
-        if let Some((reg, _)) = callee_unregistered(analysis, d) {
+        if let Some((reg, _)) = callee_unregistered(&analysis.dialogs, &analysis.registrations, d) {
             if let Some(rec) = records.iter_mut().find(|x| x.aor == reg.aor) {
                 // Bounded by the number of calls, which the dialog table already bounds.
                 rec.missed_calls.push(d.call_id.clone());
@@ -204,6 +208,62 @@ pub fn write_table(records: &[RegistrationRecord], out: &mut dyn std::io::Write)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::capture::FrameRef;
+    use crate::sip::MessageSummary;
+    use std::net::SocketAddr;
+
+    fn at(ms: i64) -> FrameRef {
+        FrameRef { file: 0, number: u64::try_from(ms).unwrap(), time: Timestamp(ms * 1_000_000) }
+    }
+
+    fn msg(ms: i64, method: Option<Method>, status: Option<u16>) -> MessageSummary {
+        let a: SocketAddr = "10.0.0.1:5060".parse().unwrap();
+        MessageSummary {
+            at: at(ms),
+            src: a,
+            dst: a,
+            method,
+            status,
+            cseq: (1, Method::Register),
+            retransmission: false,
+            has_sdp: false,
+            mirror_duplicate: false,
+        }
+    }
+
+    #[test]
+    fn flags_a_404_to_an_extension_whose_registration_failed() {
+        let register = Dialog {
+            call_id: "reg-1".into(),
+            to_uri: Some("sip:2002@pbx".into()),
+            messages: vec![msg(1000, Some(Method::Register), None), msg(1100, None, Some(403))],
+            ..Dialog::default()
+        };
+        let call = Dialog {
+            call_id: "call-1".into(),
+            to_user: Some("2002".into()),
+            first_invite: Some(at(5000)),
+            final_response: Some((404, at(5100))),
+            ..Dialog::default()
+        };
+        let reg = Registration {
+            aor: "sip:2002@pbx".into(),
+            status: RegistrationStatus::Failed,
+            last_code: Some(403),
+            first_time: Timestamp(1_000_000_000),
+            ..Registration::default()
+        };
+        let dialogs = vec![register.clone(), call.clone()];
+        let regs = vec![reg.clone()];
+        let (found, state) = callee_unregistered(&dialogs, &regs, &call).unwrap();
+        assert_eq!((found.aor.as_str(), state), ("sip:2002@pbx", BindingAt::NotRegistered));
+        // The same extension with a granted binding (200, 3600 s) is not flagged.
+        let ok =
+            Dialog { messages: vec![msg(1000, Some(Method::Register), None), msg(1100, None, Some(200))], ..register };
+        let reg_ok = Registration { status: RegistrationStatus::Registered, expires_s: Some(3600), ..reg };
+        assert!(callee_unregistered(&[ok, call.clone()], &[reg_ok], &call).is_none());
+    }
 
     #[test]
     fn user_part_and_digit_matching() {
