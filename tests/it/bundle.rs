@@ -44,7 +44,10 @@ fn tshark_out(args: &[&str]) -> String {
 
 /// (src, dst, ssrc, packets, lost, [min/mean/max delta, min/mean/max jitter]) rows.
 fn rtp_streams(pcap: &Path) -> Vec<(String, String, u32, u64, i64, [f64; 6])> {
-    let text = tshark_out(&["-r", pcap.to_str().unwrap(), "-n", "-q", "-z", "rtp,streams"]);
+    // With the RTP heuristic: a call's relay hops carry RTP that no SDP of the call announced
+    // (callscope ties them to the call by SSRC; tshark needs the heuristic to see them).
+    let text =
+        tshark_out(&["-r", pcap.to_str().unwrap(), "-n", "-q", "--enable-heuristic", "rtp_udp", "-z", "rtp,streams"]);
     let mut rows = Vec::new();
     for line in text.lines().take(10_000) {
         let mut t: Vec<&str> = line.split_whitespace().collect();
@@ -77,10 +80,24 @@ fn frame_count(pcap: &Path) -> usize {
     tshark_out(&["-r", pcap.to_str().unwrap(), "-n", "-T", "fields", "-e", "frame.number"]).lines().count()
 }
 
-/// Frames that are neither RTCP nor ICMP (those are kept as evidence beside the streams).
+/// Frames tshark decodes as SIP or RTP (RTCP and ICMP errors are kept as evidence beside the
+/// streams; relay copies of RTCP on ports no SDP announced are `data` to tshark).
 fn sip_and_rtp_frames(pcap: &Path) -> usize {
-    let protocols = tshark_out(&["-r", pcap.to_str().unwrap(), "-n", "-T", "fields", "-e", "frame.protocols"]);
-    protocols.lines().filter(|l| !l.contains(":rtcp") && !l.contains(":icmp")).count()
+    let protocols = tshark_out(&[
+        "-r",
+        pcap.to_str().unwrap(),
+        "-n",
+        "--enable-heuristic",
+        "rtp_udp",
+        "-T",
+        "fields",
+        "-e",
+        "frame.protocols",
+    ]);
+    protocols
+        .lines()
+        .filter(|l| !l.contains(":icmp") && (l.contains(":sip") || l.split(':').any(|p| p == "rtp")))
+        .count()
 }
 
 struct Bundled {
