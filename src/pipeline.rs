@@ -38,6 +38,7 @@ pub fn analyze(paths: &[String], config: &Config) -> Result<Analysis, CaptureErr
     let mut sip = SipStage::default();
     let mut payloads = PayloadMap::default();
     let mut streams = StreamTable::default();
+    streams.set_window_s(config.window_s);
     let mut end = Timestamp::default();
 
     let mut first_frame = true;
@@ -135,13 +136,17 @@ fn on_datagram(
             let header = rtp::parse_header(dg.payload)
                 .or_else(|| announced.then(|| rtp::parse_fixed_header(dg.payload)).flatten());
             if let Some(header) = header {
+                let mut is_event = false;
                 let clock_hz = match payloads.lookup(dg.dst, header.pt) {
-                    Some((name, _)) if name.eq_ignore_ascii_case("telephone-event") => 0,
+                    Some((name, _)) if name.eq_ignore_ascii_case("telephone-event") => {
+                        is_event = true;
+                        0
+                    }
                     Some((_, hz)) => hz,
                     None => rtp::payload::static_codec(header.pt).map_or(0, |(_, hz)| hz),
                 };
                 let key = StreamKey { src: dg.src, dst: dg.dst, ssrc: header.ssrc };
-                streams.observe(key, &RtpPacketInfo { at: dg.at, header, clock_hz, dscp: dg.dscp });
+                streams.observe(key, &RtpPacketInfo { at: dg.at, header, clock_hz, dscp: dg.dscp, is_event });
             }
         }
         _ => {}

@@ -145,15 +145,7 @@ impl StreamQuality {
     /// caller; `clock_hz` the packet's clock (0 = unknown: the packet counts as received but
     /// is not judged by the buffers, as for events). `obs.media_ms` is filled here.
     pub fn observe(&mut self, mut obs: PacketObservation, ext_ts: i64, clock_hz: u32, counters: StreamCounters) {
-        let index = (obs.arrival_ms / self.window_ms).floor() as i64;
-        match self.window_index {
-            None => self.window_index = Some(index),
-            Some(open) if index > open => {
-                self.close_window();
-                self.window_index = Some(index);
-            }
-            _ => {}
-        }
+        self.advance_window(obs.arrival_ms);
         if clock_hz == 0 {
             obs.bypasses_buffer = true;
         } else if !obs.bypasses_buffer {
@@ -180,6 +172,34 @@ impl StreamQuality {
         }
         self.buffers.push(&obs);
         self.last = self.snapshot(counters, self.last.packets + 1);
+    }
+
+    /// A packet that the RTP stage did not count as received (a jump held as a possible
+    /// restart, §1.3): it only moves the window and counts in its `packets`.
+    pub fn observe_unmeasured(&mut self, arrival_ms: f64, counters: StreamCounters) {
+        self.advance_window(arrival_ms);
+        self.last = self.snapshot(counters, self.last.packets + 1);
+    }
+
+    /// Records a position as received without judging it or counting a packet (the held
+    /// first packet of a restarted segment, already counted by [`Self::observe_unmeasured`]).
+    pub fn observe_position_only(&mut self, mut obs: PacketObservation) {
+        obs.bypasses_buffer = true;
+        self.buffers.push(&obs);
+    }
+
+    /// Closes the open window when `arrival_ms` falls into a later one. A packet arriving with
+    /// an earlier capture time (merged captures) stays in the open window.
+    fn advance_window(&mut self, arrival_ms: f64) {
+        let index = (arrival_ms / self.window_ms).floor() as i64;
+        match self.window_index {
+            None => self.window_index = Some(index),
+            Some(open) if index > open => {
+                self.close_window();
+                self.window_index = Some(index);
+            }
+            _ => {}
+        }
     }
 
     /// A confirmed RTP sequence restart (quality-metrics.md §1.3): new indicator segment.
