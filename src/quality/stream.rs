@@ -326,10 +326,9 @@ mod tests {
     fn windows_split_loss_by_arrival_time() {
         // 50 packets/s for 40 s; from 30 s on, every 10th packet lost. Windows of 10 s.
         let mut q = StreamQuality::new(10_000.0);
-        let mut expected = 0u64;
         let mut received = 0u64;
         for k in 0..2000u64 {
-            expected += 1;
+            let expected = k + 1;
             if k >= 1500 && k % 10 == 5 {
                 continue;
             }

@@ -2,5 +2,6 @@
 
 mod cli;
 mod common;
+mod quality;
 mod shared_captures;
 mod synthetic;
