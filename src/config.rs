@@ -3,8 +3,16 @@
 use crate::decode::DecodeLimits;
 
 /// Everything a run needs to know besides its inputs.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Config {
     /// Decoder limits (fragments).
     pub decode: DecodeLimits,
+    /// Length of the per-stream quality windows, s (`--window-s`, default 10).
+    pub window_s: f64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { decode: DecodeLimits::default(), window_s: crate::quality::stream::DEFAULT_WINDOW_S }
+    }
 }

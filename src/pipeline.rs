@@ -43,6 +43,7 @@ pub fn analyze(paths: &[String], config: &Config) -> Result<Analysis, CaptureErr
     let mut payloads = PayloadMap::default();
     let mut streams = StreamTable::default();
     let mut rtcp = crate::rtcp::RtcpTable::default();
+    streams.set_window_s(config.window_s);
     let mut end = Timestamp::default();
 
     let mut first_frame = true;
@@ -151,13 +152,17 @@ fn on_datagram(dg: &Datagram<'_>, stages: &mut Stages<'_>, warnings: &mut Warnin
             let header = rtp::parse_header(dg.payload)
                 .or_else(|| announced.then(|| rtp::parse_fixed_header(dg.payload)).flatten());
             if let Some(header) = header {
+                let mut is_event = false;
                 let clock_hz = match to_announced.and_then(|a| a.rtpmap(header.pt)) {
-                    Some((name, _)) if name.eq_ignore_ascii_case("telephone-event") => 0,
+                    Some((name, _)) if name.eq_ignore_ascii_case("telephone-event") => {
+                        is_event = true;
+                        0
+                    }
                     Some((_, hz)) => hz,
                     None => rtp::payload::static_codec(header.pt).map_or(0, |(_, hz)| hz),
                 };
                 let key = StreamKey { src: dg.src, dst: dg.dst, ssrc: header.ssrc };
-                streams.observe(key, &RtpPacketInfo { at: dg.at, header, clock_hz, dscp: dg.dscp });
+                streams.observe(key, &RtpPacketInfo { at: dg.at, header, clock_hz, dscp: dg.dscp, is_event });
             }
         }
         PayloadKind::Rtcp if dg.icmp_error.is_none() => {

@@ -109,6 +109,21 @@ struct AnalyzeArgs {
     /// Write here instead of standard output; for CSV a directory gets one file per record kind.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Length of the per-stream quality windows in seconds (`streams[].windows`).
+    #[arg(long, default_value_t = callscope::quality::stream::DEFAULT_WINDOW_S, value_parser = parse_window_s)]
+    window_s: f64,
+    /// With CSV output: also write the quality windows (`windows.csv` in the `--out`
+    /// directory, else a `# windows` table after the others).
+    #[arg(long)]
+    windows: bool,
+}
+
+fn parse_window_s(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 86_400.0 => Ok(v),
+        Ok(_) => Err("window length must be in (0, 86400] seconds".to_owned()),
+        Err(e) => Err(format!("{s}: {e}")),
+    }
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -216,7 +231,7 @@ fn synth(args: &SynthArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn analyze(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
-    let config = Config::default();
+    let config = Config { window_s: args.window_s, ..Config::default() };
     let analysis = callscope::pipeline::analyze(&args.captures, &config)?;
     let doc = report::build(&analysis);
     report_warnings(&doc);
@@ -229,16 +244,22 @@ fn analyze(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
     };
     match (&args.out, format) {
         (Some(dir), Format::Csv) if dir.is_dir() => {
-            report::csv::write_dir(&doc, dir).with_context(|| format!("writing CSV files into {}", dir.display()))?
+            report::csv::write_dir(&doc, dir).with_context(|| format!("writing CSV files into {}", dir.display()))?;
+            if args.windows {
+                report::csv::write_windows_file(&doc, dir)
+                    .with_context(|| format!("writing windows.csv into {}", dir.display()))?;
+            }
         }
         (Some(path), _) => {
             let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
             let mut out = std::io::BufWriter::new(file);
             write_doc(&doc, format, &mut out, path)?;
+            write_windows_table(&doc, format, args.windows, &mut out, path)?;
         }
         (None, _) => {
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             write_doc(&doc, format, &mut out, Path::new("standard output"))?;
+            write_windows_table(&doc, format, args.windows, &mut out, Path::new("standard output"))?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -252,6 +273,23 @@ fn write_doc(doc: &report::Document, format: Format, out: &mut dyn Write, path: 
     }
     .and_then(|()| out.flush())
     .with_context(|| format!("writing {}", path.display()))
+}
+
+/// `--windows` with CSV to one stream: a `# windows` table after the others.
+fn write_windows_table(
+    doc: &report::Document,
+    format: Format,
+    windows: bool,
+    out: &mut dyn Write,
+    path: &Path,
+) -> anyhow::Result<()> {
+    if !(windows && format == Format::Csv) {
+        return Ok(());
+    }
+    out.write_all(b"\n# windows\n")
+        .and_then(|()| report::csv::write_windows(doc, out))
+        .and_then(|()| out.flush())
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// One line per input with warnings on stderr; the details are in `inputs[].warnings`.

@@ -77,6 +77,7 @@ fn stream(src: &str, dst: &str, ssrc: u32, first_ms: i64, last_ms: i64) -> Strea
         dscp_counts: [0; 64],
         media_gaps: Vec::new(),
         media_gaps_total: 0,
+        extras: Default::default(),
         consistent_pairs: 99,
         forward_pairs: 99,
     }

@@ -8,7 +8,8 @@
 //! deviation at adaptation points. Both follow `jb_fixed` / `jb_adaptive` of
 //! `emodel_examples.py` (the reference implementation) step by step.
 //!
-//! `push` is O(1) and allocates nothing except the amortised growth of the loss-indicator bitmap.
+//! `push` is O(1) and allocates nothing; the loss indicators are streaming (constant size, see
+//! `losspattern`).
 
 use super::losspattern::{LossIndicators, LossPattern};
 use super::PacketObservation;
@@ -128,7 +129,7 @@ impl JitterBufferSim {
             return PacketFate::NotJudged;
         }
         let transit_ms = obs.arrival_ms - obs.media_ms;
-        if obs.is_event || !transit_ms.is_finite() {
+        if obs.bypasses_buffer || !transit_ms.is_finite() {
             // §2: telephone-event packets count as received; they do not enter the buffer.
             self.indicators.record(obs.ext_seq, true);
             return PacketFate::NotJudged;
@@ -184,6 +185,16 @@ impl JitterBufferSim {
     /// Packets discarded so far.
     pub fn discarded(&self) -> u64 {
         self.discarded
+    }
+
+    /// Packets played so far.
+    pub fn played(&self) -> u64 {
+        self.played
+    }
+
+    /// Σ (O − t) over the packets played so far, ms (buffer delay = this ÷ played).
+    pub fn wait_sum_ms(&self) -> f64 {
+        self.wait_sum_ms
     }
 
     /// The combined (network loss + discards) indicator sequence.
@@ -294,7 +305,7 @@ mod tests {
                     ext_seq: u64::from(i),
                     media_ms: 20.0 * f64::from(i),
                     marker: false,
-                    is_event: false,
+                    bypasses_buffer: false,
                     is_duplicate: false,
                 }
             })
@@ -371,7 +382,7 @@ mod tests {
             ext_seq: i,
             media_ms: 20.0 * i as f64,
             marker,
-            is_event: false,
+            bypasses_buffer: false,
             is_duplicate: false,
         };
         let mut with_marker = JitterBufferSim::fixed(50.0);
@@ -398,13 +409,13 @@ mod tests {
             ext_seq: 0,
             media_ms: 0.0,
             marker: false,
-            is_event: false,
+            bypasses_buffer: false,
             is_duplicate: false,
         };
         assert_eq!(sim.push(&base), PacketFate::Played);
         let dup = PacketObservation { is_duplicate: true, arrival_ms: 5000.0, ..base };
         assert_eq!(sim.push(&dup), PacketFate::NotJudged);
-        let event = PacketObservation { is_event: true, ext_seq: 1, arrival_ms: 9000.0, ..base };
+        let event = PacketObservation { bypasses_buffer: true, ext_seq: 1, arrival_ms: 9000.0, ..base };
         assert_eq!(sim.push(&event), PacketFate::NotJudged);
         let res = sim.finish(2, 0, 20.0);
         assert_eq!((res.discarded, res.played, res.pattern.lost), (0, 1, 0));

@@ -1,44 +1,80 @@
 //! Loss pattern of one stream (quality-metrics.md §2): the loss indicator sequence, the Gilbert
 //! (2-state Markov) estimate with BurstR, and the RFC 3611 burst/gap split with Gmin = 16.
 //!
-//! [`LossIndicators`] is a compact bitmap over the expected packets, ordered by extended
-//! sequence number: bit k is set when packet k arrived and was kept (not discarded by a buffer
-//! model). It grows by whole 64-bit words as the highest sequence number advances (amortised,
-//! no allocation per packet otherwise) and stops at [`MAX_TRACKED_PACKETS`].
-//! [`LossIndicators::pattern`] walks it once and returns every §2 number as a [`LossPattern`].
+//! [`LossIndicators`] is *streaming* and constant-size: indicators are ordered by extended
+//! sequence number, but packets arrive slightly out of order, so the most recent
+//! [`REORDER_WINDOW`] positions are held in a 128-bit "kept" window; a position that falls out
+//! of the window is *committed* to the Markov pair counts and the RFC 3611 chain builder (both
+//! need only the previous indicator and the open chain). Memory: about 130 bytes per sequence,
+//! whatever the stream's length; commits work on runs of equal bits, so a sequence jump of
+//! thousands of packets costs O(1), not O(gap).
+//!
+//! **What the window cannot see.** A packet arriving more than [`REORDER_WINDOW`] positions
+//! behind the highest position recorded was already committed as lost: it stays lost in the
+//! pattern and is counted by [`LossIndicators::late_beyond_window`]. RFC 3550 A.1 (§1.3) treats
+//! a packet more than `MAX_MISORDER` = 100 behind the highest number as a jump, never as late,
+//! so with a window of 128 the RTP stage never feeds such a packet; only direct callers can.
 
 use super::PacketObservation;
 
 /// RFC 3611 §4.7.2 recommended burst threshold (quality-metrics.md §2).
 pub const GMIN: u32 = 16;
 
-/// Ceiling on the indicator sequence: 2²³ packets (1 MiB of bitmap, about 46 h at 50 packets/s).
-/// Packets beyond it are not tracked and [`LossIndicators::is_truncated`] turns true.
-pub const MAX_TRACKED_PACKETS: u64 = 1 << 23;
+/// Positions held open for reordering before they are committed (see the module docs).
+pub const REORDER_WINDOW: u64 = 128;
 
-/// The loss indicator sequence `s_k` of quality-metrics.md §2, stored as "kept" bits.
-#[derive(Clone, Debug, Default)]
+/// The loss indicator sequence `s_k` of quality-metrics.md §2, computed online.
+#[derive(Clone, Copy, Debug)]
 pub struct LossIndicators {
-    /// Bit k (word k/64, bit k%64) = packet k arrived and was kept.
-    kept_bits: Vec<u64>,
+    /// Bit i = position `window_start + i` arrived and was kept.
+    kept_window: u128,
+    /// First position not yet committed.
+    window_start: u64,
     /// Positions in use: last position of the current segment + 1.
     len: u64,
     /// Positions used by earlier segments (sequence restarts, §1.3).
     segment_offset: u64,
     /// Extended sequence number of the current segment's position 0.
     segment_base: Option<u64>,
-    /// Kept bits set so far (a duplicate never sets a bit twice).
+    /// Kept positions so far (a duplicate never counts twice).
     kept_count: u64,
     /// Packets whose sequence number lies before the segment base (late first packet).
     before_base: u64,
-    /// Some packet fell beyond [`MAX_TRACKED_PACKETS`].
-    truncated: bool,
+    /// Kept packets that arrived after their position was committed as lost.
+    late_beyond_window: u64,
+    /// Indicator of the last committed position.
+    last_committed_lost: Option<bool>,
+    markov: MarkovCounts,
+    split: BurstGapSplit,
+}
+
+impl Default for LossIndicators {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl LossIndicators {
-    /// An empty sequence.
+    /// An empty sequence with Gmin = [`GMIN`].
     pub fn new() -> Self {
-        Self::default()
+        Self::with_gmin(GMIN)
+    }
+
+    /// An empty sequence with another burst threshold.
+    pub fn with_gmin(gmin: u32) -> Self {
+        LossIndicators {
+            kept_window: 0,
+            window_start: 0,
+            len: 0,
+            segment_offset: 0,
+            segment_base: None,
+            kept_count: 0,
+            before_base: 0,
+            late_beyond_window: 0,
+            last_committed_lost: None,
+            markov: MarkovCounts::default(),
+            split: BurstGapSplit::new(gmin),
+        }
     }
 
     /// Builds the sequence from flags in sequence order (`true` = lost or discarded).
@@ -65,36 +101,68 @@ impl LossIndicators {
     /// Records that the packet with extended sequence number `ext_seq` was seen; `kept` is
     /// false when a buffer model discarded it (it stays a 1 in `s_k` but extends the range).
     /// The first call of a segment fixes its base; packets before the base are only counted.
+    /// O(1), no allocation.
     pub fn record(&mut self, ext_seq: u64, kept: bool) {
         let base = *self.segment_base.get_or_insert(ext_seq);
         let Some(offset_in_segment) = ext_seq.checked_sub(base) else {
             self.before_base = self.before_base.saturating_add(1);
             return;
         };
-        let position = match self.segment_offset.checked_add(offset_in_segment) {
-            Some(p) if p < MAX_TRACKED_PACKETS => p,
-            _ => {
-                self.truncated = true;
-                return;
-            }
-        };
-        if position >= self.len {
-            self.len = position + 1;
-            let words_needed = usize::try_from(self.len.div_ceil(64)).unwrap_or(usize::MAX);
-            if self.kept_bits.len() < words_needed {
-                self.kept_bits.resize(words_needed, 0);
-            }
+        let position = self.segment_offset.saturating_add(offset_in_segment);
+        if position < self.window_start {
+            // Already committed as lost (see the module docs).
+            self.late_beyond_window = self.late_beyond_window.saturating_add(u64::from(kept));
+            return;
+        }
+        self.len = self.len.max(position.saturating_add(1));
+        if position >= self.window_start.saturating_add(REORDER_WINDOW) {
+            self.commit_until(position - REORDER_WINDOW + 1);
         }
         if kept {
-            let word_index = usize::try_from(position / 64).unwrap_or(usize::MAX);
-            if let Some(word) = self.kept_bits.get_mut(word_index) {
-                let mask = 1u64 << (position % 64);
-                if *word & mask == 0 {
-                    *word |= mask;
-                    self.kept_count += 1;
-                }
+            // position − window_start < REORDER_WINDOW = 128 here.
+            let mask = 1u128.checked_shl(u32::try_from(position - self.window_start).unwrap_or(u32::MAX)).unwrap_or(0);
+            if self.kept_window & mask == 0 {
+                self.kept_window |= mask;
+                self.kept_count += 1;
             }
         }
+    }
+
+    /// Commits every position below `end` (at most `len`): runs of equal bits of the window,
+    /// then one run of losses for positions beyond the window.
+    fn commit_until(&mut self, end: u64) {
+        let end = end.min(self.len.max(self.window_start));
+        while self.window_start < end {
+            let remaining = end - self.window_start;
+            let in_window = remaining.min(REORDER_WINDOW);
+            let run = if self.kept_window & 1 == 1 {
+                u64::from(self.kept_window.trailing_ones()).min(in_window)
+            } else if self.kept_window == 0 {
+                // Everything from here to `end` is lost (the window is empty).
+                remaining
+            } else {
+                u64::from(self.kept_window.trailing_zeros()).min(in_window)
+            };
+            let lost = self.kept_window & 1 == 0;
+            self.commit_run(lost, run);
+            self.kept_window = if run >= 128 { 0 } else { self.kept_window >> run };
+            self.window_start += run;
+        }
+    }
+
+    /// Feeds `count` ≥ 1 equal indicators at positions `window_start..` to the statistics.
+    fn commit_run(&mut self, lost: bool, count: u64) {
+        if count == 0 {
+            return;
+        }
+        if let Some(previous) = self.last_committed_lost {
+            self.markov.pairs(previous, lost, 1);
+        }
+        self.markov.pairs(lost, lost, count - 1);
+        if lost {
+            self.split.loss_run(self.window_start, count);
+        }
+        self.last_committed_lost = Some(lost);
     }
 
     /// Starts a new segment after an RTP sequence restart (quality-metrics.md §1.3): the next
@@ -119,13 +187,14 @@ impl LossIndicators {
         self.len - self.kept_count
     }
 
-    /// `s_k` (true = lost or discarded); false outside the sequence.
-    pub fn is_lost(&self, k: u64) -> bool {
-        if k >= self.len {
-            return false;
+    /// `s_k` (true = lost or discarded) for a position still inside the reorder window;
+    /// `None` for committed positions (no longer stored) and positions beyond `len`.
+    pub fn is_lost_in_window(&self, k: u64) -> Option<bool> {
+        if k < self.window_start || k >= self.len {
+            return None;
         }
-        let word = usize::try_from(k / 64).ok().and_then(|i| self.kept_bits.get(i)).copied().unwrap_or(0);
-        word & (1u64 << (k % 64)) == 0
+        let mask = 1u128.checked_shl(u32::try_from(k - self.window_start).ok()?)?;
+        Some(self.kept_window & mask == 0)
     }
 
     /// Packets seen with a sequence number before their segment's base (not in the sequence).
@@ -133,38 +202,31 @@ impl LossIndicators {
         self.before_base
     }
 
-    /// True when packets beyond [`MAX_TRACKED_PACKETS`] were ignored.
-    pub fn is_truncated(&self) -> bool {
-        self.truncated
+    /// Kept packets that arrived more than [`REORDER_WINDOW`] positions late and stayed
+    /// counted as lost (see the module docs).
+    pub fn late_beyond_window(&self) -> u64 {
+        self.late_beyond_window
     }
 
-    /// The §2 statistics with Gmin = 16; `ptime_ms` converts packet counts to durations.
+    /// Markov pair counts committed so far `(n0, n1, n01, n10)`: differences between two
+    /// snapshots give the pattern of a time window (lagging by at most [`REORDER_WINDOW`]).
+    pub fn committed_pairs(&self) -> (u64, u64, u64, u64) {
+        let m = self.markov;
+        (m.n0, m.n1, m.n01, m.n10)
+    }
+
+    /// The §2 statistics with the sequence's Gmin; `ptime_ms` converts packet counts to
+    /// durations. Works on a copy: the sequence can go on afterwards.
     pub fn pattern(&self, ptime_ms: f64) -> LossPattern {
-        self.pattern_with_gmin(ptime_ms, GMIN)
-    }
-
-    /// The §2 statistics with another burst threshold.
-    pub fn pattern_with_gmin(&self, ptime_ms: f64, gmin: u32) -> LossPattern {
-        let mut markov = MarkovCounts::default();
-        let mut split = BurstGapSplit::new(gmin);
-        let mut previous: Option<bool> = None;
-        for k in 0..self.len {
-            let lost = self.is_lost(k);
-            if let Some(prev) = previous {
-                markov.pair(prev, lost);
-            }
-            if lost {
-                split.loss(k);
-            }
-            previous = Some(lost);
-        }
-        split.close_chain();
-        LossPattern::from_parts(self.len, self.lost_count(), &markov, &split, ptime_ms, gmin)
+        let mut done = *self;
+        done.commit_until(self.len);
+        done.split.close_chain();
+        LossPattern::from_parts(done.len, done.lost_count(), &done.markov, &done.split, ptime_ms, done.split.gmin_u32())
     }
 }
 
 /// Pair counts of the 2-state Markov chain (0 = received, 1 = lost).
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct MarkovCounts {
     n0: u64,
     n1: u64,
@@ -173,23 +235,30 @@ struct MarkovCounts {
 }
 
 impl MarkovCounts {
-    fn pair(&mut self, first_lost: bool, second_lost: bool) {
-        match (first_lost, second_lost) {
-            (false, second) => {
-                self.n0 += 1;
-                self.n01 += u64::from(second);
-            }
-            (true, second) => {
-                self.n1 += 1;
-                self.n10 += u64::from(!second);
-            }
+    /// `count` adjacent pairs (first, second).
+    fn pairs(&mut self, first_lost: bool, second_lost: bool, count: u64) {
+        if first_lost {
+            self.n1 += count;
+            self.n10 += if second_lost { 0 } else { count };
+        } else {
+            self.n0 += count;
+            self.n01 += if second_lost { count } else { 0 };
         }
     }
 }
 
+/// Pattern of the difference between two snapshots of [`LossIndicators::committed_pairs`]
+/// (a time window): `(p, q, BurstR)` with the §2 conventions.
+pub fn gilbert_from_pairs(n0: u64, n1: u64, n01: u64, n10: u64) -> (f64, f64, f64) {
+    let p = if n0 == 0 { 0.0 } else { n01 as f64 / n0 as f64 };
+    let q = if n1 == 0 { 1.0 } else { n10 as f64 / n1 as f64 };
+    let burst_r = if n0 > 0 && n1 > 0 && p + q > 0.0 { 1.0 / (p + q) } else { 1.0 };
+    (p, q, burst_r)
+}
+
 /// Streaming RFC 3611 chain builder: a loss joins the previous loss's chain when fewer than
 /// Gmin kept packets lie between them; chains with ≥ 2 losses are bursts.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct BurstGapSplit {
     gmin: u64,
     chain_first: u64,
@@ -210,6 +279,25 @@ impl BurstGapSplit {
             bursts: 0,
             packets_in_bursts: 0,
             lost_in_bursts: 0,
+        }
+    }
+
+    fn gmin_u32(&self) -> u32 {
+        u32::try_from(self.gmin).unwrap_or(u32::MAX)
+    }
+
+    /// `count` ≥ 1 consecutive losses starting at position `k`: the first follows the chain
+    /// rule, the others are adjacent to it (0 kept packets between, which is < Gmin for any
+    /// Gmin ≥ 1; with Gmin = 0 every loss is its own chain).
+    fn loss_run(&mut self, k: u64, count: u64) {
+        if self.gmin == 0 {
+            self.close_chain();
+            return;
+        }
+        self.loss(k);
+        if count > 1 {
+            self.chain_last = k + count - 1;
+            self.chain_losses += count - 1;
         }
     }
 
@@ -408,13 +496,15 @@ mod tests {
     }
 
     #[test]
-    fn duplicates_segments_and_bounds() {
+    fn duplicates_segments_and_late_packets() {
         let mut seq = LossIndicators::new();
         for s in [100u64, 101, 101, 103, 99] {
             seq.record(s, true);
         }
         assert_eq!((seq.len(), seq.lost_count(), seq.before_base()), (4, 1, 1));
-        assert!(seq.is_lost(2) && !seq.is_lost(1) && !seq.is_lost(10));
+        assert_eq!(seq.is_lost_in_window(2), Some(true));
+        assert_eq!(seq.is_lost_in_window(1), Some(false));
+        assert_eq!(seq.is_lost_in_window(10), None);
         // A discarded packet extends the range but stays lost.
         seq.record(104, false);
         assert_eq!((seq.len(), seq.lost_count()), (5, 2));
@@ -423,10 +513,77 @@ mod tests {
         seq.record(7, true);
         seq.record(9, true);
         assert_eq!((seq.len(), seq.lost_count()), (8, 3));
-        // A wild jump is ignored and flagged, without allocating for it.
-        seq.record(u64::MAX, true);
-        assert!(seq.is_truncated());
-        assert_eq!(seq.len(), 8);
+        // A jump of 10 000 positions: committed as one run, O(1); the window moved past 0.
+        seq.record(10_009, true);
+        assert_eq!((seq.len(), seq.lost_count()), (10_008, 10_002));
+        assert_eq!(seq.is_lost_in_window(0), None);
+        // Packet 8 of the second segment arrives now: its position was committed as lost.
+        seq.record(8, true);
+        assert_eq!(seq.late_beyond_window(), 1);
+        assert_eq!(seq.lost_count(), 10_002);
+        let pat = seq.pattern(20.0);
+        assert_eq!((pat.packets, pat.lost), (10_008, 10_002));
+        // Size does not grow with the stream.
+        assert!(std::mem::size_of::<LossIndicators>() <= 192, "{}", std::mem::size_of::<LossIndicators>());
+    }
+
+    /// The §2 numbers computed directly from a flag vector (the definition, not streaming).
+    fn reference(lost: &[bool], gmin: u64) -> (u64, u64, u64, u64, u64, u64, u64) {
+        let mut m = MarkovCounts::default();
+        for w in lost.windows(2) {
+            m.pairs(w[0], w[1], 1);
+        }
+        let mut bursts = 0;
+        let mut in_bursts = 0;
+        let mut lost_in_bursts = 0;
+        let losses: Vec<u64> = (0u64..).zip(lost).filter(|(_, &l)| l).map(|(k, _)| k).collect();
+        let mut i = 0;
+        while i < losses.len() {
+            let mut j = i;
+            while j + 1 < losses.len() && losses[j + 1] - losses[j] - 1 < gmin {
+                j += 1;
+            }
+            if j > i {
+                bursts += 1;
+                in_bursts += losses[j] - losses[i] + 1;
+                lost_in_bursts += (j - i + 1) as u64;
+            }
+            i = j + 1;
+        }
+        (m.n0, m.n1, m.n01, m.n10, bursts, in_bursts, lost_in_bursts)
+    }
+
+    proptest::proptest! {
+        /// Streaming with arrivals reordered inside the window equals the direct definition.
+        #[test]
+        fn streaming_equals_definition(
+            lost in proptest::collection::vec(proptest::bool::weighted(0.2), 1..700),
+            delays in proptest::collection::vec(0u64..100, 700),
+        ) {
+            // Each packet arrives up to 100 positions late (the RTP stage's MAX_MISORDER).
+            let mut arrivals: Vec<u64> = (0u64..).zip(&lost).filter(|(_, &l)| !l).map(|(k, _)| k).collect();
+            arrivals.sort_by_key(|&k| k + delays[usize::try_from(k).unwrap_or(0)]);
+            let mut seq = LossIndicators::new();
+            // Position 0 and the last position define the range, as the RTP stage's first and
+            // highest packets do.
+            seq.record(0, !lost[0]);
+            for &k in &arrivals {
+                seq.record(k, true);
+            }
+            seq.record(lost.len() as u64 - 1, !lost[lost.len() - 1]);
+            proptest::prop_assert_eq!(seq.late_beyond_window(), 0);
+            let (n0, n1, n01, n10, bursts, in_bursts, lost_in_bursts) = reference(&lost, 16);
+            let mut done = seq;
+            done.commit_until(done.len);
+            done.split.close_chain();
+            proptest::prop_assert_eq!(done.markov, MarkovCounts { n0, n1, n01, n10 });
+            proptest::prop_assert_eq!(
+                (done.split.bursts, done.split.packets_in_bursts, done.split.lost_in_bursts),
+                (bursts, in_bursts, lost_in_bursts)
+            );
+            let pat = seq.pattern(20.0);
+            proptest::prop_assert_eq!(pat.lost, lost.iter().filter(|&&l| l).count() as u64);
+        }
     }
 
     #[test]

@@ -31,11 +31,13 @@ pub mod codec;
 pub mod emodel;
 pub mod jitterbuffer;
 pub mod losspattern;
+pub mod stream;
 
 pub use codec::{params_for, CodecId, CodecParams};
 pub use emodel::{mos_from_r, r_factor, DelayBudget, DelayModel, RBreakdown};
 pub use jitterbuffer::{BufferResult, JitterBufferSim, StandardBuffers};
 pub use losspattern::{LossIndicators, LossPattern};
+pub use stream::{score_window, QualityStats, StreamCounters, StreamQuality, WindowStats};
 
 /// One RTP packet as the quality stage needs it (quality-metrics.md §3 inputs), built by the RTP
 /// stage from its own bookkeeping.
@@ -49,8 +51,10 @@ pub struct PacketObservation {
     pub media_ms: f64,
     /// RTP marker bit (start of a talkspurt: buffers re-anchor or adapt there).
     pub marker: bool,
-    /// Telephone-event (RFC 4733) packet: counts as received, not played through the buffer.
-    pub is_event: bool,
+    /// Counts as received but is not played through the buffer models: telephone-event
+    /// (RFC 4733) and comfort-noise (RFC 3389) packets (quality-metrics.md §2, §3), and a
+    /// packet whose timing is unknown (the held first packet of a sequence restart, §1.3).
+    pub bypasses_buffer: bool,
     /// A copy of an already seen sequence number (§1.3 `duplicates`): ignored.
     pub is_duplicate: bool,
 }
@@ -116,7 +120,7 @@ mod tests {
                     ext_seq: k,
                     media_ms: 20.0 * k as f64,
                     marker: false,
-                    is_event: false,
+                    bypasses_buffer: false,
                     is_duplicate: false,
                 });
             }

@@ -73,9 +73,117 @@ pub fn write_calls(doc: &Document, out: &mut dyn Write) -> std::io::Result<()> {
     write_table(doc.calls.iter().map(CallRow::from), out)
 }
 
-/// Writes the streams table (every contract field is scalar, so the record is the row).
+/// A JSON object's entries in serialisation order (serde_json's `Value` sorts keys).
+struct OrderedObject(Vec<(String, serde_json::Value)>);
+
+impl<'de> serde::Deserialize<'de> for OrderedObject {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Entries;
+        impl<'de> serde::de::Visitor<'de> for Entries {
+            type Value = OrderedObject;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<OrderedObject, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = map.next_entry::<String, serde_json::Value>()? {
+                    entries.push(entry);
+                }
+                Ok(OrderedObject(entries))
+            }
+        }
+        d.deserialize_map(Entries)
+    }
+}
+
+/// Flattens one value into `prefix`-named scalar columns: nested objects become
+/// `parent_child` columns, arrays are left out (windows have their own table).
+fn flatten_into(prefix: &str, value: &serde_json::Value, out: &mut Vec<(String, String)>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                flatten_into(&format!("{prefix}_{k}"), v, out);
+            }
+        }
+        serde_json::Value::Array(_) => {}
+        serde_json::Value::Null => out.push((prefix.to_owned(), String::new())),
+        serde_json::Value::String(text) => out.push((prefix.to_owned(), text.clone())),
+        other => out.push((prefix.to_owned(), other.to_string())),
+    }
+}
+
+/// Writes the streams table. Scalar fields keep their record order; nested objects
+/// (`quality`, `dscp_values`) are flattened to `parent_child` columns; the column set is the
+/// union over all streams (a stream without a value leaves the cell empty).
 pub fn write_streams(doc: &Document, out: &mut dyn Write) -> std::io::Result<()> {
-    write_table(doc.streams.iter().map(|s: &Stream| s), out)
+    let mut columns: Vec<String> = Vec::new();
+    let mut rows: Vec<Vec<(String, String)>> = Vec::with_capacity(doc.streams.len());
+    for stream in &doc.streams {
+        let text = serde_json::to_string(stream as &Stream)?;
+        let OrderedObject(entries) = serde_json::from_str(&text)?;
+        let mut row = Vec::with_capacity(entries.len() + 16);
+        for (key, value) in &entries {
+            match value {
+                serde_json::Value::Object(_) | serde_json::Value::Null => flatten_into(key, value, &mut row),
+                serde_json::Value::Array(_) => {}
+                serde_json::Value::String(text) => row.push((key.clone(), text.clone())),
+                other => row.push((key.clone(), other.to_string())),
+            }
+        }
+        for (key, _) in &row {
+            if !columns.contains(key) {
+                columns.push(key.clone());
+            }
+        }
+        rows.push(row);
+    }
+    let mut w = ::csv::Writer::from_writer(out);
+    if !columns.is_empty() {
+        w.write_record(&columns).map_err(std::io::Error::other)?;
+    }
+    for row in rows {
+        let record = columns.iter().map(|c| row.iter().find(|(k, _)| k == c).map_or("", |(_, v)| v.as_str()));
+        w.write_record(record).map_err(std::io::Error::other)?;
+    }
+    w.flush()
+}
+
+/// One quality window as a CSV row (`--windows`).
+#[derive(Serialize)]
+struct WindowRow<'a> {
+    stream: u32,
+    call_id: Option<&'a str>,
+    direction: Option<crate::correlate::StreamDirection>,
+    start: String,
+    length_s: f64,
+    packets: u64,
+    expected: u64,
+    lost: i64,
+    discarded: u64,
+    jitter_ms: f64,
+    ppl_pct: f64,
+    mos: Option<f64>,
+}
+
+/// Writes the quality windows of every stream (`windows.csv`).
+pub fn write_windows(doc: &Document, out: &mut dyn Write) -> std::io::Result<()> {
+    let rows = doc.streams.iter().flat_map(|s| {
+        s.windows.iter().map(move |w| WindowRow {
+            stream: s.id,
+            call_id: s.call_id.as_deref(),
+            direction: s.direction,
+            start: w.start.to_string(),
+            length_s: w.length_s,
+            packets: w.packets,
+            expected: w.expected,
+            lost: w.lost,
+            discarded: w.discarded,
+            jitter_ms: w.jitter_ms,
+            ppl_pct: w.ppl_pct,
+            mos: w.mos,
+        })
+    });
+    write_table(rows, out)
 }
 
 /// Writes the warnings table.
@@ -95,6 +203,13 @@ pub fn write_all(doc: &Document, out: &mut dyn Write) -> std::io::Result<()> {
     write_streams(doc, out)?;
     out.write_all(b"\n# warnings\n")?;
     write_warnings(doc, out)
+}
+
+/// Writes `windows.csv` (quality over time) into `dir` (`--windows`).
+pub fn write_windows_file(doc: &Document, dir: &std::path::Path) -> std::io::Result<()> {
+    let mut f = std::io::BufWriter::new(std::fs::File::create(dir.join("windows.csv"))?);
+    write_windows(doc, &mut f)?;
+    f.flush()
 }
 
 /// Writes `calls.csv`, `streams.csv` and `warnings.csv` into `dir`.

@@ -2,6 +2,7 @@
 //! the sinks that print them (table, JSON, CSV). Records carry every number; sinks only format.
 
 pub mod csv;
+pub mod quality;
 pub mod records;
 pub mod registrations;
 pub mod table;

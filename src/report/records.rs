@@ -33,6 +33,8 @@ pub struct Document {
     pub registrations: Vec<RegistrationRecord>,
     /// Site summaries (filled by the sites stage; empty without a site map).
     pub sites: Vec<serde_json::Value>,
+    /// Capture-wide SIP ratios (additive; quality-metrics.md §6).
+    pub summary: super::quality::SipSummary,
 }
 
 /// `tool`.
@@ -110,6 +112,15 @@ pub struct Call {
     pub sip_messages: usize,
     /// Retransmitted SIP copies (additive).
     pub retransmissions: u32,
+    /// Session request delay: first INVITE → first response other than 100, challenges
+    /// excluded (RFC 6076; additive).
+    pub srd_ms: Option<f64>,
+    /// Session disconnect delay: first BYE → its final response (RFC 6076; additive).
+    pub sdd_ms: Option<f64>,
+    /// Lowest MOS of the caller → callee streams (additive).
+    pub mos_caller_to_callee: Option<f64>,
+    /// Lowest MOS of the callee → caller streams (additive).
+    pub mos_callee_to_caller: Option<f64>,
 }
 
 /// `streams[]`.
@@ -176,10 +187,27 @@ pub struct Stream {
     pub dscp: u8,
     /// What RTCP said about this stream (null when no report or SR concerned its SSRC).
     pub rtcp: Option<RtcpSummary>,
-    /// E-model MOS (null until computed).
+    /// E-model MOS with the adaptive buffer (quality-metrics.md §5); null without a scored
+    /// codec (video, events only, unknown clock).
     pub mos: Option<f64>,
-    /// E-model R.
+    /// E-model R (adaptive buffer).
     pub r_factor: Option<f64>,
+    /// RFC 4733 telephone-event packets (additive).
+    pub events: u64,
+    /// Comfort-noise packets (additive).
+    pub cn_packets: u64,
+    /// Packets per DSCP value (additive, quality-metrics.md §7).
+    pub dscp_values: std::collections::BTreeMap<u8, u32>,
+    /// Packets whose DSCP differs from the previous packet's (additive).
+    pub dscp_changes: u64,
+    /// The first DSCP changes with their frames (bounded; additive).
+    pub dscp_change_frames: Vec<super::quality::DscpChangeRecord>,
+    /// Share of packets marked EF 46 or VOICE-ADMIT 44, % (additive).
+    pub dscp_expected_pct: f64,
+    /// Buffer models, E-model and loss pattern (additive; null without a scored codec).
+    pub quality: Option<super::quality::QualityRecord>,
+    /// Quality over time, one entry per window with packets (additive).
+    pub windows: Vec<super::quality::WindowRecord>,
 }
 
 /// `streams[].rtcp`: the far end's reports about this stream (report blocks whose source SSRC is
@@ -329,6 +357,7 @@ pub fn build(analysis: &Analysis) -> Document {
         streams,
         registrations: crate::report::registrations::build(analysis),
         sites: Vec::new(),
+        summary: super::quality::sip_summary(&analysis.dialogs),
     }
 }
 
@@ -370,6 +399,7 @@ fn build_streams(analysis: &Analysis) -> Vec<Stream> {
         let call_id = pairing.and_then(|p| analysis.dialogs.get(p.dialog)).map(|d| d.call_id.clone());
         let (codec, clock_rate) = codec_of(analysis, s);
         let id = u32::try_from(out.len() + 1).unwrap_or(u32::MAX);
+        let q = super::quality::stream_quality(analysis, i, s);
         out.push(Stream {
             id,
             call_id,
@@ -401,8 +431,16 @@ fn build_streams(analysis: &Analysis) -> Vec<Stream> {
             sdp_addr: pairing.and_then(|p| p.sdp_addr),
             dscp: modal_dscp(&s.dscp_counts),
             rtcp: rtcp_summary(analysis, s.key.ssrc, clock_rate),
-            mos: None,
-            r_factor: None,
+            mos: q.quality.as_ref().map(|r| r.mos_adaptive),
+            r_factor: q.quality.as_ref().map(|r| r.r_factor.adaptive),
+            events: s.extras.events,
+            cn_packets: s.extras.cn_packets,
+            dscp_values: super::quality::dscp_values(&s.dscp_counts),
+            dscp_changes: s.extras.dscp_changes,
+            dscp_change_frames: super::quality::dscp_change_frames(s),
+            dscp_expected_pct: super::quality::dscp_expected_pct(&s.dscp_counts),
+            quality: q.quality,
+            windows: q.windows,
         });
     }
     out
@@ -469,5 +507,17 @@ fn build_call(analysis: &Analysis, d: &Dialog, streams: &[Stream]) -> Call {
         mos_min: call_streams.iter().filter_map(|s| s.mos).reduce(f64::min),
         sip_messages: d.messages.len(),
         retransmissions: d.retransmissions,
+        srd_ms: d.first_response.and_then(|(_, f)| since_start(f.time)),
+        sdd_ms: match (d.bye, d.bye_response) {
+            (Some((bye, _)), Some((_, resp))) => Some(ms_between(bye.time, resp.time)),
+            _ => None,
+        },
+        mos_caller_to_callee: direction_mos(&call_streams, StreamDirection::CallerToCallee),
+        mos_callee_to_caller: direction_mos(&call_streams, StreamDirection::CalleeToCaller),
     }
+}
+
+/// Lowest MOS of a call's streams in one direction.
+fn direction_mos(streams: &[&Stream], direction: StreamDirection) -> Option<f64> {
+    streams.iter().filter(|s| s.direction == Some(direction)).filter_map(|s| s.mos).reduce(f64::min)
 }

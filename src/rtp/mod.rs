@@ -63,6 +63,9 @@ pub struct RtpPacketInfo {
     pub clock_hz: u32,
     /// DSCP of the packet.
     pub dscp: u8,
+    /// The payload type is RFC 4733 telephone-event (from SDP, resolved by the caller):
+    /// counted in `events`, never played through the buffer models, never loss.
+    pub is_event: bool,
 }
 
 /// Statistics of one stream. Field meanings: output-contract.md `Stream` and
@@ -121,6 +124,8 @@ pub struct StreamStats {
     pub media_gaps: Vec<MediaGap>,
     /// Number of outages, including those not kept in `media_gaps`.
     pub media_gaps_total: u64,
+    /// Event/CN counts, DSCP changes and the quality tracker's results.
+    pub extras: StreamExtras,
     /// Adjacent packet pairs (in arrival order) whose sequence step is small
     /// (< `MAX_DROPOUT` forward or < `MAX_MISORDER` back) and whose timestamp step is below
     /// 2²⁴ in either direction; feeds [`StreamStats::looks_like_rtp`].
@@ -133,6 +138,38 @@ pub struct StreamStats {
 /// How many outages a stream keeps with their frames (the count goes on in
 /// [`StreamStats::media_gaps_total`]).
 pub const MAX_MEDIA_GAPS_KEPT: usize = 16;
+
+/// Per-stream numbers beyond tshark's columns (issue 4): events, comfort noise, DSCP changes
+/// and the quality tracker's results.
+#[derive(Clone, Debug, Default)]
+pub struct StreamExtras {
+    /// RFC 4733 telephone-event packets (quality-metrics.md §2: they count as received).
+    pub events: u64,
+    /// Comfort-noise packets (PT 13 and 19, RFC 3389).
+    pub cn_packets: u64,
+    /// Packets whose DSCP differs from the previous packet's (quality-metrics.md §7).
+    pub dscp_changes: u64,
+    /// The first [`MAX_DSCP_CHANGES_KEPT`] changes, in arrival order.
+    pub dscp_change_list: Vec<DscpChange>,
+    /// Quality tracker results (buffer models, windows, measured ptime); `None` until the
+    /// stream is finished.
+    pub quality: Option<Box<crate::quality::QualityStats>>,
+}
+
+/// How many DSCP changes a stream keeps with their frames (the count goes on in
+/// [`StreamExtras::dscp_changes`]).
+pub const MAX_DSCP_CHANGES_KEPT: usize = 8;
+
+/// A DSCP re-marking seen mid-stream (quality-metrics.md §7).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DscpChange {
+    /// First packet carrying the new value.
+    pub at: FrameRef,
+    /// Value of the previous packet.
+    pub from: u8,
+    /// New value.
+    pub to: u8,
+}
 
 /// An outage: two packets adjacent in arrival order, ≥ 1000 ms apart, with packets missing
 /// between them (quality-metrics.md §1.3 step 4, `media_gap` subcode `lost`).

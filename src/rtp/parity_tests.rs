@@ -204,7 +204,13 @@ fn run_capture_with(path: &Path, dynamic: &[(u8, u32)]) -> Run {
         };
         table.observe(
             StreamKey { src, dst, ssrc: header.ssrc },
-            &RtpPacketInfo { at: FrameRef { file: 0, number: frame_no, time }, header, clock_hz, dscp },
+            &RtpPacketInfo {
+                at: FrameRef { file: 0, number: frame_no, time },
+                header,
+                clock_hz,
+                dscp,
+                is_event: false,
+            },
         );
     }
     run.streams = table.finish();

@@ -47,6 +47,8 @@ pub struct Rfc3550Seq {
     seen: u128,
     closed_expected: i64,
     closed_received: u64,
+    /// Extended number of the last packet accepted (or of the restart packet).
+    last_ext: i64,
 }
 
 impl Rfc3550Seq {
@@ -61,12 +63,19 @@ impl Rfc3550Seq {
             seen: 1,
             closed_expected: 0,
             closed_received: 0,
+            last_ext: i64::from(seq),
         }
     }
 
     /// Highest extended sequence number of the current segment.
     pub fn ext_max(&self) -> i64 {
         self.cycles + i64::from(self.max)
+    }
+
+    /// Extended number (`cycles + seq`, within the current segment) of the last packet that
+    /// was accepted or restarted a segment; may be below 0 for a late packet of cycle 0.
+    pub fn last_ext(&self) -> i64 {
+        self.last_ext
     }
 
     /// Σ over segments of `(cycles + max) − base + 1`.
@@ -114,6 +123,7 @@ impl Rfc3550Seq {
             ext
         };
         self.received += 1;
+        self.last_ext = ext;
         let offset = self.ext_max() - ext;
         let bit = if (0..WINDOW_BITS).contains(&offset) { 1u128 << u32::try_from(offset).unwrap_or(0) } else { 0 };
         let duplicate = bit != 0 && self.seen & bit != 0;
@@ -132,6 +142,7 @@ impl Rfc3550Seq {
         self.received = 2;
         self.bad = None;
         self.seen = 0b11;
+        self.last_ext = i64::from(seq);
     }
 }
 

@@ -5,7 +5,16 @@
 
 use super::payload::is_comfort_noise;
 use super::seq::{Rfc3550Seq, SeqOutcome, TsharkSeq, MAX_DROPOUT, MAX_MISORDER};
-use super::{MediaGap, RtpPacketInfo, StreamKey, StreamStats, MAX_MEDIA_GAPS_KEPT};
+use super::{
+    DscpChange, MediaGap, RtpPacketInfo, StreamExtras, StreamKey, StreamStats, MAX_DSCP_CHANGES_KEPT,
+    MAX_MEDIA_GAPS_KEPT,
+};
+use crate::quality::{PacketObservation, StreamCounters, StreamQuality};
+
+/// Offset added to RFC 3550 extended sequence numbers before they go to the quality stage: a
+/// late packet of cycle 0 has an extended number down to −65535 (§1.3 step 2), the quality
+/// stage wants `u64`. Positions are relative to the segment base, so the offset cancels.
+const EXT_SEQ_OFFSET: i64 = 1 << 16;
 
 /// §1.3 step 4: an outage needs at least this much silence between adjacent packets.
 const OUTAGE_MIN_MS: f64 = 1000.0;
@@ -45,11 +54,16 @@ pub(super) struct StreamState {
     last_ms: f64,
     last_seq: u16,
     last_ts: u32,
+    /// RTP timestamp of the previous packet unwrapped to 64 bits (arrival order).
+    last_ext_ts: i64,
+    last_dscp: u8,
+    /// Buffer emulation, loss pattern and windows (quality-metrics.md §2, §3).
+    quality: StreamQuality,
 }
 
 impl StreamState {
     /// §1.8 step 1: the first packet of a stream, `t_ms` since the table's origin.
-    pub(super) fn new(key: StreamKey, pkt: &RtpPacketInfo, t_ms: f64) -> Self {
+    pub(super) fn new(key: StreamKey, pkt: &RtpPacketInfo, t_ms: f64, window_ms: f64) -> Self {
         let h = pkt.header;
         let mut dscp_counts = [0u32; 64];
         dscp_counts[usize::from(pkt.dscp & 63)] = 1;
@@ -80,9 +94,21 @@ impl StreamState {
             dscp_counts,
             media_gaps: Vec::new(),
             media_gaps_total: 0,
+            extras: StreamExtras {
+                events: u64::from(pkt.is_event),
+                cn_packets: u64::from(is_comfort_noise(h.pt)),
+                ..StreamExtras::default()
+            },
             consistent_pairs: 0,
             forward_pairs: 0,
         };
+        let mut quality = StreamQuality::new(window_ms);
+        quality.observe(
+            observation(pkt, t_ms, i64::from(h.seq), false),
+            0,
+            pkt.clock_hz,
+            StreamCounters { expected: 1, received: 1, jitter_ms: 0.0 },
+        );
         StreamState {
             stats,
             rfc: Rfc3550Seq::new(h.seq),
@@ -96,6 +122,9 @@ impl StreamState {
             last_ms: t_ms,
             last_seq: h.seq,
             last_ts: h.ts,
+            last_ext_ts: 0,
+            last_dscp: pkt.dscp & 63,
+            quality,
         }
     }
 
@@ -109,8 +138,21 @@ impl StreamState {
         let prev_at = s.last;
         s.last = pkt.at;
         s.pts_seen |= 1u128 << (h.pt & 0x7F);
-        let slot = &mut s.dscp_counts[usize::from(pkt.dscp & 63)];
+        let dscp = pkt.dscp & 63;
+        let slot = &mut s.dscp_counts[usize::from(dscp)];
         *slot = slot.saturating_add(1);
+        // §7: a value different from the previous packet's is a change (re-marking hop,
+        // policer, path change); the list is bounded, the count goes on.
+        let extras = &mut s.extras;
+        if dscp != self.last_dscp {
+            extras.dscp_changes += 1;
+            if extras.dscp_change_list.len() < MAX_DSCP_CHANGES_KEPT {
+                extras.dscp_change_list.push(DscpChange { at: pkt.at, from: self.last_dscp, to: dscp });
+            }
+            self.last_dscp = dscp;
+        }
+        extras.events += u64::from(pkt.is_event);
+        extras.cn_packets += u64::from(is_comfort_noise(h.pt));
 
         // §1.7 #1: in time sequence against the FIRST packet's timestamp.
         let ts_offset = h.ts.wrapping_sub(self.timing.ts_first);
@@ -163,7 +205,8 @@ impl StreamState {
 
         // §1.3: RFC 3550 A.1 bookkeeping.
         let mut duplicate = false;
-        match self.rfc.update(h.seq) {
+        let outcome = self.rfc.update(h.seq);
+        match outcome {
             SeqOutcome::Accepted { duplicate: dup, out_of_order } => {
                 duplicate = dup;
                 s.duplicates += u64::from(dup);
@@ -174,9 +217,10 @@ impl StreamState {
         }
 
         // §1.7 RFC 3550 A.8 in timestamp units: audio only (clock known, so telephone-event
-        // and unknown PTs are out), duplicates out. A clock change re-seeds the estimator
-        // because the two timestamp scales cannot be subtracted.
-        if pkt.clock_hz != 0 && !duplicate {
+        // and unknown PTs are out; comfort noise is out too, issue 4 item 8), duplicates out.
+        // A clock change re-seeds the estimator because the two timestamp scales cannot be
+        // subtracted.
+        if pkt.clock_hz != 0 && !duplicate && !cn {
             if let Some(prev) = self.rfc_jitter.filter(|p| p.prev_clock == pkt.clock_hz) {
                 let arrival_ticks = (t_ms - prev.prev_ms) * f64::from(pkt.clock_hz) / 1000.0;
                 // Timestamp difference modulo 2³², as signed (RFC 3550 A.8).
@@ -204,6 +248,34 @@ impl StreamState {
         if (1..MAX_DROPOUT).contains(&seq_step) {
             s.forward_pairs += 1;
         }
+        // Quality stage (quality-metrics.md §2, §3): timestamps unwrapped against the previous
+        // packet in arrival order (difference modulo 2³² as signed, RFC 3550 A.8).
+        let ext_ts = self.last_ext_ts + i64::from(h.ts.wrapping_sub(self.last_ts) as i32);
+        self.last_ext_ts = ext_ts;
+        let counters = StreamCounters {
+            expected: u64::try_from(self.rfc.expected()).unwrap_or(0),
+            received: self.rfc.received(),
+            jitter_ms: if pkt.clock_hz == 0 { 0.0 } else { s.jitter_rfc_ts * 1000.0 / f64::from(pkt.clock_hz) },
+        };
+        match outcome {
+            SeqOutcome::Accepted { .. } => {
+                let obs = observation(pkt, t_ms, self.rfc.last_ext(), duplicate);
+                self.quality.observe(obs, ext_ts, pkt.clock_hz, counters);
+            }
+            SeqOutcome::Restarted => {
+                // The held packet (seq − 1) opens the new segment; its timing is gone, so it
+                // counts as received without being judged by the buffers.
+                self.quality.restart_segment();
+                let mut held = observation(pkt, t_ms, self.rfc.last_ext() - 1, false);
+                held.bypasses_buffer = true;
+                self.quality.observe_position_only(held);
+                let obs = observation(pkt, t_ms, self.rfc.last_ext(), false);
+                self.quality.observe(obs, ext_ts, pkt.clock_hz, counters);
+            }
+            // A possible restart, not in `received` (§1.3): only counted in the window.
+            SeqOutcome::Held => self.quality.observe_unmeasured(t_ms, counters),
+        }
+
         self.last_ms = t_ms;
         self.last_seq = h.seq;
         self.last_ts = h.ts;
@@ -217,7 +289,21 @@ impl StreamState {
         s.lost = self.rfc.expected().saturating_sub(i64::try_from(s.received).unwrap_or(i64::MAX));
         s.tshark_expected = self.tshark_seq.expected();
         s.tshark_lost = i64::from(self.tshark_seq.lost(s.packets));
+        s.extras.quality = Some(Box::new(self.quality.finish()));
         self.stats
+    }
+}
+
+/// The quality stage's view of one packet (`media_ms` is filled by the tracker).
+fn observation(pkt: &RtpPacketInfo, t_ms: f64, ext: i64, duplicate: bool) -> PacketObservation {
+    PacketObservation {
+        arrival_ms: t_ms,
+        ext_seq: u64::try_from(ext.saturating_add(EXT_SEQ_OFFSET)).unwrap_or(0),
+        media_ms: 0.0,
+        marker: pkt.header.marker,
+        // Events and comfort noise count as received and are not played (§2, §3).
+        bypasses_buffer: pkt.is_event || is_comfort_noise(pkt.header.pt),
+        is_duplicate: duplicate,
     }
 }
 

@@ -11,6 +11,11 @@ use super::{MediaKind, RtpMap, SessionDescription};
 #[derive(Debug)]
 pub struct Announced {
     rtpmaps: Vec<RtpMap>,
+    /// `a=fmtp` parameters by payload type (codec variant for the E-model: G.729 `annexb`,
+    /// G.723.1 `bitrate`, iLBC `mode`, AMR `mode-set`).
+    fmtp: Vec<(u8, String)>,
+    /// `a=ptime`, ms (packetisation time of the delay budget, quality-metrics.md §5).
+    ptime_ms: Option<u32>,
     /// The section in force is `m=image` (T.38 over UDPTL): packets there are fax, not RTP.
     t38: bool,
     /// Learning sequence number of the announcement now in force (for eviction order).
@@ -64,6 +69,10 @@ impl PayloadMap {
                 continue;
             }
             self.insert(addr, media.rtpmaps.clone(), t38);
+            if let Some(entry) = self.by_addr.get_mut(&addr) {
+                entry.fmtp.clone_from(&media.fmtp);
+                entry.ptime_ms = media.ptime_ms;
+            }
         }
     }
 
@@ -80,7 +89,10 @@ impl PayloadMap {
     fn insert(&mut self, addr: SocketAddr, rtpmaps: Vec<RtpMap>, t38: bool) {
         let generation = self.next_generation;
         self.next_generation = self.next_generation.wrapping_add(1);
-        let is_new = self.by_addr.insert(addr, Announced { rtpmaps, t38, generation }).is_none();
+        let is_new = self
+            .by_addr
+            .insert(addr, Announced { rtpmaps, fmtp: Vec::new(), ptime_ms: None, t38, generation })
+            .is_none();
         self.order.push_back((addr, generation));
         if is_new && self.by_addr.len() > Self::CAPACITY {
             self.evict_oldest();
@@ -108,6 +120,17 @@ impl PayloadMap {
     /// caller then falls back to the RFC 3551 static table in `rtp::payload`).
     pub fn lookup(&self, dst: SocketAddr, pt: u8) -> Option<(&str, u32)> {
         self.by_addr.get(&dst)?.rtpmap(pt)
+    }
+
+    /// The `a=fmtp` parameters (text after the payload number) for `pt` in the SDP in force
+    /// for `dst`.
+    pub fn fmtp(&self, dst: SocketAddr, pt: u8) -> Option<&str> {
+        self.by_addr.get(&dst)?.fmtp.iter().find(|(p, _)| *p == pt).map(|(_, f)| f.as_str())
+    }
+
+    /// The `a=ptime` of the SDP in force for `dst`, ms.
+    pub fn ptime_ms(&self, dst: SocketAddr) -> Option<u32> {
+        self.by_addr.get(&dst)?.ptime_ms
     }
 
     /// True when some SDP announced `addr` as a media receive address.

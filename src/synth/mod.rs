@@ -9,10 +9,12 @@
 //! * [`rtp`] — lazily generated RTP directions with faults;
 //! * [`scenario`] — calls → time-ordered frames → pcap + [`truth::Truth`];
 //! * [`truth`] — the ground-truth records (serde);
+//! * [`media`] — one call whose RTP stream is an explicit packet list (quality tests);
 //! * [`fixtures`] — ready-made named scenarios, [`fixtures::mixed`] and
 //!   [`fixtures::write_all_fixtures`].
 
 pub mod fixtures;
+pub mod media;
 pub mod packet;
 pub mod pcap;
 pub mod rtp;

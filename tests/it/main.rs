@@ -4,5 +4,6 @@ mod bundle;
 mod cli;
 mod common;
 mod pairing;
+mod quality;
 mod shared_captures;
 mod synthetic;
