@@ -7,4 +7,6 @@ use crate::decode::DecodeLimits;
 pub struct Config {
     /// Decoder limits (fragments).
     pub decode: DecodeLimits,
+    /// Diagnosis thresholds (`--config FILE`, diagnosis.md §10).
+    pub diagnosis: crate::diagnose::DiagnosisConfig,
 }
