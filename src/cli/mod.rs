@@ -25,6 +25,15 @@ enum Command {
     Analyze(AnalyzeArgs),
     /// Write synthetic captures with known ground truth (`<name>.pcap` + `<name>.truth.json`).
     Synth(SynthArgs),
+    /// Configuration file helpers.
+    Config(ConfigArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct ConfigArgs {
+    /// Print the default configuration (TOML, with comments) to standard output.
+    #[arg(long)]
+    default: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -62,6 +71,9 @@ struct AnalyzeArgs {
     /// Write here instead of standard output; for CSV a directory gets one file per record kind.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Diagnosis thresholds (TOML; `callscope config --default` prints every key).
+    #[arg(long)]
+    config: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -85,7 +97,17 @@ pub fn run() -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Analyze(args) => analyze(&args),
         Command::Synth(args) => synth(&args),
+        Command::Config(args) => config_cmd(&args),
     }
+}
+
+fn config_cmd(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
+    if args.default {
+        print!("{}", callscope::diagnose::DEFAULT_TOML);
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!("callscope config: nothing to do (try --default)");
+    Ok(ExitCode::from(1))
 }
 
 fn synth(args: &SynthArgs) -> anyhow::Result<ExitCode> {
@@ -110,7 +132,12 @@ fn synth(args: &SynthArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn analyze(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
-    let config = Config::default();
+    let mut config = Config::default();
+    if let Some(path) = &args.config {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        config.diagnosis = callscope::diagnose::DiagnosisConfig::from_toml(&text)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    }
     let analysis = callscope::pipeline::analyze(&args.captures, &config)?;
     let doc = report::build(&analysis);
     report_warnings(&doc);

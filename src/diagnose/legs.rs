@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use super::config::DiagnosisConfig;
-use super::sdpstate::announced_kinds;
+use super::sdpstate::{announced, announced_kinds};
 use super::{ms_ns, DiagnosisInput};
 use crate::sip::Dialog;
 use crate::time::Timestamp;
@@ -60,6 +60,10 @@ fn score(input: &DiagnosisInput<'_>, cfg: &DiagnosisConfig, ai: usize, bi: usize
     if lag < 0 || lag > ms_ns(cfg.pairing.max_invite_lag_ms) {
         return None;
     }
+    // Two calls between the same two sockets are parallel calls of one UA, not two legs.
+    if a.caller == b.caller && a.callee == b.callee {
+        return None;
+    }
     let host_ok = same_host(cfg, a.callee?.ip(), b.caller?.ip());
     let mut pts = 0;
     let mut why = Vec::new();
@@ -67,6 +71,14 @@ fn score(input: &DiagnosisInput<'_>, cfg: &DiagnosisConfig, ai: usize, bi: usize
         let ak: Vec<_> = announced_kinds(a).into_iter().map(|(x, _)| x).collect();
         announced_kinds(b).iter().any(|(x, _)| ak.contains(x))
     };
+    // An SBC with two interfaces often keeps its media port on both (the fax capture: port
+    // 15580 announced by the SBC towards the A-leg and as the B-leg's caller): the B2BUA's
+    // side of each leg announcing the same port counts as the copied SDP address.
+    let sbc_port = {
+        let a_callee: Vec<u16> = announced(a, false).iter().map(|x| x.port()).collect();
+        announced(b, true).iter().any(|x| a_callee.contains(&x.port()))
+    };
+    let sdp_shared = sdp_shared || sbc_port;
     let called = number_key(a.to_user.as_deref()).is_some()
         && number_key(a.to_user.as_deref()) == number_key(b.to_user.as_deref());
     // Without the host relation (an SBC with two interfaces and no configured group), only

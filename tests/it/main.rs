@@ -2,5 +2,6 @@
 
 mod cli;
 mod common;
+mod diagnosis;
 mod shared_captures;
 mod synthetic;
