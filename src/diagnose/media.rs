@@ -62,8 +62,12 @@ impl<'a> CallMedia<'a> {
         let callee_addrs = announced(d, false);
         let mut c2e = Vec::new();
         let mut e2c = Vec::new();
+        let start = d.first_invite.map_or(d.last_time, |f| f.time);
+        let end = d.bye.map_or(Timestamp(i64::MAX), |(b, _)| Timestamp(b.time.0.saturating_add(2_000 * super::MS_NS)));
+        let private_receiver =
+            |to_caller: bool| announced(d, to_caller).iter().any(|a| is_private_or_unspecified(a.ip()));
         for (k, s) in input.streams.iter().enumerate() {
-            if !judged_audio(input, &kinds, s) {
+            if !judged_audio(input, &kinds, s) || s.first.time > end || s.last.time < start {
                 continue;
             }
             let paired = input.pairing.get(k).copied().flatten().filter(|p| p.dialog == i);
@@ -76,6 +80,19 @@ impl<'a> CallMedia<'a> {
                 (false, true) if paired.is_some() || callee_addrs.contains(&s.key.src) => Some(CalleeToCaller),
                 _ => paired.and_then(|p| p.direction),
             };
+            // A flow to an address the receiver never announced reaches it only when that
+            // address is where the receiver's own RTP comes from (symmetric RTP, RFC 4961) or
+            // its NAT address (private SDP, public signalling); otherwise it went elsewhere and
+            // is not counted for the direction (`one_way_audio` `sent_elsewhere`).
+            let dir = dir.filter(|&dir| {
+                let to_caller = dir == CalleeToCaller;
+                let receiver_addrs = if to_caller { &caller_addrs } else { &callee_addrs };
+                let receiver_sig = if to_caller { d.caller } else { d.callee };
+                receiver_addrs.is_empty()
+                    || receiver_addrs.contains(&s.key.dst)
+                    || input.streams.iter().any(|o| o.key.src == s.key.dst)
+                    || private_receiver(to_caller) && receiver_sig.is_some_and(|r| r.ip() == s.key.dst.ip())
+            });
             match dir {
                 Some(CallerToCallee) => c2e.push(k),
                 Some(CalleeToCaller) => e2c.push(k),

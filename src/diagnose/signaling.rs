@@ -165,7 +165,13 @@ fn no_final(input: &DiagnosisInput<'_>, d: &Dialog, cfg: &DiagnosisConfig, out: 
     let to_user = d.to_user.as_deref().unwrap_or("?");
     let copies: Vec<u64> =
         d.messages.iter().filter(|m| m.method == Some(Method::Invite)).map(|m| m.at.number).collect();
-    let last_copy = d.last_invite_copy.map_or(invite.time, |f| f.time);
+    // Timer B runs from the first transmission of the last INVITE transaction (RFC 3261 §17.1.1.2).
+    let last_cseq = d.messages.iter().filter(|m| m.method == Some(Method::Invite)).map(|m| m.cseq.0).next_back();
+    let last_copy = d
+        .messages
+        .iter()
+        .find(|m| m.method == Some(Method::Invite) && Some(m.cseq.0) == last_cseq)
+        .map_or(invite.time, |m| m.at.time);
     let any_response = d.messages.iter().any(|m| m.status.is_some() && m.cseq.1 == Method::Invite);
     let waited = input.capture_end.0.saturating_sub(last_copy.0);
     if !any_response && waited >= ms_ns(cfg.sip.timer_b_s.saturating_mul(1000)) {
@@ -193,8 +199,8 @@ fn no_final(input: &DiagnosisInput<'_>, d: &Dialog, cfg: &DiagnosisConfig, out: 
                 Severity::Fail,
                 Some(StreamDirection::CallerToCallee),
                 format!(
-                    "INVITE to {to_user} on the hop {} got no response at all in {:.1} s after the last of {} copies \
-                     (Timer B is {} s){}.",
+                    "INVITE to {to_user} on the hop {} got no response at all in {:.1} s after its first copy ({} copies; \
+                     Timer B is {} s){}.",
                     hop(d.caller, d.callee),
                     waited as f64 / 1e9,
                     copies.len(),

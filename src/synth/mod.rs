@@ -12,6 +12,7 @@
 //! * [`fixtures`] — ready-made named scenarios, [`fixtures::mixed`] and
 //!   [`fixtures::write_all_fixtures`].
 
+pub mod diag_scenarios;
 pub mod fixtures;
 pub mod packet;
 pub mod pcap;

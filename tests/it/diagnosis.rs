@@ -222,3 +222,307 @@ fn clean_calls_get_no_media_verdict() {
         }
     }
 }
+
+// ---- Generated captures: one trigger and one near miss per reason code ----
+
+use callscope::diagnose::DiagnosisConfig;
+use callscope::synth::diag_scenarios::{script, DiagCall, Flow};
+
+fn synth_doc(name: &str, calls: &[DiagCall], cfg: &DiagnosisConfig) -> Document {
+    let dir = std::env::temp_dir().join(format!("callscope-diag-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join(format!("{name}.pcap"));
+    script(calls).write_file(&path).expect("write capture");
+    let config = callscope::config::Config { diagnosis: cfg.clone(), ..Default::default() };
+    let analysis = callscope::pipeline::analyze(&[path.to_string_lossy().into_owned()], &config).expect("analyze");
+    callscope::report::build(&analysis)
+}
+
+fn synth_codes(name: &str, call: DiagCall) -> Vec<&'static str> {
+    synth_codes_cfg(name, call, &DiagnosisConfig::default())
+}
+
+fn synth_codes_cfg(name: &str, call: DiagCall, cfg: &DiagnosisConfig) -> Vec<&'static str> {
+    let d = synth_doc(name, &[call], cfg);
+    assert_eq!(d.calls.len(), 1, "{name}");
+    codes(&d.calls[0])
+}
+
+#[track_caller]
+fn fires(code: &str, got: &[&str]) {
+    assert!(got.contains(&code), "{code} expected, got {got:?}");
+}
+
+#[track_caller]
+fn silent(code: &str, got: &[&str]) {
+    assert!(!got.contains(&code), "{code} must not fire, got {got:?}");
+}
+
+#[test]
+fn synth_clean_call_is_ok() {
+    let d = synth_doc("clean", &[DiagCall::answered("clean")], &DiagnosisConfig::default());
+    assert_eq!(class(&d.calls[0]), "ok", "{:?}", codes(&d.calls[0]));
+    assert!(d.calls[0].verdict.reasons.is_empty(), "{:?}", codes(&d.calls[0]));
+}
+
+#[test]
+fn synth_one_way_audio() {
+    let mut c = DiagCall::answered("ow");
+    c.c2e.enabled = false;
+    let d = synth_doc("ow", &[c], &DiagnosisConfig::default());
+    let r = reason(&d.calls[0], "one_way_audio");
+    assert_eq!(r.direction, Some(callscope::correlate::StreamDirection::CallerToCallee));
+    assert!(r.detail.contains("203.0.113.20:50000") && r.detail.contains("filtering"), "{}", r.detail);
+    assert_eq!(class(&d.calls[0]), "media");
+    // Sent elsewhere: the caller's RTP goes to a port the callee never announced.
+    let mut c = DiagCall::answered("ow2");
+    c.c2e.send_to = Some("203.0.113.20:50010".parse().unwrap());
+    let d = synth_doc("ow2", &[c], &DiagnosisConfig::default());
+    let r = reason(&d.calls[0], "one_way_audio");
+    assert_eq!(r.subcode, Some("sent_elsewhere"));
+    assert!(r.detail.contains("203.0.113.20:50010"), "{}", r.detail);
+    // Near miss: negotiated sendonly/recvonly.
+    let mut c = DiagCall::answered("neg");
+    c.c2e.enabled = false;
+    c.directions = ("recvonly", "sendonly");
+    let got = synth_codes("neg", c);
+    silent("one_way_audio", &got);
+    fires("negotiated_one_way", &got);
+    // Near miss: too short to judge.
+    let mut c = DiagCall::answered("short");
+    c.c2e.enabled = false;
+    c.talk_ms = 4000;
+    silent("one_way_audio", &synth_codes("short", c));
+}
+
+#[test]
+fn synth_no_media() {
+    // Another call carries RTP between the same hosts, so media of these hosts is captured.
+    let mut c = DiagCall::answered("nm");
+    c.c2e.enabled = false;
+    c.e2c.enabled = false;
+    let other = DiagCall { start_ms: 20_000, ..DiagCall::answered("other") };
+    let d = synth_doc("nm", &[c.clone(), other], &DiagnosisConfig::default());
+    fires("no_media", &codes(call(&d, "nm")));
+    silent("no_media", &codes(call(&d, "other")));
+    // Near miss: no RTP in the whole input → media_not_captured.
+    let got = synth_codes("nmc", c);
+    silent("no_media", &got);
+    fires("media_not_captured", &got);
+}
+
+#[test]
+fn synth_retransmissions_and_no_ack() {
+    let c = DiagCall { invite_copies: 3, ..DiagCall::answered("rt") };
+    fires("retransmissions", &synth_codes("rt", c));
+    let c = DiagCall { invite_copies: 2, ..DiagCall::answered("rt2") };
+    silent("retransmissions", &synth_codes("rt2", c));
+    let c = DiagCall { ok_copies: 4, ack: false, talk_ms: 40_000, ..DiagCall::answered("na") };
+    let got = synth_codes("na", c);
+    fires("no_ack", &got);
+    let c = DiagCall { ok_copies: 2, ack: true, talk_ms: 40_000, ..DiagCall::answered("na2") };
+    silent("no_ack", &synth_codes("na2", c));
+}
+
+#[test]
+fn synth_invite_timeout() {
+    let c = DiagCall { silent_callee: true, invite_copies: 7, tail_ms: 2000, ..DiagCall::answered("it") };
+    let got = synth_codes("it", c);
+    fires("invite_timeout", &got);
+    // Near miss: the capture ends 10 s after the INVITE.
+    let c = DiagCall { silent_callee: true, invite_copies: 1, tail_ms: 0, ..DiagCall::answered("it2") };
+    let d = synth_doc("it2", &[c], &DiagnosisConfig::default());
+    assert!(
+        !codes(&d.calls[0]).contains(&"invite_timeout") || d.calls[0].outcome != callscope::sip::Outcome::Incomplete
+    );
+}
+
+#[test]
+fn synth_auth_failure_vs_forbidden() {
+    let c = DiagCall { challenge: true, ..DiagCall::refused("af", 403, 100) };
+    let got = synth_codes("af", c);
+    fires("auth_failure", &got);
+    silent("forbidden", &got);
+    let got = synth_codes("fb", DiagCall::refused("fb", 403, 100));
+    fires("forbidden", &got);
+    silent("auth_failure", &got);
+    let c = DiagCall { challenge: true, ..DiagCall::answered("ok") };
+    silent("auth_failure", &synth_codes("ok", c));
+}
+
+#[test]
+fn synth_final_responses() {
+    for (status, code) in [
+        (404, "not_found"),
+        (484, "address_incomplete"),
+        (480, "temporarily_unavailable"),
+        (408, "request_timeout"),
+        (503, "service_unavailable"),
+        (500, "server_error"),
+        (488, "not_acceptable"),
+        (482, "routing_loop"),
+        (302, "moved"),
+        (486, "busy"),
+        (603, "declined"),
+        (420, "extension_unsupported"),
+        (402, "unclassified_failure"),
+    ] {
+        let got = synth_codes(&format!("f{status}"), DiagCall::refused(&format!("f{status}"), status, 200));
+        assert_eq!(got.first(), Some(&code), "{status}: {got:?}");
+    }
+    let c = DiagCall { final_headers: "Reason: Q.850;cause=34\r\n".into(), ..DiagCall::refused("b34", 486, 200) };
+    fires("service_unavailable", &synth_codes("b34", c));
+    let c = DiagCall { cancel_ms: Some(3000), ..DiagCall::answered("cx") };
+    fires("cancelled_by_caller", &synth_codes("cx", c));
+}
+
+#[test]
+fn synth_long_setup_and_unanswered_ringing() {
+    let c = DiagCall { ring_ms: Some(9000), final_status: (200, 10_000), ..DiagCall::answered("ls") };
+    fires("long_setup", &synth_codes("ls", c));
+    let c = DiagCall { ring_ms: Some(2000), ..DiagCall::answered("ls2") };
+    silent("long_setup", &synth_codes("ls2", c));
+    let c = DiagCall { cancel_ms: Some(50_000), ..DiagCall::answered("ur") };
+    fires("unanswered_ringing", &synth_codes("ur", c));
+    let c = DiagCall { cancel_ms: Some(30_000), ..DiagCall::answered("ur2") };
+    silent("unanswered_ringing", &synth_codes("ur2", c));
+}
+
+#[test]
+fn synth_emergency() {
+    let c = DiagCall { to_user: "911".into(), ..DiagCall::refused("e1", 503, 100) };
+    let got = synth_codes("e1", c);
+    fires("emergency_call", &got);
+    fires("emergency_routing", &got);
+    let c = DiagCall { to_user: "9112".into(), ..DiagCall::answered("e2") };
+    let got = synth_codes("e2", c);
+    fires("emergency_call", &got);
+    silent("emergency_routing", &got);
+    let c = DiagCall { to_user: "9113".into(), ..DiagCall::answered("e3") };
+    silent("emergency_call", &synth_codes("e3", c));
+}
+
+#[test]
+fn synth_caller_id_format() {
+    let mut cfg = DiagnosisConfig::default();
+    cfg.caller_id.trunk_hosts = vec!["203.0.113.20".into()];
+    let c = DiagCall { from_user: "1001".into(), ..DiagCall::answered("cid") };
+    fires("caller_id_format", &synth_codes_cfg("cid", c, &cfg));
+    silent("caller_id_format", &synth_codes_cfg("cid2", DiagCall::answered("cid2"), &cfg));
+    let c = DiagCall { from_user: "1001".into(), ..DiagCall::answered("cid3") };
+    silent("caller_id_format", &synth_codes("cid3", c));
+}
+
+#[test]
+fn synth_bye_reasons() {
+    let c = DiagCall { bye_reason: Some("Q.850;cause=38".into()), ..DiagCall::answered("br") };
+    fires("bye_with_reason_header", &synth_codes("br", c));
+    let c = DiagCall { bye_reason: Some("Q.850;cause=16".into()), ..DiagCall::answered("br2") };
+    silent("bye_with_reason_header", &synth_codes("br2", c));
+    let c = DiagCall { bye_reason: Some("SIP;cause=408;text=\"RTP timeout\"".into()), ..DiagCall::answered("dt") };
+    fires("dropped_by_timeout", &synth_codes("dt", c));
+}
+
+#[test]
+fn synth_media_gap_and_loss() {
+    let mut c = DiagCall::answered("gap");
+    c.e2c.gap = Some((3000, 5000, true));
+    let got = synth_codes("gap", c);
+    fires("media_gap", &got);
+    silent("high_loss", &got);
+    let mut c = DiagCall::answered("vad");
+    c.e2c.gap = Some((3000, 5000, false));
+    silent("media_gap", &synth_codes("vad", c));
+    let mut c = DiagCall::answered("loss");
+    c.e2c.drop_every = Some(20); // 5 %
+    fires("high_loss", &synth_codes("loss", c));
+    let mut c = DiagCall::answered("loss2");
+    c.e2c.drop_every = Some(200); // 0.5 %
+    silent("high_loss", &synth_codes("loss2", c));
+}
+
+#[test]
+fn synth_ssrc_change_and_codec_mismatch() {
+    let mut c = DiagCall::answered("ssrc");
+    c.e2c.ssrc_change_ms = Some(5000);
+    fires("ssrc_change", &synth_codes("ssrc", c));
+    let mut c = DiagCall::answered("ssrc2");
+    c.e2c.ssrc_change_ms = Some(5000);
+    c.reinvite_ms = Some(5000);
+    silent("ssrc_change", &synth_codes("ssrc2", c));
+    let mut c = DiagCall::answered("cm");
+    c.e2c.pt = 18; // G.729, offered by nobody
+    fires("codec_mismatch", &synth_codes("cm", c));
+    let mut c = DiagCall::answered("cm2");
+    c.e2c.pt = 8;
+    silent("codec_mismatch", &synth_codes("cm2", c));
+}
+
+#[test]
+fn synth_nat_private_sdp() {
+    let mut c = DiagCall::answered("nat");
+    c.caller_media = "192.168.1.10:40000".parse().unwrap();
+    c.c2e.enabled = false;
+    fires("sdp_private_address_behind_nat", &synth_codes("nat", c));
+    // Near miss: both parties private (an internal call).
+    let mut c = DiagCall::answered("nat2");
+    c.caller = "10.0.0.10:5060".parse().unwrap();
+    c.callee = "10.0.0.20:5060".parse().unwrap();
+    c.caller_media = "10.0.0.10:40000".parse().unwrap();
+    c.callee_media = "10.0.0.20:50000".parse().unwrap();
+    silent("sdp_private_address_behind_nat", &synth_codes("nat2", c));
+}
+
+#[test]
+fn synth_media_stops_after_reinvite() {
+    let mut c = DiagCall::answered("ms");
+    c.talk_ms = 20_000;
+    c.reinvite_ms = Some(5000);
+    c.e2c.stop_ms = Some(6000);
+    fires("media_stops_after_reinvite", &synth_codes("ms", c));
+    let mut c = DiagCall::answered("ms2");
+    c.talk_ms = 20_000;
+    c.reinvite_ms = Some(5000);
+    silent("media_stops_after_reinvite", &synth_codes("ms2", c));
+}
+
+#[test]
+fn synth_t38_rejected() {
+    let c = DiagCall { t38_reoffer_ms: Some(3000), ..DiagCall::answered("t38") };
+    let got = synth_codes("t38", c);
+    fires("t38_rejected", &got);
+    silent("not_acceptable", &got);
+    silent("t38_rejected", &synth_codes("t38b", DiagCall::answered("t38b")));
+}
+
+#[test]
+fn synth_dscp_rules_only_when_configured() {
+    let mut c = DiagCall::answered("dscp");
+    c.e2c.dscp = 0;
+    silent("dscp_missing", &synth_codes("dscp", c.clone()));
+    let mut cfg = DiagnosisConfig::default();
+    cfg.qos.expect_media_dscp = Some(46);
+    fires("dscp_missing", &synth_codes_cfg("dscp2", c, &cfg));
+    let mut c = DiagCall::answered("dscp3");
+    c.e2c.dscp = 26;
+    fires("dscp_remarked", &synth_codes_cfg("dscp3", c, &cfg));
+    silent("dscp_missing", &synth_codes_cfg("dscp4", DiagCall::answered("dscp4"), &cfg));
+}
+
+#[test]
+fn synth_pair_finding_one_way_concentrated() {
+    let mut calls = Vec::new();
+    for i in 0..4 {
+        let mut c = DiagCall::answered(&format!("p{i}"));
+        c.start_ms = i * 15_000;
+        c.c2e.enabled = false;
+        calls.push(c);
+    }
+    let d = synth_doc("pairs", &calls, &DiagnosisConfig::default());
+    assert_eq!(d.sites.len(), 1, "{:?}", d.sites);
+    assert_eq!(d.sites[0]["code"], "inter_site_one_way");
+    assert_eq!(d.sites[0]["from_addr"], "198.51.100.10");
+    let clean: Vec<DiagCall> =
+        (0..4).map(|i| DiagCall { start_ms: i * 15_000, ..DiagCall::answered(&format!("q{i}")) }).collect();
+    assert!(synth_doc("pairs2", &clean, &DiagnosisConfig::default()).sites.is_empty());
+}
