@@ -226,7 +226,7 @@ fn clean_calls_get_no_media_verdict() {
 // ---- Generated captures: one trigger and one near miss per reason code ----
 
 use callscope::diagnose::DiagnosisConfig;
-use callscope::synth::diag_scenarios::{script, DiagCall, Flow};
+use callscope::synth::diag_scenarios::{script, DiagCall};
 
 fn synth_doc(name: &str, calls: &[DiagCall], cfg: &DiagnosisConfig) -> Document {
     let dir = std::env::temp_dir().join(format!("callscope-diag-{}", std::process::id()));
