@@ -32,7 +32,15 @@ pub struct Analysis {
     pub sip_orphan_messages: u64,
     /// Warnings.
     pub warnings: Warnings,
+    /// ICMP destination-unreachable errors quoting UDP (bounded by [`MAX_ICMP_ERRORS`]).
+    pub icmp_errors: Vec<crate::diagnose::IcmpSeen>,
+    /// Thresholds the diagnosis uses (from the run configuration).
+    pub diagnosis: crate::diagnose::DiagnosisConfig,
 }
+
+/// ICMP errors kept for the diagnosis (`media_icmp_unreachable`, `invite_timeout`); later ones
+/// are counted in no table, as the first ones already prove the point.
+pub const MAX_ICMP_ERRORS: usize = 4096;
 
 /// Runs the whole analysis over `paths`.
 pub fn analyze(paths: &[String], config: &Config) -> Result<Analysis, CaptureError> {
@@ -45,6 +53,7 @@ pub fn analyze(paths: &[String], config: &Config) -> Result<Analysis, CaptureErr
     let mut rtcp = crate::rtcp::RtcpTable::default();
     streams.set_window_s(config.window_s);
     let mut end = Timestamp::default();
+    let mut icmp_errors = Vec::new();
 
     let mut first_frame = true;
     while let Some(frame) = capture.next_frame(&mut warnings) {
@@ -55,6 +64,9 @@ pub fn analyze(paths: &[String], config: &Config) -> Result<Analysis, CaptureErr
         }
         end = end.max(frame.at.time);
         decoder.decode(&frame, &mut warnings, &mut |dg, warnings| {
+            if dg.icmp_error.is_some() && icmp_errors.len() < MAX_ICMP_ERRORS {
+                icmp_errors.push(crate::diagnose::IcmpSeen { at: dg.at, quoted_src: dg.src, quoted_dst: dg.dst });
+            }
             on_datagram(
                 dg,
                 &mut Stages { sip: &mut sip, payloads: &mut payloads, streams: &mut streams, rtcp: &mut rtcp },
@@ -84,6 +96,8 @@ pub fn analyze(paths: &[String], config: &Config) -> Result<Analysis, CaptureErr
         capture_end: end,
         sip_orphan_messages,
         warnings,
+        icmp_errors,
+        diagnosis: config.diagnosis.clone(),
     })
 }
 

@@ -29,6 +29,15 @@ enum Command {
     Call(CallArgs),
     /// Registration status per address-of-record (REGISTER transactions).
     Registrations(RegistrationsArgs),
+    /// Configuration file helpers.
+    Config(ConfigArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct ConfigArgs {
+    /// Print the default configuration (TOML, with comments) to standard output.
+    #[arg(long)]
+    default: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -109,6 +118,9 @@ struct AnalyzeArgs {
     /// Write here instead of standard output; for CSV a directory gets one file per record kind.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Diagnosis thresholds (TOML; `callscope config --default` prints every key).
+    #[arg(long)]
+    config: Option<PathBuf>,
     /// Length of the per-stream quality windows in seconds (`streams[].windows`).
     #[arg(long, default_value_t = callscope::quality::stream::DEFAULT_WINDOW_S, value_parser = parse_window_s)]
     window_s: f64,
@@ -149,7 +161,17 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Synth(args) => synth(&args),
         Command::Call(args) => call(&args),
         Command::Registrations(args) => registrations(&args),
+        Command::Config(args) => config_cmd(&args),
     }
+}
+
+fn config_cmd(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
+    if args.default {
+        print!("{}", callscope::diagnose::DEFAULT_TOML);
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!("callscope config: nothing to do (try --default)");
+    Ok(ExitCode::from(1))
 }
 
 fn call(args: &CallArgs) -> anyhow::Result<ExitCode> {
@@ -231,7 +253,13 @@ fn synth(args: &SynthArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn analyze(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
-    let config = Config { window_s: args.window_s, ..Config::default() };
+    let mut config = Config::default();
+    if let Some(path) = &args.config {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        config.diagnosis = callscope::diagnose::DiagnosisConfig::from_toml(&text)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    }
+    config.window_s = args.window_s;
     let analysis = callscope::pipeline::analyze(&args.captures, &config)?;
     let doc = report::build(&analysis);
     report_warnings(&doc);

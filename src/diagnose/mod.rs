@@ -1,20 +1,40 @@
 //! Stage 8 — diagnose: a verdict for every call (diagnosis.md).
 //!
-//! Input: a dialog (and later its streams and quality). Output: [`Verdict`] with [`Reason`]s,
-//! each citing the frames that prove it. State: none.
+//! Input: the dialogs, the measured streams and their pairing with calls, registrations, the
+//! frames the SIP stage warned about, ICMP errors quoting UDP, and the capture's end time
+//! ([`DiagnosisInput`]). Output: per call a [`Verdict`] with [`Reason`]s citing the frames that
+//! prove them, the B2BUA leg links (§5), reasons of streams tied to no call, and per address
+//! pair findings ([`Diagnosis`]). State: none. Thresholds come from [`DiagnosisConfig`].
 //!
-//! Implemented so far: the final-response rules of diagnosis.md §4.6 (the code, class and
-//! severity a final response to the initial INVITE implies) and the INVITE-timeout rules of §4.1.
-//! Media, retransmission, NAT and cross-leg rules are not evaluated yet; a call they would flag
-//! still reads `ok` here.
+//! The rules live by class: [`signaling`] (§4.1 and the final-response table §4.6), [`routing`]
+//! (§4.2), [`media`] (§4.3), [`info`] (§4.4); [`legs`] pairs B2BUA legs (§5) and [`sdpstate`]
+//! reads the offer/answer state the media rules need.
+
+pub mod config;
+pub mod info;
+pub mod legs;
+pub mod media;
+pub mod routing;
+pub mod sdpstate;
+pub mod signaling;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
 
 use serde::Serialize;
 
-use crate::correlate::StreamDirection;
-use crate::sip::{Dialog, Method};
+pub use config::{DiagnosisConfig, DEFAULT_TOML};
+pub use legs::Link;
+
+use crate::capture::FrameRef;
+use crate::correlate::{StreamDirection, StreamPairing};
+use crate::rtp::StreamStats;
+use crate::sdp::PayloadMap;
+use crate::sip::{Dialog, Registration};
 use crate::time::Timestamp;
 
-/// Class of a reason (diagnosis.md §2). `Info` never makes a call fail.
+/// Class of a reason (diagnosis.md §2). `Info` never makes a call fail. The declaration order
+/// is the tie-break order of §3: routing, signaling, media.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReasonClass {
@@ -54,7 +74,7 @@ pub enum Severity {
     Info,
 }
 
-/// One finding (contract `Reason`, with the additive `severity`).
+/// One finding (contract `Reason`, with the additive fields of diagnosis.md §2).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Reason {
     /// Reason code (diagnosis.md §4).
@@ -65,10 +85,91 @@ pub struct Reason {
     pub direction: Option<StreamDirection>,
     /// One sentence a helpdesk can paste into a ticket.
     pub detail: String,
-    /// Frame numbers that prove it, ascending.
+    /// Frame numbers that prove it, ascending, unique, at most `diagnosis.max_frames`.
     pub frames: Vec<u64>,
     /// Impact tier.
     pub severity: Severity,
+    /// Refinement named by the rule (`never_sent`, `nat_confirmed`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subcode: Option<&'static str>,
+    /// The proof rests on what this capture point saw (diagnosis.md §6).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub capture_dependent: bool,
+    /// Measured values and the thresholds used.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub metrics: BTreeMap<&'static str, f64>,
+    /// Stream id for stream-scoped reasons.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream: Option<u32>,
+}
+
+impl Reason {
+    /// A reason with the mandatory fields; frames are normalised by [`Reason::finish`].
+    pub fn new(
+        code: &'static str,
+        class: ReasonClass,
+        severity: Severity,
+        direction: Option<StreamDirection>,
+        detail: String,
+        frames: Vec<u64>,
+    ) -> Self {
+        Reason {
+            code,
+            class,
+            direction,
+            detail,
+            frames,
+            severity,
+            subcode: None,
+            capture_dependent: false,
+            metrics: BTreeMap::new(),
+            stream: None,
+        }
+    }
+
+    /// Sets the subcode.
+    pub fn with_subcode(mut self, subcode: &'static str) -> Self {
+        self.subcode = Some(subcode);
+        self
+    }
+
+    /// Marks the reason capture-dependent (§6).
+    pub fn cd(mut self) -> Self {
+        self.capture_dependent = true;
+        self
+    }
+
+    /// Adds a metric.
+    pub fn metric(mut self, key: &'static str, value: f64) -> Self {
+        self.metrics.insert(key, (value * 1000.0).round() / 1000.0);
+        self
+    }
+
+    /// Sets the stream id.
+    pub fn on_stream(mut self, id: u32) -> Self {
+        self.stream = Some(id);
+        self
+    }
+
+    /// Sorts and de-duplicates frames and keeps at most `max` (§2): the first `max − 1` and the
+    /// last, saying how many were left out at the end of `detail`.
+    pub fn finish(mut self, max: usize) -> Self {
+        self.frames.retain(|&f| f != 0);
+        self.frames.sort_unstable();
+        self.frames.dedup();
+        let max = max.max(2);
+        if self.frames.len() > max {
+            let extra = self.frames.len() - max;
+            let last = self.frames.last().copied();
+            self.frames.truncate(max - 1);
+            self.frames.extend(last);
+            if self.detail.ends_with('.') {
+                self.detail.pop();
+            }
+            self.detail.push_str(&format!(" (+{extra} more frames)."));
+        }
+        self
+    }
 }
 
 /// A call's verdict.
@@ -78,20 +179,6 @@ pub struct Verdict {
     pub class: VerdictClass,
     /// Reasons sorted by severity, class order, first frame, code (§3).
     pub reasons: Vec<Reason>,
-}
-
-/// RFC 3261 Timer B: an INVITE client transaction gives up after 64·T1 = 32 s.
-const TIMER_B_NS: i64 = 32_000_000_000;
-/// RFC 3261 Timer C (proxy INVITE timer, "> 3 min"), diagnosis.md `no_final_response`.
-const TIMER_C_NS: i64 = 180_000_000_000;
-
-/// Diagnoses one call from its signalling; `capture_end` is the last frame time of the input.
-pub fn diagnose_call(dialog: &Dialog, capture_end: Timestamp) -> Verdict {
-    let mut reasons = Vec::new();
-    if let Some(r) = final_response_reason(dialog, capture_end) {
-        reasons.push(r);
-    }
-    verdict_from(reasons)
 }
 
 /// Applies the precedence rule of diagnosis.md §3.
@@ -111,93 +198,138 @@ pub fn verdict_from(mut reasons: Vec<Reason>) -> Verdict {
     Verdict { class, reasons }
 }
 
-/// The code a final response to the initial INVITE implies (diagnosis.md §4.6).
-fn final_status_code(status: u16, cancelled: bool) -> Option<(&'static str, ReasonClass, Severity)> {
-    use ReasonClass::{Info, Routing, Signaling};
-    use Severity::{Fail, Info as I};
-    let code = match status {
-        200..=299 => return None,
-        300..=399 => ("moved", Routing, Fail),
-        400 => ("malformed_sip", Signaling, Fail),
-        401 | 407 => ("auth_failure", Signaling, Fail),
-        403 => ("forbidden", Routing, Fail),
-        404 | 410 | 604 => ("not_found", Routing, Fail),
-        408 => ("request_timeout", Routing, Fail),
-        415 | 420 | 421 | 422 => ("extension_unsupported", Signaling, Fail),
-        480 => ("temporarily_unavailable", Routing, Fail),
-        482 | 483 => ("routing_loop", Routing, Fail),
-        484 | 485 => ("address_incomplete", Routing, Fail),
-        486 | 600 => ("busy", Info, I),
-        487 if cancelled => ("cancelled_by_caller", Info, I),
-        488 | 606 => ("not_acceptable", Signaling, Fail),
-        503 => ("service_unavailable", Routing, Fail),
-        500..=599 => ("server_error", Signaling, Fail),
-        603 => ("declined", Info, I),
-        _ => ("unclassified_failure", Signaling, Fail),
-    };
-    Some(code)
+/// An ICMP destination-unreachable error quoting a UDP datagram (for `media_icmp_unreachable`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IcmpSeen {
+    /// Frame of the ICMP error.
+    pub at: FrameRef,
+    /// Source of the quoted datagram (the sender whose packet was refused).
+    pub quoted_src: SocketAddr,
+    /// Destination of the quoted datagram (the closed port).
+    pub quoted_dst: SocketAddr,
 }
 
-fn final_response_reason(d: &Dialog, capture_end: Timestamp) -> Option<Reason> {
-    let invite = d.first_invite?;
-    let to_user = d.to_user.as_deref().unwrap_or("?");
-    if let Some((status, at)) = d.final_response {
-        let cancelled = d.messages.iter().any(|m| m.method == Some(Method::Cancel));
-        let (code, class, severity) = final_status_code(status, cancelled)?;
-        let direction = (code == "cancelled_by_caller").then_some(StreamDirection::CallerToCallee);
-        let detail = format!(
-            "INVITE to {to_user} (frame {}, {}) answered {status} in frame {} after {:.0} ms.",
-            invite.number,
-            invite.time,
-            at.number,
-            at.time.ms_since(invite.time)
-        );
-        let mut frames = vec![invite.number, at.number];
-        frames.sort_unstable();
-        frames.dedup();
-        return Some(Reason { code, class, direction, detail, frames, severity });
-    }
-    // No final response: claim only what the capture covers (diagnosis.md §1 principle 2).
-    let invites: Vec<u64> = invite_copies(d);
-    let last_copy =
-        d.messages.iter().filter(|m| m.method == Some(Method::Invite)).map(|m| m.at.time).max().unwrap_or(invite.time);
-    let any_response = d.messages.iter().any(|m| m.status.is_some() && m.cseq.1 == Method::Invite);
-    let waited = capture_end.0.saturating_sub(last_copy.0);
-    if !any_response && waited >= TIMER_B_NS {
-        return Some(Reason {
-            code: "invite_timeout",
-            class: ReasonClass::Signaling,
-            direction: Some(StreamDirection::CallerToCallee),
-            detail: format!(
-                "INVITE to {to_user} got no response at all in {:.1} s after the last of {} copies (Timer B is 32 s).",
-                waited as f64 / 1e9,
-                invites.len()
-            ),
-            frames: invites,
-            severity: Severity::Fail,
-        });
-    }
-    let since_first = capture_end.0.saturating_sub(invite.time.0);
-    if any_response && since_first >= TIMER_C_NS && !d.messages.iter().any(|m| m.method == Some(Method::Cancel)) {
-        return Some(Reason {
-            code: "no_final_response",
-            class: ReasonClass::Signaling,
-            direction: Some(StreamDirection::CallerToCallee),
-            detail: format!(
-                "INVITE to {to_user} got provisional responses but no final response in {:.0} s (Timer C is 180 s).",
-                since_first as f64 / 1e9
-            ),
-            frames: invites,
-            severity: Severity::Fail,
-        });
-    }
-    None
+/// Quality figures of a stream computed by the quality stage (quality-metrics.md §3, §5). The
+/// `low_mos` and `late_packets` rules read only this; without figures they do not run.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct StreamQualityFigures {
+    /// E-model MOS.
+    pub mos: Option<f64>,
+    /// Share of packets the jitter-buffer simulation discarded as late, percent.
+    pub late_discard_pct: Option<f64>,
 }
 
-fn invite_copies(d: &Dialog) -> Vec<u64> {
-    let mut frames: Vec<u64> =
-        d.messages.iter().filter(|m| m.method == Some(Method::Invite)).map(|m| m.at.number).take(32).collect();
-    frames.sort_unstable();
-    frames.dedup();
-    frames
+/// Everything the rules read.
+#[derive(Clone, Copy)]
+pub struct DiagnosisInput<'a> {
+    /// Dialogs (calls are those with `first_invite`).
+    pub dialogs: &'a [Dialog],
+    /// Registrations.
+    pub registrations: &'a [Registration],
+    /// Streams; stream id = index + 1 (records number them so).
+    pub streams: &'a [StreamStats],
+    /// Pairing, index-aligned with `streams`.
+    pub pairing: &'a [Option<StreamPairing>],
+    /// Payload maps learned from SDP.
+    pub payloads: &'a PayloadMap,
+    /// Time of the last frame of the input.
+    pub capture_end: Timestamp,
+    /// Frame numbers the SIP stage warned about as malformed (sorted).
+    pub malformed_sip_frames: &'a [u64],
+    /// ICMP errors quoting UDP.
+    pub icmp: &'a [IcmpSeen],
+    /// Quality figures index-aligned with `streams` (empty until the quality stage is wired).
+    pub quality: &'a [Option<StreamQualityFigures>],
+}
+
+/// The diagnosis of a whole run.
+#[derive(Clone, Debug, Default)]
+pub struct Diagnosis {
+    /// Verdict per dialog (index-aligned; `None` for dialogs that are not calls).
+    pub verdicts: Vec<Option<Verdict>>,
+    /// B2BUA links per dialog (index-aligned).
+    pub linked: Vec<Vec<Link>>,
+    /// Reasons of streams tied to no call (index-aligned with streams; empty for call streams).
+    pub stream_reasons: Vec<Vec<Reason>>,
+    /// Findings aggregated per address pair (diagnosis.md §4.5 without a site map).
+    pub findings: Vec<PairFinding>,
+}
+
+/// A finding over several calls between two addresses (the per-pair form of `inter_site_one_way`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PairFinding {
+    /// The reason (code, class, detail, frames).
+    #[serde(flatten)]
+    pub reason: Reason,
+    /// Sender side of the affected direction.
+    pub from_addr: String,
+    /// Receiver side.
+    pub to_addr: String,
+    /// Call-IDs behind it.
+    pub calls: Vec<String>,
+}
+
+/// Diagnoses every call of a run.
+pub fn diagnose(input: &DiagnosisInput<'_>, cfg: &DiagnosisConfig) -> Diagnosis {
+    let mut verdicts = Vec::with_capacity(input.dialogs.len());
+    let capture_loss = media::capture_loss_streams(input);
+    for (i, d) in input.dialogs.iter().enumerate() {
+        if d.first_invite.is_none() {
+            verdicts.push(None);
+            continue;
+        }
+        let mut reasons = Vec::new();
+        signaling::rules(input, i, cfg, &mut reasons);
+        routing::rules(input, i, cfg, &mut reasons);
+        media::rules(input, i, cfg, &capture_loss, &mut reasons);
+        info::rules(input, i, cfg, &mut reasons);
+        let reasons = reasons.into_iter().map(|r| r.finish(cfg.diagnosis.max_frames)).collect();
+        verdicts.push(Some(verdict_from(reasons)));
+    }
+    let linked = legs::link(input, cfg);
+    let stream_reasons = media::orphan_stream_rules(input, cfg, &capture_loss)
+        .into_iter()
+        .map(|v| {
+            let mut v: Vec<Reason> = v.into_iter().map(|r| r.finish(cfg.diagnosis.max_frames)).collect();
+            v.sort_by(|a, b| (a.severity, a.frames.first(), a.code).cmp(&(b.severity, b.frames.first(), b.code)));
+            v
+        })
+        .collect();
+    let findings = media::pair_findings(input, &verdicts, cfg);
+    Diagnosis { verdicts, linked, stream_reasons, findings }
+}
+
+/// Direction of a SIP message within its dialog, relative to the caller.
+pub(crate) fn message_direction(d: &Dialog, m: &crate::sip::MessageSummary) -> StreamDirection {
+    if Some(m.src) == d.caller || Some(m.dst) == d.callee {
+        StreamDirection::CallerToCallee
+    } else if Some(m.src) == d.callee || Some(m.dst) == d.caller {
+        StreamDirection::CalleeToCaller
+    } else if m.status.is_some() {
+        // A hop copy elsewhere on the path: responses travel back towards the caller.
+        StreamDirection::CalleeToCaller
+    } else {
+        StreamDirection::CallerToCallee
+    }
+}
+
+/// "caller→callee" / "callee→caller" for details.
+pub(crate) fn arrow(dir: StreamDirection) -> &'static str {
+    match dir {
+        StreamDirection::CallerToCallee => "caller→callee",
+        StreamDirection::CalleeToCaller => "callee→caller",
+    }
+}
+
+/// Seconds between two times.
+pub(crate) fn secs(from: Timestamp, to: Timestamp) -> f64 {
+    to.ms_since(from) / 1000.0
+}
+
+/// Nanoseconds in a millisecond.
+pub(crate) const MS_NS: i64 = 1_000_000;
+
+/// `ms` as nanoseconds (saturating).
+pub(crate) fn ms_ns(ms: u64) -> i64 {
+    i64::try_from(ms).unwrap_or(i64::MAX / MS_NS).saturating_mul(MS_NS)
 }

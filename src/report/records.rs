@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use serde::Serialize;
 
 use crate::correlate::StreamDirection;
-use crate::diagnose::{diagnose_call, Verdict};
+use crate::diagnose::{self, DiagnosisInput, Link, Reason, StreamQualityFigures, Verdict};
 use crate::pipeline::Analysis;
 use crate::rtp::{payload, StreamStats};
 use crate::sip::{Dialog, EndedBy, Outcome};
@@ -121,6 +121,8 @@ pub struct Call {
     pub mos_caller_to_callee: Option<f64>,
     /// Lowest MOS of the callee → caller streams (additive).
     pub mos_callee_to_caller: Option<f64>,
+    /// Other legs of the same conversation through a B2BUA (diagnosis.md §5; additive).
+    pub linked: Vec<Link>,
 }
 
 /// `streams[]`.
@@ -192,6 +194,9 @@ pub struct Stream {
     pub mos: Option<f64>,
     /// E-model R (adaptive buffer).
     pub r_factor: Option<f64>,
+    /// Reasons of a stream tied to no call (diagnosis.md §2; additive, empty for call streams).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<Reason>,
     /// RFC 4733 telephone-event packets (additive).
     pub events: u64,
     /// Comfort-noise packets (additive).
@@ -347,8 +352,51 @@ fn ms_between(a: Timestamp, b: Timestamp) -> f64 {
 
 /// Builds the document from an analysis.
 pub fn build(analysis: &Analysis) -> Document {
-    let streams = build_streams(analysis);
-    let calls = build_calls(analysis, &streams);
+    let malformed: Vec<u64> = {
+        let mut v: Vec<u64> = analysis
+            .warnings
+            .kept()
+            .iter()
+            .filter(|w| w.kind == crate::warn::WarningKind::MalformedSip)
+            .map(|w| w.frame)
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
+    let mut streams = build_streams(analysis);
+    let quality: Vec<Option<StreamQualityFigures>> = streams
+        .iter()
+        .map(|s| {
+            Some(StreamQualityFigures {
+                mos: s.mos,
+                late_discard_pct: s.quality.as_ref().map(|q| {
+                    if s.expected == 0 {
+                        0.0
+                    } else {
+                        q.discarded.adaptive as f64 * 100.0 / s.expected as f64
+                    }
+                }),
+            })
+        })
+        .collect();
+    let input = DiagnosisInput {
+        dialogs: &analysis.dialogs,
+        registrations: &analysis.registrations,
+        streams: &analysis.streams,
+        pairing: &analysis.pairing,
+        payloads: &analysis.payloads,
+        capture_end: analysis.capture_end,
+        malformed_sip_frames: &malformed,
+        icmp: &analysis.icmp_errors,
+        quality: &quality,
+    };
+    let mut diagnosis = diagnose::diagnose(&input, &analysis.diagnosis);
+    for (stream, reasons) in streams.iter_mut().zip(diagnosis.stream_reasons.drain(..)) {
+        stream.reasons = reasons;
+    }
+    let calls = build_calls(analysis, &streams, &mut diagnosis);
+    let sites = diagnosis.findings.iter().filter_map(|f| serde_json::to_value(f).ok()).collect();
     Document {
         schema: SCHEMA,
         tool: Tool { name: "callscope", version: env!("CARGO_PKG_VERSION") },
@@ -356,7 +404,7 @@ pub fn build(analysis: &Analysis) -> Document {
         calls,
         streams,
         registrations: crate::report::registrations::build(analysis),
-        sites: Vec::new(),
+        sites,
         summary: super::quality::sip_summary(&analysis.dialogs),
     }
 }
@@ -441,6 +489,7 @@ fn build_streams(analysis: &Analysis) -> Vec<Stream> {
             dscp_expected_pct: super::quality::dscp_expected_pct(&s.dscp_counts),
             quality: q.quality,
             windows: q.windows,
+            reasons: Vec::new(),
         });
     }
     out
@@ -469,11 +518,25 @@ fn modal_dscp(counts: &[u32; 64]) -> u8 {
     u8::try_from(best).unwrap_or(0)
 }
 
-fn build_calls(analysis: &Analysis, streams: &[Stream]) -> Vec<Call> {
-    analysis.dialogs.iter().filter(|d| d.first_invite.is_some()).map(|d| build_call(analysis, d, streams)).collect()
+fn build_calls(analysis: &Analysis, streams: &[Stream], diagnosis: &mut diagnose::Diagnosis) -> Vec<Call> {
+    analysis
+        .dialogs
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| d.first_invite.is_some())
+        .map(|(i, d)| {
+            let verdict = diagnosis
+                .verdicts
+                .get_mut(i)
+                .and_then(Option::take)
+                .unwrap_or_else(|| diagnose::verdict_from(Vec::new()));
+            let linked = diagnosis.linked.get_mut(i).map(std::mem::take).unwrap_or_default();
+            build_call(d, streams, verdict, linked)
+        })
+        .collect()
 }
 
-fn build_call(analysis: &Analysis, d: &Dialog, streams: &[Stream]) -> Call {
+fn build_call(d: &Dialog, streams: &[Stream], verdict: Verdict, linked: Vec<Link>) -> Call {
     let start = d.first_invite.map(|f| f.time);
     let since_start = |t: Timestamp| start.map(|s| ms_between(s, t));
     let call_streams: Vec<&Stream> = streams.iter().filter(|s| s.call_id.as_deref() == Some(&d.call_id)).collect();
@@ -502,7 +565,7 @@ fn build_call(analysis: &Analysis, d: &Dialog, streams: &[Stream]) -> Call {
         final_status: d.final_response.map(|(code, _)| code),
         outcome,
         ended_by: d.ended_by,
-        verdict: diagnose_call(d, analysis.capture_end),
+        verdict,
         streams: call_streams.iter().map(|s| s.id).collect(),
         mos_min: call_streams.iter().filter_map(|s| s.mos).reduce(f64::min),
         sip_messages: d.messages.len(),
@@ -514,6 +577,7 @@ fn build_call(analysis: &Analysis, d: &Dialog, streams: &[Stream]) -> Call {
         },
         mos_caller_to_callee: direction_mos(&call_streams, StreamDirection::CallerToCallee),
         mos_callee_to_caller: direction_mos(&call_streams, StreamDirection::CalleeToCaller),
+        linked,
     }
 }
 

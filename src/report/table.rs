@@ -103,9 +103,70 @@ fn stream_row(s: &Stream) -> Vec<String> {
     ]
 }
 
+/// Rank of a call for "worst first": fail before degrade, then routing, signaling, media
+/// (diagnosis.md §3), then more reasons first.
+fn badness(c: &Call) -> (u8, u8, std::cmp::Reverse<usize>) {
+    use crate::diagnose::{ReasonClass, Severity};
+    let first = c.verdict.reasons.first();
+    let sev = match first.map(|r| r.severity) {
+        Some(Severity::Fail) => 0,
+        Some(Severity::Degrade) => 1,
+        _ => 2,
+    };
+    let class = match first.map(|r| r.class) {
+        Some(ReasonClass::Routing) => 0,
+        Some(ReasonClass::Signaling) => 1,
+        Some(ReasonClass::Media) => 2,
+        _ => 3,
+    };
+    let counted = c.verdict.reasons.iter().filter(|r| r.severity != Severity::Info).count();
+    (sev, class, std::cmp::Reverse(counted))
+}
+
+/// Failed calls grouped by verdict class and deciding reason with counts, then listed worst
+/// first (issue 5, item 7).
+fn write_failures(doc: &Document, out: &mut dyn Write) -> std::io::Result<()> {
+    use std::collections::BTreeMap;
+    let failed: Vec<&Call> = doc.calls.iter().filter(|c| snake(&c.verdict.class) != "ok").collect();
+    writeln!(out, "FAILED CALLS BY CLASS AND REASON ({} of {})", failed.len(), doc.calls.len())?;
+    if failed.is_empty() {
+        writeln!(out, "(none)")?;
+        return writeln!(out);
+    }
+    let mut groups: BTreeMap<(String, &str), usize> = BTreeMap::new();
+    for c in &failed {
+        let code = c.verdict.reasons.first().map_or("-", |r| r.code);
+        *groups.entry((snake(&c.verdict.class), code)).or_default() += 1;
+    }
+    let mut rows: Vec<((String, &str), usize)> = groups.into_iter().collect();
+    rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    for ((class, code), n) in rows {
+        writeln!(out, "  {class:<10} {code:<32} {n:>6}")?;
+    }
+    writeln!(out)?;
+    let mut worst = failed;
+    worst.sort_by_key(|c| badness(c));
+    writeln!(out, "FAILED CALLS, WORST FIRST")?;
+    for c in worst {
+        let first = c.verdict.reasons.first();
+        writeln!(
+            out,
+            "  {} [{}] {} {} → {}: {}",
+            snake(&c.verdict.class),
+            first.map_or("-", |r| r.code),
+            c.call_id,
+            opt(c.from_user.as_deref()),
+            opt(c.to_user.as_deref()),
+            first.map_or("", |r| r.detail.as_str())
+        )?;
+    }
+    writeln!(out)
+}
+
 /// Writes the tables.
 pub fn write(doc: &Document, out: &mut dyn Write) -> std::io::Result<()> {
     use Align::{Left as L, Right as R};
+    write_failures(doc, out)?;
     let calls: Vec<Vec<String>> = doc.calls.iter().map(call_row).collect();
     print_table(
         out,

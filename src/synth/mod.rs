@@ -13,6 +13,7 @@
 //! * [`fixtures`] — ready-made named scenarios, [`fixtures::mixed`] and
 //!   [`fixtures::write_all_fixtures`].
 
+pub mod diag_scenarios;
 pub mod fixtures;
 pub mod media;
 pub mod packet;

@@ -124,7 +124,11 @@ fn check_pcap_against_records(b: &Bundled, original: &Path, extra_frames: usize)
         let call = &b.doc.calls[i];
         let pcap = dir.join("call.pcap");
         let ts = rtp_streams(&pcap);
-        let ours: Vec<_> = b.doc.streams.iter().filter(|s| call.streams.contains(&s.id)).collect();
+        // The bundle carries every linked leg (diagnosis.md §5): their SIP and streams too.
+        let legs: Vec<&callscope::report::records::Call> = std::iter::once(call)
+            .chain(call.linked.iter().filter_map(|l| b.doc.calls.iter().find(|c| c.call_id == l.call_id)))
+            .collect();
+        let ours: Vec<_> = b.doc.streams.iter().filter(|s| legs.iter().any(|c| c.streams.contains(&s.id))).collect();
         assert_eq!(ts.len(), ours.len(), "{}: tshark streams {ts:?}", call.call_id);
         for s in &ours {
             let ssrc = u32::from_str_radix(s.ssrc.trim_start_matches("0x"), 16).unwrap();
@@ -140,7 +144,8 @@ fn check_pcap_against_records(b: &Bundled, original: &Path, extra_frames: usize)
             }
         }
         let rtp: u64 = ours.iter().map(|s| s.packets).sum();
-        let want = call.sip_messages + usize::try_from(rtp).unwrap() + extra_frames;
+        let sip: usize = legs.iter().map(|c| c.sip_messages).sum();
+        let want = sip + usize::try_from(rtp).unwrap() + extra_frames;
         assert_eq!(sip_and_rtp_frames(&pcap), want, "{}: SIP + RTP frames in call.pcap", call.call_id);
         check_times(dir, original);
     }

@@ -3,6 +3,7 @@
 mod bundle;
 mod cli;
 mod common;
+mod diagnosis;
 mod pairing;
 mod quality;
 mod shared_captures;

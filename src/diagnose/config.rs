@@ -1,0 +1,396 @@
+//! Thresholds and rule switches of the diagnosis (diagnosis.md §10), read from the TOML file
+//! given with `--config`; `callscope config --default` prints [`DEFAULT_TOML`]. Every key has a
+//! default (diagnosis.md principle 5), so a file only lists what it changes; unknown keys are
+//! rejected so that a typo does not silently keep a default.
+
+use serde::Deserialize;
+
+/// The defaults, with comments, exactly as `callscope config --default` prints them. A test
+/// checks that parsing this text gives [`DiagnosisConfig::default`].
+pub const DEFAULT_TOML: &str = r#"# callscope configuration: diagnosis thresholds (diagnosis.md §10).
+# Every key is optional; a missing key keeps the default shown here.
+
+[sip]
+t1_ms = 500              # RFC 3261 T1 (RTT estimate)
+timer_b_s = 32           # INVITE gives up (64*T1): invite_timeout needs the capture to run this long
+timer_c_s = 180          # proxy INVITE timer: no_final_response
+ack_wait_s = 32          # UAS waits this long for the ACK to its 2xx: no_ack
+
+[media]
+grace_ms = 1000          # media start-up allowance after the 2xx before media rules look
+
+[diagnosis]
+max_frames = 32          # evidence frames kept per reason
+
+[diagnosis.retransmissions]
+min_copies = 3           # transmissions of one message on one hop (>= 1.5 s lost)
+
+[diagnosis.auth_failure]
+max_challenges = 2       # credentialed retries challenged again this often = bad credentials
+
+[diagnosis.long_setup]
+pdd_on_net_ms = 3000     # both ends internal (needs a site map; unused without one)
+pdd_off_net_ms = 8000    # otherwise (ITU-T E.721)
+
+[diagnosis.unanswered_ringing]
+ring_s = 45              # 18x then no answer for this long
+
+[diagnosis.bye_with_reason_header]
+normal_causes = [16, 17, 19, 21, 31]   # Q.850 causes that are normal clearing
+
+[diagnosis.dropped_by_timeout]
+timeout_texts = ["rtp timeout", "media timeout", "session timeout"]
+
+[diagnosis.one_way_audio]
+min_answered_s = 5       # answered time a direction must have been expected to flow
+min_packets = 10         # fewer packets than this = silent
+min_other_packets = 50   # the other direction must carry at least this many
+
+[diagnosis.no_media]
+min_answered_s = 2
+
+[diagnosis.media_stops_after_reinvite]
+grace_ms = 2000          # time after the re-INVITE's ACK for media to follow the change
+min_silence_s = 5        # silence that counts as stopped
+stop_window_s = 10       # RTP ending this soon after the re-INVITE counts as stopping because of it
+
+[diagnosis.media_gap]
+threshold_ms = 1000      # outage with sequence numbers missing (>= 1000 ms, quality-metrics.md §1.3)
+
+[diagnosis.high_loss]
+pct = 1.0                # unique loss over the stream, outside reported media gaps
+min_expected = 100
+
+[diagnosis.high_jitter]
+mean_ms = 30.0
+max_ms = 60.0
+
+[diagnosis.late_packets]
+pct = 1.0                # jitter-buffer discards (pending the quality metrics)
+
+[diagnosis.low_mos]
+threshold = 3.6          # E-model MOS (pending the quality metrics)
+
+[diagnosis.ssrc_change]
+window_ms = 2000         # signalling this close explains an SSRC change
+
+[diagnosis.codec_mismatch]
+allow_unnegotiated_cn = true
+
+[emergency]
+numbers = ["911", "112", "999", "000", "110", "119", "933"]
+test_numbers = ["933"]
+access_codes = ["9"]     # dialled prefixes stripped before matching
+
+[caller_id]
+trunk_pattern = '^\+[1-9][0-9]{6,14}$'
+extension_max_digits = 5
+# Hosts (IP addresses) that are trunks: caller_id_format judges INVITEs sent to them.
+# Empty: the rule is off (there is no site map yet to say which legs go to a trunk).
+trunk_hosts = []
+
+[qos]
+# expect_media_dscp = 46     # unset: DSCP rules are off
+
+[pairing]
+max_invite_lag_ms = 5000
+min_score = 5
+min_margin = 2
+# Groups of addresses that are one B2BUA/SBC (its interfaces), e.g. [["10.0.0.1", "192.0.2.1"]].
+b2bua_hosts = []
+"#;
+
+/// The whole configuration file.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[derive(Default)]
+pub struct DiagnosisConfig {
+    /// `[sip]` protocol timers.
+    pub sip: SipConfig,
+    /// `[media]`.
+    pub media: MediaConfig,
+    /// `[diagnosis]` per-code thresholds.
+    pub diagnosis: Thresholds,
+    /// `[emergency]`.
+    pub emergency: EmergencyConfig,
+    /// `[caller_id]`.
+    pub caller_id: CallerIdConfig,
+    /// `[qos]`.
+    pub qos: QosConfig,
+    /// `[pairing]` B2BUA leg linking.
+    pub pairing: PairingConfig,
+}
+
+impl DiagnosisConfig {
+    /// Parses a TOML text (missing keys keep their defaults).
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        let cfg: DiagnosisConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+        if !cfg.caller_id.trunk_pattern.is_empty() {
+            regex_lite::Regex::new(&cfg.caller_id.trunk_pattern)
+                .map_err(|e| format!("caller_id.trunk_pattern: {e}"))?;
+        }
+        Ok(cfg)
+    }
+}
+
+macro_rules! section {
+    ($(#[$doc:meta])* $name:ident { $($(#[$fdoc:meta])* $field:ident : $ty:ty = $default:expr),* $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Deserialize)]
+        #[serde(default, deny_unknown_fields)]
+        pub struct $name { $($(#[$fdoc])* pub $field: $ty),* }
+        impl Default for $name {
+            fn default() -> Self { $name { $($field: $default),* } }
+        }
+    };
+}
+
+section!(
+    /// `[sip]`: RFC 3261 timers.
+    SipConfig {
+        /// T1 in ms.
+        t1_ms: u64 = 500,
+        /// Timer B in s.
+        timer_b_s: u64 = 32,
+        /// Timer C in s.
+        timer_c_s: u64 = 180,
+        /// ACK wait in s.
+        ack_wait_s: u64 = 32,
+    }
+);
+section!(
+    /// `[media]`.
+    MediaConfig {
+        /// Start-up allowance after the 2xx.
+        grace_ms: u64 = 1000,
+    }
+);
+section!(
+    /// `[emergency]`.
+    EmergencyConfig {
+        /// Emergency numbers.
+        numbers: Vec<String> = ["911", "112", "999", "000", "110", "119", "933"].map(String::from).to_vec(),
+        /// Test lines among them.
+        test_numbers: Vec<String> = vec!["933".to_owned()],
+        /// Access codes stripped before matching.
+        access_codes: Vec<String> = vec!["9".to_owned()],
+    }
+);
+section!(
+    /// `[caller_id]`.
+    CallerIdConfig {
+        /// Regular expression the calling number must match on trunk legs.
+        trunk_pattern: String = r"^\+[1-9][0-9]{6,14}$".to_owned(),
+        /// Longest internal extension.
+        extension_max_digits: usize = 5,
+        /// Trunk addresses (empty: rule off).
+        trunk_hosts: Vec<String> = Vec::new(),
+    }
+);
+section!(
+    /// `[qos]`.
+    QosConfig {
+        /// Expected media DSCP (None: DSCP rules off).
+        expect_media_dscp: Option<u8> = None,
+    }
+);
+section!(
+    /// `[pairing]`.
+    PairingConfig {
+        /// B-leg INVITE at most this long after the A-leg's.
+        max_invite_lag_ms: u64 = 5000,
+        /// Minimum heuristic score.
+        min_score: u32 = 5,
+        /// Margin over the runner-up.
+        min_margin: u32 = 2,
+        /// Address groups that are one B2BUA.
+        b2bua_hosts: Vec<Vec<String>> = Vec::new(),
+    }
+);
+section!(
+    /// `[diagnosis]` and its per-code tables.
+    Thresholds {
+        /// Evidence frames per reason.
+        max_frames: usize = 32,
+        /// `retransmissions`.
+        retransmissions: Retransmissions = Retransmissions::default(),
+        /// `auth_failure`.
+        auth_failure: AuthFailure = AuthFailure::default(),
+        /// `long_setup`.
+        long_setup: LongSetup = LongSetup::default(),
+        /// `unanswered_ringing`.
+        unanswered_ringing: UnansweredRinging = UnansweredRinging::default(),
+        /// `bye_with_reason_header`.
+        bye_with_reason_header: ByeReason = ByeReason::default(),
+        /// `dropped_by_timeout`.
+        dropped_by_timeout: DroppedByTimeout = DroppedByTimeout::default(),
+        /// `one_way_audio`.
+        one_way_audio: OneWayAudio = OneWayAudio::default(),
+        /// `no_media`.
+        no_media: NoMedia = NoMedia::default(),
+        /// `media_stops_after_reinvite`.
+        media_stops_after_reinvite: MediaStops = MediaStops::default(),
+        /// `media_gap`.
+        media_gap: MediaGapCfg = MediaGapCfg::default(),
+        /// `high_loss`.
+        high_loss: HighLoss = HighLoss::default(),
+        /// `high_jitter`.
+        high_jitter: HighJitter = HighJitter::default(),
+        /// `late_packets`.
+        late_packets: LatePackets = LatePackets::default(),
+        /// `low_mos`.
+        low_mos: LowMos = LowMos::default(),
+        /// `ssrc_change`.
+        ssrc_change: SsrcChange = SsrcChange::default(),
+        /// `codec_mismatch`.
+        codec_mismatch: CodecMismatch = CodecMismatch::default(),
+    }
+);
+section!(
+    /// `[diagnosis.retransmissions]`.
+    Retransmissions {
+        /// Copies on one hop.
+        min_copies: u32 = 3,
+    }
+);
+section!(
+    /// `[diagnosis.auth_failure]`.
+    AuthFailure {
+        /// Re-challenges of credentialed retries.
+        max_challenges: u32 = 2,
+    }
+);
+section!(
+    /// `[diagnosis.long_setup]`.
+    LongSetup {
+        /// On-net PDD limit.
+        pdd_on_net_ms: u64 = 3000,
+        /// Off-net PDD limit.
+        pdd_off_net_ms: u64 = 8000,
+    }
+);
+section!(
+    /// `[diagnosis.unanswered_ringing]`.
+    UnansweredRinging {
+        /// Ringing time.
+        ring_s: u64 = 45,
+    }
+);
+section!(
+    /// `[diagnosis.bye_with_reason_header]`.
+    ByeReason {
+        /// Normal Q.850 causes.
+        normal_causes: Vec<u16> = vec![16, 17, 19, 21, 31],
+    }
+);
+section!(
+    /// `[diagnosis.dropped_by_timeout]`.
+    DroppedByTimeout {
+        /// Reason texts meaning a timeout (case-insensitive substrings).
+        timeout_texts: Vec<String> = ["rtp timeout", "media timeout", "session timeout"].map(String::from).to_vec(),
+    }
+);
+section!(
+    /// `[diagnosis.one_way_audio]`.
+    OneWayAudio {
+        /// Answered time.
+        min_answered_s: u64 = 5,
+        /// Silent below this.
+        min_packets: u64 = 10,
+        /// Other direction at least this.
+        min_other_packets: u64 = 50,
+    }
+);
+section!(
+    /// `[diagnosis.no_media]`.
+    NoMedia {
+        /// Answered time.
+        min_answered_s: u64 = 2,
+    }
+);
+section!(
+    /// `[diagnosis.media_stops_after_reinvite]`.
+    MediaStops {
+        /// Grace after the change.
+        grace_ms: u64 = 2000,
+        /// Silence.
+        min_silence_s: u64 = 5,
+        /// Window after the re-INVITE in which the flow stops.
+        stop_window_s: u64 = 10,
+    }
+);
+section!(
+    /// `[diagnosis.media_gap]`.
+    MediaGapCfg {
+        /// Outage length.
+        threshold_ms: u64 = 1000,
+    }
+);
+section!(
+    /// `[diagnosis.high_loss]`.
+    HighLoss {
+        /// Percent.
+        pct: f64 = 1.0,
+        /// Minimum expected packets.
+        min_expected: u64 = 100,
+    }
+);
+section!(
+    /// `[diagnosis.high_jitter]`.
+    HighJitter {
+        /// Mean jitter limit, ms.
+        mean_ms: f64 = 30.0,
+        /// Max jitter limit, ms.
+        max_ms: f64 = 60.0,
+    }
+);
+section!(
+    /// `[diagnosis.late_packets]`.
+    LatePackets {
+        /// Percent discarded.
+        pct: f64 = 1.0,
+    }
+);
+section!(
+    /// `[diagnosis.low_mos]`.
+    LowMos {
+        /// MOS limit.
+        threshold: f64 = 3.6,
+    }
+);
+section!(
+    /// `[diagnosis.ssrc_change]`.
+    SsrcChange {
+        /// Window around signalling.
+        window_ms: u64 = 2000,
+    }
+);
+section!(
+    /// `[diagnosis.codec_mismatch]`.
+    CodecMismatch {
+        /// CN without negotiation is fine.
+        allow_unnegotiated_cn: bool = true,
+    }
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_text_parses_to_the_defaults() {
+        let parsed = DiagnosisConfig::from_toml(DEFAULT_TOML).expect("default text parses");
+        assert_eq!(parsed, DiagnosisConfig::default());
+    }
+
+    #[test]
+    fn partial_file_keeps_other_defaults_and_rejects_typos() {
+        let cfg = DiagnosisConfig::from_toml("[diagnosis.high_loss]\npct = 2.5\n[qos]\nexpect_media_dscp = 46\n")
+            .expect("parses");
+        assert_eq!(cfg.diagnosis.high_loss.pct, 2.5);
+        assert_eq!(cfg.diagnosis.high_loss.min_expected, 100);
+        assert_eq!(cfg.qos.expect_media_dscp, Some(46));
+        assert!(DiagnosisConfig::from_toml("[diagnosis.high_los]\npct = 2\n").is_err());
+        assert!(DiagnosisConfig::from_toml("[caller_id]\ntrunk_pattern = '('\n").is_err());
+    }
+}
