@@ -31,8 +31,11 @@ pub struct Document {
     pub streams: Vec<Stream>,
     /// Registrations (REGISTER tracking).
     pub registrations: Vec<RegistrationRecord>,
-    /// Site summaries (filled by the sites stage; empty without a site map).
+    /// Site summaries (contract `SiteSummary`, filled by `sites::attach`).
     pub sites: Vec<serde_json::Value>,
+    /// Time buckets per site pair (additive; `sites::TimeBucket`, filled by `sites::attach`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub windows: Vec<serde_json::Value>,
 }
 
 /// `tool`.
@@ -306,6 +309,7 @@ pub fn build(analysis: &Analysis) -> Document {
         streams,
         registrations: analysis.registrations.iter().map(|r| RegistrationRecord { aor: r.aor.clone() }).collect(),
         sites: Vec::new(),
+        windows: Vec::new(),
     }
 }
 

@@ -9,6 +9,7 @@
 //! * [`rtp`] — lazily generated RTP directions with faults;
 //! * [`scenario`] — calls → time-ordered frames → pcap + [`truth::Truth`];
 //! * [`truth`] — the ground-truth records (serde);
+//! * [`sites`] — a three-site capture for the sites stage and the report;
 //! * [`fixtures`] — ready-made named scenarios, [`fixtures::mixed`] and
 //!   [`fixtures::write_all_fixtures`].
 
@@ -18,6 +19,7 @@ pub mod pcap;
 pub mod rtp;
 pub mod scenario;
 pub mod sip;
+pub mod sites;
 pub mod truth;
 
 pub use fixtures::{mixed, named_scenarios, write_all_fixtures};
