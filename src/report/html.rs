@@ -202,7 +202,7 @@ fn render(doc: &Document, sites: &SiteReport, charts: &[Chart], svgs: &[String])
     summary_table(&mut h, sites.summaries.iter().filter(|s| s.peer_site.is_some()), true);
     h.push_str("<h2 id=\"charts\">Busy hour and quality</h2>\n<div class=\"charts\">\n");
     for (chart, svg) in charts.iter().zip(svgs) {
-        let _ = write!(h, "<figure id=\"chart-{}\">{}</figure>\n", esc(&chart.name), strip_xml_prolog(svg));
+        let _ = writeln!(h, "<figure id=\"chart-{}\">{}</figure>", esc(&chart.name), strip_xml_prolog(svg));
     }
     h.push_str("</div>\n");
     failed_calls(&mut h, doc);

@@ -4,4 +4,5 @@ mod cli;
 mod common;
 mod pairing;
 mod shared_captures;
+mod sites;
 mod synthetic;
