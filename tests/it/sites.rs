@@ -294,3 +294,30 @@ fn report_renders_in_headless_chromium_with_the_expected_numbers() {
     assert!(ok, "{log}");
     assert!(shot.metadata().map(|m| m.len()).unwrap_or(0) > 20_000, "screenshot too small");
 }
+
+#[cfg(feature = "polars")]
+#[test]
+fn parquet_reads_back_with_the_same_rows_and_polars_equals_plain_rust() {
+    use polars::prelude::{DataType, ParquetReader, SerReader, TimeUnit, TimeZone};
+    let (_, _, mut doc, sites) = analysed("sites_parquet");
+    let dir = out_dir("sites_parquet").join("dataset");
+    let written = callscope::report::parquet::write_dir(&doc, &sites, &dir).unwrap();
+    assert_eq!(written.len(), 4);
+    let read = |name: &str| ParquetReader::new(std::fs::File::open(dir.join(format!("{name}.parquet"))).unwrap()).finish().unwrap();
+    let calls = read("calls");
+    assert_eq!(calls.height(), doc.calls.len());
+    assert_eq!(calls.column("start").unwrap().dtype(), &DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC)));
+    let ids: Vec<String> = calls.column("call_id").unwrap().str().unwrap().into_iter().flatten().map(str::to_owned).collect();
+    assert_eq!(ids, doc.calls.iter().map(|c| c.call_id.clone()).collect::<Vec<_>>());
+    assert_eq!(read("streams").height(), doc.streams.len());
+    assert_eq!(read("windows").height(), sites.windows.len());
+    let s = read("sites");
+    assert_eq!(s.height(), sites.summaries.len());
+    let asr: Vec<Option<f64>> = s.column("asr_pct").unwrap().f64().unwrap().into_iter().collect();
+    assert_eq!(asr, sites.summaries.iter().map(|r| r.asr_pct).collect::<Vec<_>>());
+
+    let map = SiteMap::parse(THREE_SITES_TOML, "sites.toml").unwrap();
+    let (call_rows, stream_rows) = callscope::sites::rows::build_rows(&mut doc, &map);
+    let lazy = callscope::sites::frames::pair_stats_polars(&call_rows, &stream_rows).unwrap();
+    assert_eq!(lazy, callscope::sites::frames::pair_stats_plain(&sites));
+}
