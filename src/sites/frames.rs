@@ -244,7 +244,8 @@ pub fn pair_stats_polars(calls: &[CallRow], streams: &[StreamRow]) -> PolarsResu
         ])
         .collect()?;
     let mut out: Vec<PairStats> = Vec::new();
-    let get = |df: &DataFrame, name: &str, i: usize| -> PolarsResult<Option<f64>> { Ok(df.column(name)?.f64()?.get(i)) };
+    let get =
+        |df: &DataFrame, name: &str, i: usize| -> PolarsResult<Option<f64>> { Ok(df.column(name)?.f64()?.get(i)) };
     let key = |df: &DataFrame, i: usize| -> PolarsResult<(String, String)> {
         Ok((
             df.column("caller_site")?.str()?.get(i).unwrap_or_default().to_owned(),

@@ -303,11 +303,17 @@ fn parquet_reads_back_with_the_same_rows_and_polars_equals_plain_rust() {
     let dir = out_dir("sites_parquet").join("dataset");
     let written = callscope::report::parquet::write_dir(&doc, &sites, &dir).unwrap();
     assert_eq!(written.len(), 4);
-    let read = |name: &str| ParquetReader::new(std::fs::File::open(dir.join(format!("{name}.parquet"))).unwrap()).finish().unwrap();
+    let read = |name: &str| {
+        ParquetReader::new(std::fs::File::open(dir.join(format!("{name}.parquet"))).unwrap()).finish().unwrap()
+    };
     let calls = read("calls");
     assert_eq!(calls.height(), doc.calls.len());
-    assert_eq!(calls.column("start").unwrap().dtype(), &DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC)));
-    let ids: Vec<String> = calls.column("call_id").unwrap().str().unwrap().into_iter().flatten().map(str::to_owned).collect();
+    assert_eq!(
+        calls.column("start").unwrap().dtype(),
+        &DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
+    );
+    let ids: Vec<String> =
+        calls.column("call_id").unwrap().str().unwrap().into_iter().flatten().map(str::to_owned).collect();
     assert_eq!(ids, doc.calls.iter().map(|c| c.call_id.clone()).collect::<Vec<_>>());
     assert_eq!(read("streams").height(), doc.streams.len());
     assert_eq!(read("windows").height(), sites.windows.len());
