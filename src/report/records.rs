@@ -35,7 +35,7 @@ pub struct Document {
     pub sites: Vec<serde_json::Value>,
     /// Time buckets per site pair (additive; `sites::TimeBucket`, filled by `sites::attach`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub windows: Vec<serde_json::Value>,
+    pub site_windows: Vec<serde_json::Value>,
 }
 
 /// `tool`.
@@ -309,7 +309,7 @@ pub fn build(analysis: &Analysis) -> Document {
         streams,
         registrations: analysis.registrations.iter().map(|r| RegistrationRecord { aor: r.aor.clone() }).collect(),
         sites: Vec::new(),
-        windows: Vec::new(),
+        site_windows: Vec::new(),
     }
 }
 

@@ -4,7 +4,7 @@
 //!
 //! Input: the [`Document`] built by `report` and a [`SiteMap`]. Output: `caller_site` /
 //! `callee_site` filled on every call, and a [`SiteReport`] (also written into `doc.sites` and
-//! `doc.windows`). Runs once per run on records, never on the packet path.
+//! `doc.site_windows`). Runs once per run on records, never on the packet path.
 //!
 //! The default build aggregates in plain Rust ([`summary`]); with the `polars` cargo feature,
 //! [`frames`] turns the same rows into polars frames (for Parquet) and computes the summaries
@@ -24,12 +24,12 @@ pub use summary::{SiteOptions, SiteReport, SiteSummary, TimeBucket};
 use crate::report::Document;
 
 /// Resolves sites on the calls, computes the summaries and the time view, stores them in
-/// `doc.sites` / `doc.windows` and returns them typed.
+/// `doc.sites` / `doc.site_windows` and returns them typed.
 pub fn attach(doc: &mut Document, map: &SiteMap, opts: &SiteOptions) -> SiteReport {
     let (calls, streams) = rows::build_rows(doc, map);
     let names: Vec<&str> = map.sites.iter().map(|s| s.name.as_str()).collect();
     let report = summary::summarize(&names, &calls, &streams, opts);
     doc.sites = report.summaries.iter().filter_map(|s| serde_json::to_value(s).ok()).collect();
-    doc.windows = report.windows.iter().filter_map(|w| serde_json::to_value(w).ok()).collect();
+    doc.site_windows = report.windows.iter().filter_map(|w| serde_json::to_value(w).ok()).collect();
     report
 }
