@@ -26,6 +26,7 @@ pub mod rtcp;
 pub mod rtp;
 pub mod sdp;
 pub mod sip;
+pub mod sites;
 pub mod synth;
 pub mod time;
 pub mod warn;

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use callscope::config::Config;
 use callscope::report::{self, Format};
+use callscope::sites::{SiteMap, SiteOptions, SiteReport};
 
 /// Passive VoIP call-quality analyzer: SIP dialogs, SDP, RTP streams, verdicts.
 #[derive(Parser, Debug)]
@@ -23,6 +24,9 @@ struct Cli {
 enum Command {
     /// Analyse pcap/pcapng captures (several files are merged in time order; `-` is stdin).
     Analyze(AnalyzeArgs),
+    /// Analyse captures and write a self-contained HTML report (index.html with inline charts),
+    /// plus report.json, PNG/SVG charts and, when built with the `polars` feature, Parquet files.
+    Report(ReportArgs),
     /// Write synthetic captures with known ground truth (`<name>.pcap` + `<name>.truth.json`).
     Synth(SynthArgs),
     /// Evidence bundle per call: summary, ladder, the call's own pcap, JSON records.
@@ -95,6 +99,10 @@ struct SynthArgs {
     /// Seed of the busy capture.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Instead of the named scenarios, the three-site capture (`three_sites.pcap`, its truth and
+    /// its site map `sites.toml`) that the sites tests and the report demo use.
+    #[arg(long, conflicts_with = "mixed")]
+    three_sites: bool,
 }
 
 fn parse_mixed(s: &str) -> Result<(usize, usize, u64), String> {
@@ -115,9 +123,12 @@ struct AnalyzeArgs {
     /// Output format (default: table on a terminal, JSON otherwise).
     #[arg(long, value_enum)]
     format: Option<FormatArg>,
-    /// Write here instead of standard output; for CSV a directory gets one file per record kind.
+    /// Write here instead of standard output; for CSV a directory gets one file per record kind;
+    /// Parquet needs a directory.
     #[arg(long)]
     out: Option<PathBuf>,
+    #[command(flatten)]
+    site: SiteFlags,
     /// Diagnosis thresholds (TOML; `callscope config --default` prints every key).
     #[arg(long)]
     config: Option<PathBuf>,
@@ -143,6 +154,34 @@ enum FormatArg {
     Table,
     Json,
     Csv,
+    /// calls/streams/windows/sites.parquet in the `--out` directory (needs the `polars` feature).
+    Parquet,
+}
+
+/// Flags the analysing commands share: site map, time buckets, progress.
+#[derive(clap::Args, Debug)]
+struct SiteFlags {
+    /// Site map (TOML, output-contract.md); without it every address is site `unknown`.
+    #[arg(long)]
+    sites: Option<PathBuf>,
+    /// Width of the time buckets of the site-pair time view, minutes.
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u32).range(1..=1440))]
+    bucket_minutes: u32,
+    /// Never show the progress bar (it is shown on stderr only when stderr is a terminal).
+    #[arg(long)]
+    no_progress: bool,
+}
+
+#[derive(clap::Args, Debug)]
+struct ReportArgs {
+    /// Capture files (pcap or pcapng), or `-` for standard input.
+    #[arg(required = true)]
+    captures: Vec<String>,
+    /// Directory to write into (created if missing).
+    #[arg(long)]
+    out: PathBuf,
+    #[command(flatten)]
+    site: SiteFlags,
 }
 
 /// Parses arguments and runs the command.
@@ -158,6 +197,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
     };
     match cli.command {
         Command::Analyze(args) => analyze(&args),
+        Command::Report(args) => report_cmd(&args),
         Command::Synth(args) => synth(&args),
         Command::Call(args) => call(&args),
         Command::Registrations(args) => registrations(&args),
@@ -235,6 +275,18 @@ fn synth(args: &SynthArgs) -> anyhow::Result<ExitCode> {
     use callscope::synth;
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let written = match args.mixed {
+        None if args.three_sites => {
+            let scenario = synth::sites::three_sites();
+            let pcap = args.out.join("three_sites.pcap");
+            let truth = scenario.write_file(&pcap).with_context(|| format!("writing {}", pcap.display()))?;
+            let json = args.out.join("three_sites.truth.json");
+            std::fs::write(&json, serde_json::to_vec_pretty(&truth)?)
+                .with_context(|| format!("writing {}", json.display()))?;
+            let map = args.out.join("sites.toml");
+            std::fs::write(&map, synth::sites::THREE_SITES_TOML)
+                .with_context(|| format!("writing {}", map.display()))?;
+            vec![pcap, map]
+        }
         Some((calls, concurrency, seconds)) => {
             let scenario = synth::mixed(calls, concurrency, seconds, args.seed);
             let pcap = args.out.join(format!("{}.pcap", scenario.name));
@@ -252,6 +304,59 @@ fn synth(args: &SynthArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Runs the pipeline (with a progress bar on a terminal), builds the records and the site view.
+fn analyse_with_sites(
+    captures: &[String],
+    flags: &SiteFlags,
+    config: &Config,
+) -> anyhow::Result<(report::Document, SiteReport)> {
+    // The map is read before the captures: a bad map is a usage error (exit 1) found at once.
+    let map = match &flags.sites {
+        Some(path) => SiteMap::load(path)?,
+        None => SiteMap::default(),
+    };
+    let show = !flags.no_progress && std::io::stderr().is_terminal() && !captures.iter().any(|c| c == "-");
+    let analysis = if show {
+        let total: u64 = captures.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
+        let bar = progress_bar(total);
+        let started = std::time::Instant::now();
+        let result = callscope::pipeline::analyze_with_progress(captures, config, &mut |p| {
+            bar.set_position(p.bytes.min(total));
+            let secs = started.elapsed().as_secs_f64().max(1e-3);
+            bar.set_message(format!("{} packets, {:.0} packets/s", p.frames, p.frames as f64 / secs));
+        });
+        bar.finish_and_clear();
+        result?
+    } else {
+        callscope::pipeline::analyze(captures, config)?
+    };
+    let mut doc = report::build(&analysis);
+    let sites = callscope::sites::attach(&mut doc, &map, &SiteOptions { bucket_minutes: flags.bucket_minutes });
+    Ok((doc, sites))
+}
+
+/// An indicatif bar on stderr: bytes, rate, ETA, and packets/s in the message.
+fn progress_bar(total_bytes: u64) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::with_draw_target(Some(total_bytes), indicatif::ProgressDrawTarget::stderr());
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{bar:30} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta} {msg}")
+    {
+        bar.set_style(style);
+    }
+    bar
+}
+
+fn report_cmd(args: &ReportArgs) -> anyhow::Result<ExitCode> {
+    let (doc, sites) = analyse_with_sites(&args.captures, &args.site, &Config::default())?;
+    report_warnings(&doc);
+    let written = report::html::write_report(&doc, &sites, &args.out)
+        .with_context(|| format!("writing the report into {}", args.out.display()))?;
+    for path in written {
+        println!("{}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn analyze(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let mut config = Config::default();
     if let Some(path) = &args.config {
@@ -260,13 +365,17 @@ fn analyze(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     }
     config.window_s = args.window_s;
-    let analysis = callscope::pipeline::analyze(&args.captures, &config)?;
-    let doc = report::build(&analysis);
+    let (doc, sites) = analyse_with_sites(&args.captures, &args.site, &config)?;
     report_warnings(&doc);
     let format = match args.format {
         Some(FormatArg::Table) => Format::Table,
         Some(FormatArg::Json) => Format::Json,
         Some(FormatArg::Csv) => Format::Csv,
+        Some(FormatArg::Parquet) => {
+            let dir = args.out.as_deref().context("--format parquet needs --out DIR")?;
+            write_parquet(&doc, &sites, dir)?;
+            return Ok(ExitCode::SUCCESS);
+        }
         None if args.out.is_none() && std::io::stdout().is_terminal() => Format::Table,
         None => Format::Json,
     };
@@ -291,6 +400,18 @@ fn analyze(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(feature = "polars")]
+fn write_parquet(doc: &report::Document, sites: &SiteReport, dir: &Path) -> anyhow::Result<()> {
+    report::parquet::write_dir(doc, sites, dir)
+        .with_context(|| format!("writing Parquet files into {}", dir.display()))?;
+    Ok(())
+}
+
+#[cfg(not(feature = "polars"))]
+fn write_parquet(_doc: &report::Document, _sites: &SiteReport, _dir: &Path) -> anyhow::Result<()> {
+    anyhow::bail!("--format parquet needs a build with the `polars` feature (cargo build --release --features polars)")
 }
 
 fn write_doc(doc: &report::Document, format: Format, out: &mut dyn Write, path: &Path) -> anyhow::Result<()> {

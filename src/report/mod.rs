@@ -2,6 +2,10 @@
 //! the sinks that print them (table, JSON, CSV). Records carry every number; sinks only format.
 
 pub mod csv;
+pub mod html;
+#[cfg(feature = "polars")]
+pub mod parquet;
+pub mod plots;
 pub mod quality;
 pub mod records;
 pub mod registrations;

@@ -31,10 +31,13 @@ pub struct Document {
     pub streams: Vec<Stream>,
     /// Registrations (REGISTER tracking).
     pub registrations: Vec<RegistrationRecord>,
-    /// Site summaries (filled by the sites stage; empty without a site map).
+    /// Site summaries (contract `SiteSummary`, filled by `sites::attach`).
     pub sites: Vec<serde_json::Value>,
     /// Capture-wide SIP ratios (additive; quality-metrics.md §6).
     pub summary: super::quality::SipSummary,
+    /// Time buckets per site pair (additive; `sites::TimeBucket`, filled by `sites::attach`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub site_windows: Vec<serde_json::Value>,
 }
 
 /// `tool`.
@@ -406,6 +409,7 @@ pub fn build(analysis: &Analysis) -> Document {
         registrations: crate::report::registrations::build(analysis),
         sites,
         summary: super::quality::sip_summary(&analysis.dialogs),
+        site_windows: Vec::new(),
     }
 }
 

@@ -10,6 +10,7 @@
 //! * [`scenario`] — calls → time-ordered frames → pcap + [`truth::Truth`];
 //! * [`truth`] — the ground-truth records (serde);
 //! * [`media`] — one call whose RTP stream is an explicit packet list (quality tests);
+//! * [`sites`] — a three-site capture for the sites stage and the report;
 //! * [`fixtures`] — ready-made named scenarios, [`fixtures::mixed`] and
 //!   [`fixtures::write_all_fixtures`].
 
@@ -21,6 +22,7 @@ pub mod pcap;
 pub mod rtp;
 pub mod scenario;
 pub mod sip;
+pub mod sites;
 pub mod truth;
 
 pub use fixtures::{mixed, named_scenarios, write_all_fixtures};

@@ -7,4 +7,5 @@ mod diagnosis;
 mod pairing;
 mod quality;
 mod shared_captures;
+mod sites;
 mod synthetic;
