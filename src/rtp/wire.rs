@@ -8,11 +8,8 @@ const FIXED_HEADER_LEN: usize = 12;
 /// Parses the fixed header of an RTP packet; `None` when it is not valid RTP (version ≠ 2,
 /// too short for its CSRC count / extension, padding longer than the packet).
 pub fn parse_header(payload: &[u8]) -> Option<RtpHeader> {
-    let fixed = payload.get(..FIXED_HEADER_LEN)?;
-    let [b0, b1, s0, s1, t0, t1, t2, t3, i0, i1, i2, i3] = <[u8; 12]>::try_from(fixed).ok()?;
-    if b0 >> 6 != 2 {
-        return None;
-    }
+    let mut header = parse_fixed_header(payload)?;
+    let b0 = *payload.first()?;
     let padding = b0 & 0x20 != 0;
     let extension = b0 & 0x10 != 0;
     let csrc_count = usize::from(b0 & 0x0F);
@@ -34,21 +31,15 @@ pub fn parse_header(payload: &[u8]) -> Option<RtpHeader> {
     } else {
         0
     };
-    let payload_len = u16::try_from(after_header - padding_len).unwrap_or(u16::MAX);
-    Some(RtpHeader {
-        marker: b1 & 0x80 != 0,
-        pt: b1 & 0x7F,
-        seq: u16::from_be_bytes([s0, s1]),
-        ts: u32::from_be_bytes([t0, t1, t2, t3]),
-        ssrc: u32::from_be_bytes([i0, i1, i2, i3]),
-        payload_len,
-    })
+    header.payload_len = u16::try_from(after_header - padding_len).unwrap_or(u16::MAX);
+    Some(header)
 }
 
 /// Reads only the 12-byte fixed header (version 2 required), ignoring CSRC, extension and
 /// padding consistency. Used for flows an SDP announced as RTP: tshark decodes every packet on
 /// such a port as RTP and counts it (a mangled packet in `ndpi-fuzz-2006-06-26-2594.pcap`,
 /// frame 630, claims 170 bytes of padding in a 170-byte datagram and is still a stream there).
+/// `payload_len` is everything after the fixed header.
 pub fn parse_fixed_header(payload: &[u8]) -> Option<RtpHeader> {
     let fixed = payload.get(..FIXED_HEADER_LEN)?;
     let [b0, b1, s0, s1, t0, t1, t2, t3, i0, i1, i2, i3] = <[u8; 12]>::try_from(fixed).ok()?;
