@@ -34,13 +34,19 @@ pub struct Analysis {
 
 /// Runs the whole analysis over `paths`.
 pub fn analyze(paths: &[String], config: &Config) -> Result<Analysis, CaptureError> {
-    let mut capture = CaptureSet::open(paths)?;
-    let mut warnings = Warnings::default();
-    let mut decoder = Decoder::new(config.decode.clone());
-    let mut sip = SipStage::default();
-    let mut payloads = PayloadMap::default();
-    let mut streams = StreamTable::default();
-    let mut rtcp = crate::rtcp::RtcpTable::default();
+    Ok(analyze_capture(CaptureSet::open(paths)?, config))
+}
+
+/// Runs the whole analysis over an already opened capture set (in-memory readers: tests,
+/// fuzzing).
+pub fn analyze_capture(mut capture: CaptureSet, config: &Config) -> Analysis {
+    let limits = &config.limits;
+    let mut warnings = Warnings::keeping(limits.warnings_per_kind);
+    let mut decoder = Decoder::new(limits.decode.clone());
+    let mut sip = SipStage::new(limits.sip.clone());
+    let mut payloads = PayloadMap::with_capacity_limit(limits.max_sdp_addresses);
+    let mut streams = StreamTable::with_capacity_limit(limits.max_rtp_streams);
+    let mut rtcp = crate::rtcp::RtcpTable::new(limits.rtcp);
     let mut end = Timestamp::default();
 
     let mut first_frame = true;
@@ -69,7 +75,7 @@ pub fn analyze(paths: &[String], config: &Config) -> Result<Analysis, CaptureErr
         });
     }
     let (streams, pairing) = reported_streams(&dialogs, &payloads, streams.finish());
-    Ok(Analysis {
+    Analysis {
         inputs: capture.summaries(),
         dialogs,
         registrations,
@@ -79,7 +85,7 @@ pub fn analyze(paths: &[String], config: &Config) -> Result<Analysis, CaptureErr
         payloads,
         capture_end: end,
         warnings,
-    })
+    }
 }
 
 /// Learns the payload types of an SDP body; an SDP in a response is an answer.
@@ -131,7 +137,7 @@ fn on_datagram(dg: &Datagram<'_>, stages: &mut Stages<'_>, warnings: &mut Warnin
                 warnings.push(dg.at.file, dg.at.number, WarningKind::StateEvicted, || {
                     format!(
                         "SDP payload map full ({} addresses): the oldest announcements were dropped",
-                        PayloadMap::CAPACITY
+                        payloads.capacity()
                     )
                 });
             }
