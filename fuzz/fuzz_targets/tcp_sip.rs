@@ -3,8 +3,8 @@
 #![no_main]
 use callscope::capture::FrameRef;
 use callscope::decode::{Datagram, Transport};
-use callscope::sip::{SipLimits, SipStage};
 use callscope::sip::tcp::TcpLimits;
+use callscope::sip::{SipLimits, SipStage};
 use callscope::time::Timestamp;
 use callscope::warn::Warnings;
 use libfuzzer_sys::fuzz_target;

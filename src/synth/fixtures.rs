@@ -654,7 +654,8 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("callscope-synth-{}", std::process::id()));
         let written = write_all_fixtures(&dir).unwrap();
         assert_eq!(written.len(), named_scenarios().len());
-        let truth: Truth = serde_json::from_reader(File::open(dir.join("clean_call.truth.json")).unwrap()).unwrap();
+        let truth: Truth =
+            serde_json::from_reader(std::fs::File::open(dir.join("clean_call.truth.json")).unwrap()).unwrap();
         assert_eq!(truth.calls[0].outcome, Outcome::Answered);
         std::fs::remove_dir_all(&dir).unwrap();
     }

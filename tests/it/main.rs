@@ -2,6 +2,7 @@
 
 mod cli;
 mod common;
+mod hostile;
 mod pairing;
 mod shared_captures;
 mod synthetic;
