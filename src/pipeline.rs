@@ -1,7 +1,7 @@
 //! One analysis run: wires capture → decode → classify → sip/rtp → correlate → records.
 
 use crate::capture::{CaptureError, CaptureSet};
-use crate::classify::{classify, PayloadKind};
+use crate::classify::{classify_on_ports, PayloadKind};
 use crate::config::Config;
 use crate::decode::{Datagram, Decoder, Transport};
 use crate::rtp::{self, RtpPacketInfo, StreamKey, StreamTable};
@@ -28,6 +28,8 @@ pub struct Analysis {
     pub payloads: PayloadMap,
     /// Time of the last frame of the input (rules that need "nothing for X s" check it).
     pub capture_end: Timestamp,
+    /// SIP messages without a Call-ID: counted as SIP messages, part of no dialog (warned).
+    pub sip_orphan_messages: u64,
     /// Warnings.
     pub warnings: Warnings,
 }
@@ -67,6 +69,7 @@ pub fn analyze_capture(mut capture: CaptureSet, config: &Config) -> Analysis {
     }
     decoder.finish(&mut warnings);
     sip.flush(&mut warnings, &mut |ev| learn_sdp(&mut payloads, ev));
+    let sip_orphan_messages = sip.orphan_messages();
     let (dialogs, registrations) = sip.finish(end);
     if let Some(at) = streams.first_refused() {
         let refused = streams.refused_packets();
@@ -84,6 +87,7 @@ pub fn analyze_capture(mut capture: CaptureSet, config: &Config) -> Analysis {
         rtcp,
         payloads,
         capture_end: end,
+        sip_orphan_messages,
         warnings,
     }
 }
@@ -127,7 +131,7 @@ struct Stages<'s> {
 fn on_datagram(dg: &Datagram<'_>, stages: &mut Stages<'_>, warnings: &mut Warnings) {
     let Stages { sip, payloads, streams, rtcp } = stages;
     let is_tcp = matches!(dg.transport, Transport::Tcp { .. });
-    let kind = if is_tcp { PayloadKind::Sip } else { classify(dg.payload) };
+    let kind = if is_tcp { PayloadKind::Sip } else { classify_on_ports(dg.payload, dg.src.port(), dg.dst.port()) };
     match kind {
         // Every TCP segment goes to the SIP stage: it frames streams and recognises SIP by content.
         PayloadKind::Sip => {
@@ -143,16 +147,17 @@ fn on_datagram(dg: &Datagram<'_>, stages: &mut Stages<'_>, warnings: &mut Warnin
             }
         }
         PayloadKind::Rtp if dg.icmp_error.is_none() => {
-            let announced = payloads.is_announced(dg.dst) || payloads.is_announced(dg.src);
-            if announced && payloads.is_t38(dg.dst) {
+            let to_announced = payloads.get(dg.dst);
+            if to_announced.is_some_and(|a| a.is_t38()) {
                 return; // UDPTL on a port negotiated for T.38 fax (diagnosis codes handle fax)
             }
+            let announced = to_announced.is_some() || payloads.is_announced(dg.src);
             // On a port an SDP announced, any version-2 packet is RTP (as tshark decodes it);
             // elsewhere the whole header must be consistent.
             let header = rtp::parse_header(dg.payload)
                 .or_else(|| announced.then(|| rtp::parse_fixed_header(dg.payload)).flatten());
             if let Some(header) = header {
-                let clock_hz = match payloads.lookup(dg.dst, header.pt) {
+                let clock_hz = match to_announced.and_then(|a| a.rtpmap(header.pt)) {
                     Some((name, _)) if name.eq_ignore_ascii_case("telephone-event") => 0,
                     Some((_, hz)) => hz,
                     None => rtp::payload::static_codec(header.pt).map_or(0, |(_, hz)| hz),

@@ -10,6 +10,15 @@
 //! stricter SIP test has to win there. Every branch checks the fixed bytes the protocol
 //! guarantees (STUN magic cookie, ZRTP magic, DTLS version, TURN length), so random bytes or
 //! RTP rarely match anything but `Rtp`/`Other`.
+//!
+//! SIP has two tests. Anywhere, [`classify`] wants a strict start line (upper-case method and a
+//! `sip:`/`sips:`/`tel:` Request-URI, or `SIP/2.0 <3 digits> `), because media ports carry
+//! arbitrary bytes and a loose test would turn RTP payload or garbage into "SIP". On the SIP
+//! port 5060 (either side), [`classify_on_ports`] also accepts the loose form tshark 4.0.17
+//! accepts there (its SIP dissector is registered on that port; `sip_parse_line` only wants
+//! `token SP token SP SIP/2.0`): a damaged capture (flipped bits in `REGIStER pip:…`,
+//! `INVITE six:…`) still shows its messages and calls, and a port that carries SIP by
+//! convention makes the false-positive risk small.
 
 /// What a payload looks like.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -54,7 +63,22 @@ const SIP_MIN_LEN: usize = 9;
 /// rare and short). Bounds the scan so classification stays O(1).
 const SIP_MAX_METHOD_LEN: usize = 16;
 
-/// Classifies a payload.
+/// The registered SIP port (RFC 3261 §19.1.2).
+pub const SIP_PORT: u16 = 5060;
+/// Longest first line the loose SIP test reads on [`SIP_PORT`] (a real start line is far
+/// shorter; the bound keeps classification O(1) on 64 KiB datagrams).
+const SIP_LOOSE_MAX_LINE: usize = 2048;
+
+/// Classifies a UDP payload seen between `src_port` and `dst_port`: on [`SIP_PORT`] (either
+/// side) a loose SIP start line is enough (see the module docs); elsewhere as [`classify`].
+pub fn classify_on_ports(payload: &[u8], src_port: u16, dst_port: u16) -> PayloadKind {
+    if (src_port == SIP_PORT || dst_port == SIP_PORT) && is_loose_sip_start_line(payload) {
+        return PayloadKind::Sip;
+    }
+    classify(payload)
+}
+
+/// Classifies a payload without regard to ports (strict SIP test).
 pub fn classify(payload: &[u8]) -> PayloadKind {
     let Some(&first) = payload.first() else {
         return PayloadKind::Other;
@@ -146,6 +170,38 @@ fn is_sip_start_line(payload: &[u8]) -> bool {
     starts_with_ignore_case(uri, b"sip:")
         || starts_with_ignore_case(uri, b"sips:")
         || starts_with_ignore_case(uri, b"tel:")
+}
+
+/// Matches tshark 4.0.17 `dissect_sip_common` + `sip_parse_line` (its SIP dissector on the SIP
+/// port): the first byte is printable ASCII; the first line (up to the first CR or LF) has no
+/// NUL byte and is either `SIP/2.0 SP 3DIGIT SP …` (status line) or `token1 SP token2 SP
+/// SIP/2.0` where token1 is not empty and token2 (the Request-URI) is at least 3 bytes with a
+/// colon after its first byte. Neither the method nor the URI scheme is checked (tshark
+/// decodes `REGIStER pip:…` and `INVITE six:…`); `SIP/2.0` is case-sensitive (tshark's
+/// default `strict_sip_version`).
+fn is_loose_sip_start_line(payload: &[u8]) -> bool {
+    if !payload.first().is_some_and(|b| (0x21..=0x7E).contains(b)) {
+        return false;
+    }
+    let head = payload.get(..payload.len().min(SIP_LOOSE_MAX_LINE)).unwrap_or_default();
+    let line_end = head.iter().position(|&b| b == b'\r' || b == b'\n').unwrap_or(head.len());
+    let Some(line) = head.get(..line_end) else {
+        return false;
+    };
+    if line.contains(&0) {
+        return false;
+    }
+    let mut parts = line.splitn(3, |&b| b == b' ');
+    let (Some(first), Some(second), Some(third)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    if first == b"SIP/2.0" {
+        return second.len() == 3 && second.iter().all(u8::is_ascii_digit);
+    }
+    !first.is_empty()
+        && second.len() >= 3
+        && second.get(1..).is_some_and(|rest| rest.contains(&b':'))
+        && third == b"SIP/2.0"
 }
 
 fn starts_with_ignore_case(haystack: &[u8], prefix: &[u8]) -> bool {
@@ -248,5 +304,43 @@ mod tests {
         assert_eq!(classify(&turn), PayloadKind::Other);
         turn[3] = 21;
         assert_eq!(classify(&turn), PayloadKind::Other);
+    }
+
+    #[test]
+    fn loose_sip_start_line_only_on_port_5060() {
+        // ndpi-fuzz-2006-06-26-2594.pcap frames 107 and 578 (tshark decodes both as SIP).
+        let mixed_case = b"REGIStER pip:sip.cybercity.dk SIP/2.0\r\nCSeq: 1 REGISTER\r\n\r\n";
+        let bad_scheme = b"INVITE six:0097239287044@sip.cybercity.dk SIP/2.0\r\n\r\n";
+        for payload in [&mixed_case[..], &bad_scheme[..]] {
+            assert_eq!(classify_on_ports(payload, 5060, 5060), PayloadKind::Sip);
+            assert_eq!(classify_on_ports(payload, 40000, 5060), PayloadKind::Sip);
+            assert_eq!(classify_on_ports(payload, 5060, 40000), PayloadKind::Sip);
+            assert_eq!(classify_on_ports(payload, 40000, 40002), PayloadKind::Other);
+            assert_eq!(classify(payload), PayloadKind::Other);
+        }
+        // Strict SIP is SIP on any port.
+        assert_eq!(classify_on_ports(b"INVITE sip:a@b SIP/2.0\r\n", 6000, 6002), PayloadKind::Sip);
+        assert_eq!(classify_on_ports(b"SIP/2.0 180 Ringing\r\n", 5060, 5060), PayloadKind::Sip);
+    }
+
+    #[test]
+    fn loose_test_still_rejects_what_tshark_rejects_on_5060() {
+        let on_5060 = |p: &[u8]| classify_on_ports(p, 5060, 5060);
+        // A NUL in the first line (frame 154 of the fuzzed capture; tshark: "data"). The
+        // strict test still accepts its prefix (`REGISTER sip:`): the scanner rejects it.
+        assert_eq!(on_5060(b"REGIStER sip:sip.cyb%s\x00ity.dk SIP/2.0\r\n"), PayloadKind::Other);
+        // Version not exactly `SIP/2.0`, no colon in the URI, URI shorter than 3, first byte
+        // not printable, missing third token, status code not 3 digits.
+        assert_eq!(on_5060(b"REGIStER sip:h SIP/2.1\r\n"), PayloadKind::Other);
+        assert_eq!(on_5060(b"REGIStER siph SIP/2.0\r\n"), PayloadKind::Other);
+        assert_eq!(on_5060(b"REGIStER :h SIP/2.0\r\n"), PayloadKind::Other);
+        assert_eq!(on_5060(b"ReG s: SIP/2.0\r\n"), PayloadKind::Other);
+        assert_eq!(on_5060(b"\x01EGIStER sip:h SIP/2.0\r\n"), PayloadKind::Other);
+        assert_eq!(on_5060(b"REGIStER sip:h\r\nSIP/2.0\r\n"), PayloadKind::Other);
+        assert_eq!(on_5060(b"SIP/2.0 20 OK\r\n"), PayloadKind::Other);
+        // RTP on 5060 stays RTP.
+        let mut rtp = [0u8; 172];
+        rtp[0] = 0x80;
+        assert_eq!(on_5060(&rtp), PayloadKind::Rtp);
     }
 }

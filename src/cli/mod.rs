@@ -25,6 +25,53 @@ enum Command {
     Analyze(AnalyzeArgs),
     /// Write synthetic captures with known ground truth (`<name>.pcap` + `<name>.truth.json`).
     Synth(SynthArgs),
+    /// Evidence bundle per call: summary, ladder, the call's own pcap, JSON records.
+    Call(CallArgs),
+    /// Registration status per address-of-record (REGISTER transactions).
+    Registrations(RegistrationsArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct CallArgs {
+    /// `SELECTOR CAPTURE...`: SELECTOR is a Call-ID or a phone number (From/To/PAI, any format);
+    /// with --worst or --class every argument is a capture.
+    #[arg(required = true, value_name = "SELECTOR CAPTURE")]
+    args: Vec<String>,
+    /// Directory to write the bundles into (one folder per call).
+    #[arg(long)]
+    out: PathBuf,
+    /// Bundle the N calls with the worst verdicts.
+    #[arg(long, value_name = "N")]
+    worst: Option<usize>,
+    /// Bundle every call whose verdict class is this.
+    #[arg(long, value_enum)]
+    class: Option<ClassArg>,
+    /// Also print local times in this IANA time zone (e.g. Europe/Berlin).
+    #[arg(long)]
+    tz: Option<String>,
+    /// Mask phone numbers (keep last 2 digits) and addresses outside --keep-net in every file.
+    #[arg(long)]
+    redact: bool,
+    /// Under --redact, addresses in this network stay visible (the provider's side); repeatable.
+    #[arg(long, value_name = "CIDR")]
+    keep_net: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ClassArg {
+    Media,
+    Signaling,
+    Routing,
+}
+
+#[derive(clap::Args, Debug)]
+struct RegistrationsArgs {
+    /// Capture files (pcap or pcapng).
+    #[arg(required = true)]
+    captures: Vec<String>,
+    /// JSON (`registrations[]` records) instead of the table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -85,7 +132,66 @@ pub fn run() -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Analyze(args) => analyze(&args),
         Command::Synth(args) => synth(&args),
+        Command::Call(args) => call(&args),
+        Command::Registrations(args) => registrations(&args),
     }
+}
+
+fn call(args: &CallArgs) -> anyhow::Result<ExitCode> {
+    use callscope::bundle::{self, BundleOptions, Selector};
+    use callscope::diagnose::VerdictClass;
+    let (selector, captures) = match (args.worst, args.class) {
+        (Some(_), Some(_)) => anyhow::bail!("give either --worst or --class, not both"),
+        (Some(n), None) => (Selector::Worst(n), &args.args[..]),
+        (None, Some(c)) => (
+            Selector::Class(match c {
+                ClassArg::Media => VerdictClass::Media,
+                ClassArg::Signaling => VerdictClass::Signaling,
+                ClassArg::Routing => VerdictClass::Routing,
+            }),
+            &args.args[..],
+        ),
+        (None, None) => match args.args.split_first() {
+            Some((sel, rest)) if !rest.is_empty() => (Selector::CallIdOrNumber(sel.clone()), rest),
+            _ => anyhow::bail!(
+                "usage: callscope call <CALL-ID|NUMBER> <CAPTURE>... --out DIR (or --worst N / --class C)"
+            ),
+        },
+    };
+    let keep_nets = args
+        .keep_net
+        .iter()
+        .map(|c| c.parse().map_err(|e: String| anyhow::anyhow!("--keep-net {e}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let captures = captures.to_vec();
+    let analysis = callscope::pipeline::analyze(&captures, &Config::default())?;
+    let doc = report::build(&analysis);
+    report_warnings(&doc);
+    let selected = bundle::select(&doc, &analysis, &selector);
+    if selected.is_empty() {
+        eprintln!("callscope: no call matches {selector:?}");
+        return Ok(ExitCode::from(2));
+    }
+    let opts = BundleOptions { out: args.out.clone(), tz: args.tz.clone(), redact: args.redact, keep_nets };
+    for dir in bundle::write_bundles(&captures, &analysis, &doc, &selected, &opts)? {
+        println!("{}", dir.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn registrations(args: &RegistrationsArgs) -> anyhow::Result<ExitCode> {
+    let analysis = callscope::pipeline::analyze(&args.captures, &Config::default())?;
+    let doc = report::build(&analysis);
+    report_warnings(&doc);
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &doc.registrations)?;
+        writeln!(out)?;
+    } else {
+        report::registrations::write_table(&doc.registrations, &mut out)?;
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn synth(args: &SynthArgs) -> anyhow::Result<ExitCode> {

@@ -1,8 +1,9 @@
 //! IPv4 and IPv6 headers, IPv6 extension headers and IPsec AH, parsed by hand.
 //!
 //! Every length is checked before use. A length that claims more bytes than the frame has is
-//! accepted only when the capture cut the frame (snap length): then the captured part is used
-//! and flagged `payload_cut`. Otherwise it is a malformed packet.
+//! accepted when the capture cut the frame (snap length): then the captured part is used and
+//! flagged `payload_cut`. Otherwise it is a malformed packet, except an IPv4 total length that
+//! exceeds the frame: like tshark, the captured part is used (`length_exceeds_frame`, warned).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -56,8 +57,13 @@ pub(super) struct IpHeader<'a> {
     pub proto: u8,
     /// What follows the headers walked so far, up to the length the header gives.
     pub payload: &'a [u8],
-    /// `payload` is shorter than the header says because the capture cut the frame.
+    /// `payload` is shorter than the header says (the capture cut the frame, or see
+    /// `length_exceeds_frame`).
     pub payload_cut: bool,
+    /// IPv4 only: the total length claims more bytes than the frame has although the capture
+    /// did not cut it (a lying length field). The captured bytes are used, as tshark does; the
+    /// decoder warns.
+    pub length_exceeds_frame: bool,
     /// Set when this is a fragment.
     pub fragment: Option<Fragment>,
 }
@@ -81,9 +87,10 @@ pub(super) fn parse_ipv4(bytes: &[u8], cut: bool) -> Result<IpHeader<'_>, Stop> 
         return Err(Stop::Malformed("IPv4 total length below header length"));
     }
     let payload_cut = end > bytes.len();
-    if payload_cut && !cut {
-        return Err(Stop::Malformed("IPv4 total length exceeds the packet"));
-    }
+    // Matches tshark 4.0.17: "IPv4 total length exceeds packet length" is flagged and the
+    // bytes present are still dissected (ndpi-fuzz-2006-06-26-2594.pcap frames 432, 454, 602
+    // and 640 are SIP to it). The caller warns.
+    let length_exceeds_frame = payload_cut && !cut;
     // Bytes past `end` are link padding (Ethernet minimum frame size) and are dropped.
     let payload = bytes.get(header_len..end.min(bytes.len())).unwrap_or_default();
     let flags_offset = be16(header, 6).unwrap_or(0);
@@ -106,6 +113,7 @@ pub(super) fn parse_ipv4(bytes: &[u8], cut: bool) -> Result<IpHeader<'_>, Stop> 
         proto: header.get(9).copied().unwrap_or(0),
         payload,
         payload_cut,
+        length_exceeds_frame,
         fragment: (!fragment.is_whole()).then_some(fragment),
     })
 }
@@ -143,6 +151,7 @@ pub(super) fn parse_ipv6(bytes: &[u8], cut: bool) -> Result<IpHeader<'_>, Stop> 
         proto,
         payload,
         payload_cut,
+        length_exceeds_frame: false,
         fragment: fragment.filter(|f| !f.is_whole()),
     })
 }
@@ -218,7 +227,7 @@ mod tests {
     }
 
     #[test]
-    fn ipv4_drops_link_padding_and_rejects_lying_lengths() {
+    fn ipv4_drops_link_padding_and_tolerates_lying_lengths() {
         let mut packet = vec![0x45, 0xB8, 0, 24, 0, 1, 0, 0, 64, 17, 0, 0];
         packet.extend_from_slice(&[10, 0, 0, 1, 10, 0, 0, 2, 9, 9, 9, 9, 0, 0]);
         let ip = parse_ipv4(&packet, false).unwrap();
@@ -226,9 +235,15 @@ mod tests {
         assert_eq!(ip.payload, &[9, 9, 9, 9]);
         assert_eq!(ip.fragment, None);
         packet[3] = 200;
-        assert!(matches!(parse_ipv4(&packet, false), Err(Stop::Malformed(_))));
+        // Not cut by the snap length: the length lies; the bytes present are used (as tshark
+        // does) and flagged for a warning.
+        let lying = parse_ipv4(&packet, false).unwrap();
+        assert!(lying.length_exceeds_frame && lying.payload_cut);
+        assert_eq!(lying.payload.len(), 6);
         let cut = parse_ipv4(&packet, true).unwrap();
-        assert!(cut.payload_cut);
+        assert!(cut.payload_cut && !cut.length_exceeds_frame);
         assert_eq!(cut.payload.len(), 6);
+        packet[3] = 10; // below the header length: still malformed
+        assert!(matches!(parse_ipv4(&packet, false), Err(Stop::Malformed(_))));
     }
 }

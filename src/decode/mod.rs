@@ -379,6 +379,15 @@ impl Decoder {
         }
         let header = if ipv6 { ip::parse_ipv6(bytes, walk.cut)? } else { ip::parse_ipv4(bytes, walk.cut)? };
         let meta = IpMeta { src: header.src, dst: header.dst, dscp: header.dscp, ipv6 };
+        if header.length_exceeds_frame {
+            // See ip::IpHeader::length_exceeds_frame: warn, then go on as with a cut frame.
+            self.counters.malformed += 1;
+            let present = header.payload.len();
+            walk.warnings.push(walk.at.file, walk.at.number, WarningKind::MalformedPacket, || {
+                format!("IPv4 total length exceeds the packet: the {present} payload bytes present are used")
+            });
+            walk.cut = true;
+        }
         let Some(fragment) = header.fragment else {
             return self.after_reassembly(walk, meta, header.proto, header.payload);
         };
@@ -464,7 +473,16 @@ impl Decoder {
             return Err(Stop::Malformed("UDP length below 8"));
         }
         if length > segment.len() && !walk.cut {
-            return Err(Stop::Malformed("UDP length exceeds the IP payload"));
+            // The length field lies (damaged or fuzzed capture). Matches tshark 4.0.17: it
+            // flags "Bad length value > IP payload length" and still dissects the bytes that
+            // are there (ndpi-fuzz-2006-06-26-2594.pcap frames 253 and 603 are SIP to it). The
+            // datagram is handed on with a warning and treated as cut from here on.
+            self.counters.malformed += 1;
+            let available = segment.len() - 8;
+            walk.warnings.push(walk.at.file, walk.at.number, WarningKind::MalformedPacket, || {
+                format!("UDP length {length} exceeds the IP payload: the {available} bytes present are used")
+            });
+            walk.cut = true;
         }
         // With a cut frame, hand over what was captured (the payload may be short).
         let payload = segment.get(8..length.min(segment.len())).unwrap_or_default();

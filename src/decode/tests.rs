@@ -552,9 +552,18 @@ fn every_truncation_of_valid_packets_is_safe() {
             if let (Some(short), Some(whole)) = (seen.first(), full.first()) {
                 assert!(whole.payload.starts_with(&short.payload));
             }
-            // Not cut but short: the lengths lie → a warning, or (before the IP header) a skip.
-            let (_, _, decoder) = decode(LinkType::ETHERNET, data);
-            assert_eq!(decoder.counters.skipped, 1);
+            // Not cut but short: the lengths lie → a warning, or (before the IP header) a skip;
+            // a lying IPv4 or UDP length hands the bytes present on, with a warning (as
+            // tshark dissects them).
+            let (seen, warnings, decoder) = decode(LinkType::ETHERNET, data);
+            match (seen.first(), full.first()) {
+                (Some(short), Some(whole)) => {
+                    assert_eq!(seen.len(), 1, "cut at {n}");
+                    assert!(kinds(&warnings).contains(&WarningKind::MalformedPacket), "cut at {n}");
+                    assert!(whole.payload.starts_with(&short.payload), "cut at {n}");
+                }
+                _ => assert_eq!(decoder.counters.skipped, 1, "cut at {n}"),
+            }
         }
     }
 }
@@ -569,11 +578,33 @@ fn truncated_udp_hands_over_the_captured_part() {
     let seen = decode_one(&mut decoder, &mut warnings, &frame);
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].payload, vec![7u8; 50]);
-    // Same bytes without the snap-length excuse: the IP length lies.
+    // Same bytes without the snap-length excuse: the IP length lies. Like tshark, the bytes
+    // present are handed on, with one warning.
     let (seen, warnings, decoder) = decode(LinkType::ETHERNET, &packet[..14 + 20 + 8 + 50]);
-    assert!(seen.is_empty());
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].payload, vec![7u8; 50]);
     assert_eq!(kinds(&warnings), vec![WarningKind::MalformedPacket]);
     assert_eq!(decoder.counters.malformed, 1);
+}
+
+#[test]
+fn lying_udp_length_hands_over_the_bytes_present() {
+    // Shaped like ndpi-fuzz-2006-06-26-2594.pcap frame 253: the IP length is right, the UDP
+    // length field claims more than the IP payload. tshark flags "Bad length value > IP
+    // payload length" and dissects what is there; so does the decoder, with a warning.
+    let mut packet = ethernet(0x0800, &udp4_packet(b"ACK sip:a@b SIP/2.0\r\n\r\n"));
+    let udp_length_at = 14 + 20 + 4;
+    packet[udp_length_at..udp_length_at + 2].copy_from_slice(&355u16.to_be_bytes());
+    let (seen, warnings, decoder) = decode(LinkType::ETHERNET, &packet);
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].payload, b"ACK sip:a@b SIP/2.0\r\n\r\n".to_vec());
+    assert_eq!(kinds(&warnings), vec![WarningKind::MalformedPacket]);
+    assert_eq!(decoder.counters.malformed, 1);
+    // A UDP length below the header length is still malformed and dropped.
+    packet[udp_length_at..udp_length_at + 2].copy_from_slice(&7u16.to_be_bytes());
+    let (seen, warnings, _) = decode(LinkType::ETHERNET, &packet);
+    assert!(seen.is_empty());
+    assert_eq!(kinds(&warnings), vec![WarningKind::MalformedPacket]);
 }
 
 // ---------------------------------------------------------------- real captures

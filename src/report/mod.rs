@@ -3,6 +3,7 @@
 
 pub mod csv;
 pub mod records;
+pub mod registrations;
 pub mod table;
 
 use std::io::Write;

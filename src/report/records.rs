@@ -281,8 +281,31 @@ fn rtcp_summary(analysis: &Analysis, ssrc: u32, clock_hz: u32) -> Option<RtcpSum
 /// `registrations[]` (contract `Registration`).
 #[derive(Clone, Debug, Serialize)]
 pub struct RegistrationRecord {
-    /// Address of record.
+    /// Address of record (To URI of the REGISTER).
     pub aor: String,
+    /// Contact URI of the last REGISTER.
+    pub contact: Option<String>,
+    /// Source `ip:port` of the last REGISTER.
+    pub source: Option<SocketAddr>,
+    /// User-Agent of the last REGISTER that had one.
+    pub user_agent: Option<String>,
+    /// First REGISTER seen.
+    pub first_time: Timestamp,
+    /// Last REGISTER or response seen.
+    pub last_time: Timestamp,
+    /// Expiry granted by the last 2xx.
+    pub expires_s: Option<u32>,
+    /// `registered`, `failed`, `expired`, `unregistered` or `challenged` at the capture's end.
+    pub status: &'static str,
+    /// Last final response code.
+    pub last_code: Option<u16>,
+    /// REGISTER attempts (a challenge retry is part of its attempt).
+    pub attempts: u32,
+    /// Attempts that failed.
+    pub failures: u32,
+    /// Additive: Call-IDs of calls that ended 404/480 towards this AOR's user while it was not
+    /// registered (see [`crate::report::registrations::callee_unregistered`]).
+    pub missed_calls: Vec<String>,
 }
 
 /// Rounds to 3 decimals, the precision tshark prints, so JSON does not carry float noise.
@@ -304,7 +327,7 @@ pub fn build(analysis: &Analysis) -> Document {
         inputs: build_inputs(analysis),
         calls,
         streams,
-        registrations: analysis.registrations.iter().map(|r| RegistrationRecord { aor: r.aor.clone() }).collect(),
+        registrations: crate::report::registrations::build(analysis),
         sites: Vec::new(),
     }
 }

@@ -7,8 +7,6 @@
 //! table is full, packets of new streams are refused and counted (streams already tracked keep
 //! being measured — evicting them would corrupt their statistics).
 
-use std::collections::HashMap;
-
 use super::stats::StreamState;
 use super::{RtpPacketInfo, StreamKey, StreamStats};
 use crate::capture::FrameRef;
@@ -20,7 +18,7 @@ pub const DEFAULT_MAX_STREAMS: usize = 100_000;
 /// The stream table.
 #[derive(Debug)]
 pub struct StreamTable {
-    index: HashMap<StreamKey, usize>,
+    index: crate::FastHashMap<StreamKey, usize>,
     streams: Vec<StreamState>,
     max_streams: usize,
     origin: Option<Timestamp>,
@@ -38,7 +36,7 @@ impl StreamTable {
     /// A table that tracks at most `max_streams` streams.
     pub fn with_capacity_limit(max_streams: usize) -> Self {
         StreamTable {
-            index: HashMap::new(),
+            index: crate::FastHashMap::default(),
             streams: Vec::new(),
             max_streams,
             origin: None,

@@ -14,7 +14,7 @@ mod scan;
 
 use std::net::{IpAddr, SocketAddr};
 
-pub use payload_map::PayloadMap;
+pub use payload_map::{Announced, PayloadMap};
 pub use scan::parse;
 
 /// Media direction attribute (RFC 3264 §5.1 / RFC 4566 §6).

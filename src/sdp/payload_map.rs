@@ -2,14 +2,14 @@
 //! announced (an SDP describes what its author wants to receive, RFC 3264 §5), so the RTP
 //! stage can resolve a dynamic payload type's clock from a packet's destination.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 
 use super::{MediaKind, RtpMap, SessionDescription};
 
 /// One announced receive address and the rtpmaps of the section that announced it.
 #[derive(Debug)]
-struct Announced {
+pub struct Announced {
     rtpmaps: Vec<RtpMap>,
     /// The section in force is `m=image` (T.38 over UDPTL): packets there are fax, not RTP.
     t38: bool,
@@ -25,7 +25,7 @@ struct Announced {
 /// learned longest ago is evicted first and counted in [`PayloadMap::evicted`].
 #[derive(Debug)]
 pub struct PayloadMap {
-    by_addr: HashMap<SocketAddr, Announced>,
+    by_addr: crate::FastHashMap<SocketAddr, Announced>,
     /// (address, generation) in learning order; entries whose generation is no longer the
     /// address's current one are stale and skipped when evicting.
     order: VecDeque<(SocketAddr, u64)>,
@@ -90,6 +90,11 @@ impl PayloadMap {
         }
     }
 
+    /// The announcement in force for `addr`, if any (one lookup for the per-packet path).
+    pub fn get(&self, addr: SocketAddr) -> Option<&Announced> {
+        self.by_addr.get(&addr)
+    }
+
     /// True when the SDP in force for `addr` announced T.38 (`m=image`).
     pub fn is_t38(&self, addr: SocketAddr) -> bool {
         self.by_addr.get(&addr).is_some_and(|a| a.t38)
@@ -125,7 +130,7 @@ impl PayloadMap {
     /// latest SDP that announced `dst` with an rtpmap for `pt`; `None` when no SDP said so (the
     /// caller then falls back to the RFC 3551 static table in `rtp::payload`).
     pub fn lookup(&self, dst: SocketAddr, pt: u8) -> Option<(&str, u32)> {
-        self.by_addr.get(&dst)?.rtpmaps.iter().find(|m| m.pt == pt).map(|m| (m.name.as_str(), m.clock_hz))
+        self.by_addr.get(&dst)?.rtpmap(pt)
     }
 
     /// True when some SDP announced `addr` as a media receive address.
@@ -147,6 +152,18 @@ impl PayloadMap {
     /// `state_evicted` warning).
     pub fn evicted(&self) -> u64 {
         self.evicted
+    }
+}
+
+impl Announced {
+    /// The section in force is `m=image` (T.38): packets there are UDPTL, not RTP.
+    pub fn is_t38(&self) -> bool {
+        self.t38
+    }
+
+    /// Codec name and clock for `pt` from this announcement's rtpmaps.
+    pub fn rtpmap(&self, pt: u8) -> Option<(&str, u32)> {
+        self.rtpmaps.iter().find(|m| m.pt == pt).map(|m| (m.name.as_str(), m.clock_hz))
     }
 }
 

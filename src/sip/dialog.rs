@@ -14,6 +14,7 @@
 //!   last INVITE of the attempt; re-INVITEs (To tag present) and UPDATEs are not attempts.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 
@@ -64,8 +65,11 @@ impl Default for DialogLimits {
 pub struct DialogCounters {
     /// Messages processed (all copies).
     pub messages: u64,
-    /// Messages without Call-ID or CSeq (ignored, warned).
-    pub unusable: u64,
+    /// Messages without Call-ID (or with an empty one): counted as SIP messages, warned, part
+    /// of no dialog.
+    pub orphans: u64,
+    /// Messages kept in their dialog without a readable CSeq (CSeq 0 assumed, warned).
+    pub cseq_guessed: u64,
     /// Dialogs closed early because the table was full.
     pub evicted: u64,
     /// Times a per-dialog cap (messages, transactions, SDP bodies) refused an entry; each also
@@ -110,6 +114,25 @@ pub struct DialogTable {
     pub limits: DialogLimits,
     /// Counters.
     pub counters: DialogCounters,
+}
+
+/// The Call-ID as text, and whether it had to be escaped. A valid UTF-8 Call-ID is taken as
+/// is. Otherwise every byte that is not part of valid UTF-8 is written `\xNN` (upper-case hex):
+/// unlike `String::from_utf8_lossy`, which maps every invalid byte to U+FFFD, two Call-IDs that
+/// differ only in such bytes stay two dialogs (a damaged capture: tshark keeps them apart too).
+pub fn call_id_text(bytes: &[u8]) -> (std::borrow::Cow<'_, str>, bool) {
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        return (std::borrow::Cow::Borrowed(text), false);
+    }
+    let mut out = String::with_capacity(bytes.len() + 8);
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            // Writing to a String cannot fail.
+            let _ = write!(out, "\\x{b:02X}");
+        }
+    }
+    (std::borrow::Cow::Owned(out), true)
 }
 
 fn lossy(b: &[u8]) -> String {
@@ -170,14 +193,49 @@ impl DialogTable {
     ) {
         self.counters.messages += 1;
         let at = wire.at;
-        let (Some(call_id_bytes), Some(cseq)) = (msg.call_id, msg.cseq) else {
-            self.counters.unusable += 1;
+        if msg.bad_header_lines > 0 {
+            let skipped = msg.bad_header_lines;
             warnings.push(at.file, at.number, WarningKind::MalformedSip, || {
-                "SIP message without Call-ID or CSeq: ignored".to_string()
+                format!("{skipped} SIP header line(s) without `name:` skipped; the rest of the message is used")
+            });
+        }
+        // Matches tshark: a message without Call-ID is still a SIP message (counted), but it
+        // belongs to no dialog (RFC 3261 §8.1.1.4: the Call-ID is what groups messages).
+        let Some(call_id_bytes) = msg.call_id.filter(|c| !c.is_empty()) else {
+            self.counters.orphans += 1;
+            warnings.push(at.file, at.number, WarningKind::MalformedSip, || {
+                "SIP message without Call-ID: counted, but not part of any dialog".to_string()
             });
             return;
         };
-        let call_id = String::from_utf8_lossy(call_id_bytes);
+        let cseq = match msg.cseq {
+            Some(cseq) => cseq,
+            None => {
+                // Keep the message in its dialog's timeline (a damaged capture still shows its
+                // calls). The CSeq number is unknown: 0, as tshark shows it. Transaction
+                // matching (answer to an INVITE, ACK of the 2xx, BYE response) compares CSeq
+                // numbers, so a guessed 0 matches only another guessed 0 or a real CSeq 0 (legal
+                // but rare, RFC 3261 §8.1.1.5). The method is the one written in the CSeq when
+                // only the number is unreadable (tshark reads it so too), else the request
+                // line's; a response without either gets `Other` and answers nothing.
+                self.counters.cseq_guessed += 1;
+                let (method, source) = match (msg.cseq_method_of_garbled(), msg.method()) {
+                    (Some(m), _) => (m, "method as written in the CSeq"),
+                    (None, Some(m)) => (m, "method of the request line"),
+                    (None, None) => (Method::Other, "method unknown"),
+                };
+                warnings.push(at.file, at.number, WarningKind::MalformedSip, || {
+                    format!("SIP message without a readable CSeq: kept with CSeq 0 {} ({source})", method.as_str())
+                });
+                (0, method)
+            }
+        };
+        let (call_id, lossy_call_id) = call_id_text(call_id_bytes);
+        if lossy_call_id {
+            warnings.push(at.file, at.number, WarningKind::MalformedSip, || {
+                format!("Call-ID is not UTF-8: kept as {call_id} (bytes that are not UTF-8 written as \\xNN)")
+            });
+        }
         if !self.active.contains_key(call_id.as_ref()) {
             self.make_room(at, warnings);
             let order = self.next_order;
@@ -863,5 +921,113 @@ To: <sip:x@y>\r\nCall-ID: c{i}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
         assert_eq!(d.len(), 25);
         assert_eq!(d[0].call_id, "c0");
         assert_eq!(d[24].call_id, "c24");
+    }
+
+    /// Runs raw SIP texts through a stage (frames 1, 2, …, 1 s apart) and returns the dialogs,
+    /// the orphan count and the warnings.
+    fn run_texts(texts: &[&[u8]]) -> (Vec<Dialog>, u64, Warnings) {
+        let mut stage = SipStage::default();
+        let mut warnings = Warnings::default();
+        for (i, text) in texts.iter().enumerate() {
+            let n = i as u64 + 1;
+            let dg = Datagram {
+                at: FrameRef { file: 0, number: n, time: Timestamp(n as i64 * 1_000_000_000) },
+                src: SocketAddr::from(A),
+                dst: SocketAddr::from(B),
+                transport: Transport::Udp,
+                vlan: None,
+                dscp: 0,
+                icmp_error: None,
+                payload: text,
+            };
+            stage.on_datagram(&dg, &mut warnings, &mut |_| {});
+        }
+        let orphans = stage.orphan_messages();
+        let (dialogs, _) = stage.finish(Timestamp(100_000_000_000));
+        (dialogs, orphans, warnings)
+    }
+
+    fn details_of_frame(w: &Warnings, frame: u64) -> Vec<String> {
+        w.kept()
+            .iter()
+            .filter(|x| x.frame == frame && x.kind == WarningKind::MalformedSip)
+            .map(|x| x.detail.clone())
+            .collect()
+    }
+
+    #[test]
+    fn bad_header_line_is_skipped_and_the_message_kept() {
+        // Shaped like ndpi-fuzz-2006-06-26-2594.pcap frame 31: a flipped byte made one line a
+        // header without colon; the Call-ID and CSeq around it still count.
+        let text = b"SIP/2.0 100 Trying\r\nVia SIP/2.0/UDP 10.0.0.1\r\nCall-ID: skip-1\r\nCSeq: 7 INVITE\r\n\r\n";
+        let (d, orphans, w) = run_texts(&[text]);
+        assert_eq!((d.len(), orphans), (1, 0));
+        assert_eq!(d[0].call_id, "skip-1");
+        assert_eq!(d[0].messages.len(), 1);
+        assert_eq!(d[0].messages[0].cseq, (7, Method::Invite));
+        assert_eq!(
+            details_of_frame(&w, 1),
+            vec!["1 SIP header line(s) without `name:` skipped; the rest of the message is used".to_string()]
+        );
+    }
+
+    #[test]
+    fn garbled_or_missing_cseq_keeps_the_message_with_cseq_0() {
+        let invite = b"INVITE sip:b@h SIP/2.0\r\nCall-ID: cs-1\r\nCSeq: x1 INVITE\r\n\r\n";
+        // Frame 550 of the fuzzed capture: a control byte instead of the number.
+        let challenge = b"SIP/2.0 407 Proxy Auth\r\nCall-ID: cs-1\r\nCSeq: \x11 INVITE\r\n\r\n";
+        let bye = b"BYE sip:b@h SIP/2.0\r\nCall-ID: cs-1\r\n\r\n";
+        let ok = b"SIP/2.0 200 OK\r\nCall-ID: cs-1\r\nCSeq: ???\r\n\r\n";
+        let (d, orphans, w) = run_texts(&[invite, challenge, bye, ok]);
+        assert_eq!((d.len(), orphans), (1, 0));
+        let cseqs: Vec<(u32, Method)> = d[0].messages.iter().map(|m| m.cseq).collect();
+        assert_eq!(cseqs, vec![(0, Method::Invite), (0, Method::Invite), (0, Method::Bye), (0, Method::Other)]);
+        assert_eq!(d[0].first_invite.map(|f| f.number), Some(1));
+        assert_eq!(
+            details_of_frame(&w, 1),
+            vec!["SIP message without a readable CSeq: kept with CSeq 0 INVITE (method as written in the CSeq)"]
+        );
+        assert_eq!(
+            details_of_frame(&w, 3),
+            vec!["SIP message without a readable CSeq: kept with CSeq 0 BYE (method of the request line)"]
+        );
+        assert_eq!(
+            details_of_frame(&w, 4),
+            vec!["SIP message without a readable CSeq: kept with CSeq 0 OTHER (method unknown)"]
+        );
+    }
+
+    #[test]
+    fn non_utf8_call_ids_stay_distinct_dialogs() {
+        // Two Call-IDs that differ only in bytes that are not UTF-8 (from_utf8_lossy would
+        // make both "a\u{FFFD}b" and merge them).
+        let one = b"OPTIONS sip:x@y SIP/2.0\r\nCall-ID: a\xA3b\r\nCSeq: 1 OPTIONS\r\n\r\n";
+        let two = b"OPTIONS sip:x@y SIP/2.0\r\nCall-ID: a\xAAb\r\nCSeq: 1 OPTIONS\r\n\r\n";
+        let again = b"SIP/2.0 200 OK\r\nCall-ID: a\xA3b\r\nCSeq: 1 OPTIONS\r\n\r\n";
+        let (d, _, w) = run_texts(&[one, two, again]);
+        let ids: Vec<&str> = d.iter().map(|x| x.call_id.as_str()).collect();
+        assert_eq!(ids, vec!["a\\xA3b", "a\\xAAb"]);
+        assert_eq!(d[0].messages.len(), 2);
+        assert_eq!(
+            details_of_frame(&w, 2),
+            vec!["Call-ID is not UTF-8: kept as a\\xAAb (bytes that are not UTF-8 written as \\xNN)"]
+        );
+        assert_eq!(call_id_text(b"plain@host"), (std::borrow::Cow::Borrowed("plain@host"), false));
+        assert_eq!(call_id_text("é@h".as_bytes()).0, "é@h");
+    }
+
+    #[test]
+    fn messages_without_call_id_are_orphans() {
+        let no_id = b"REGISTER sip:h SIP/2.0\r\nCSeq: 1 REGISTER\r\n\r\n";
+        let empty_id = b"SIP/2.0 401 Unauthorized\r\nCall-ID: \r\nCSeq: 1 REGISTER\r\n\r\n";
+        let (d, orphans, w) = run_texts(&[no_id, empty_id]);
+        assert!(d.is_empty());
+        assert_eq!(orphans, 2);
+        for frame in 1..=2 {
+            assert_eq!(
+                details_of_frame(&w, frame),
+                vec!["SIP message without Call-ID: counted, but not part of any dialog"]
+            );
+        }
     }
 }

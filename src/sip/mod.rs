@@ -423,6 +423,12 @@ impl SipStage {
         }
     }
 
+    /// SIP messages that had no Call-ID (or an empty one): counted as SIP messages (tshark
+    /// counts them too) but part of no dialog. Each one was warned about with its frame.
+    pub fn orphan_messages(&self) -> u64 {
+        self.dialogs.counters.orphans
+    }
+
     /// Ends TCP reassembly: streams still holding out-of-order data have their holes skipped
     /// (warned) and the messages after them processed. Call before [`SipStage::finish`] to get
     /// those warnings; `finish` calls it with a throw-away collector otherwise.

@@ -39,8 +39,6 @@ pub enum ScanError {
 pub enum MalformedKind {
     /// The first line is neither `METHOD uri SIP/2.0` nor `SIP/2.0 code reason`.
     BadStartLine,
-    /// A header line without a colon, or with an empty name.
-    BadHeaderLine,
     /// More than [`MAX_HEADERS`] header fields.
     TooManyHeaders,
     /// Start line and headers longer than [`MAX_HEADER_BYTES`].
@@ -56,7 +54,6 @@ impl MalformedKind {
     pub fn describe(self) -> &'static str {
         match self {
             MalformedKind::BadStartLine => "not a SIP request or status line",
-            MalformedKind::BadHeaderLine => "header line without a name and colon",
             MalformedKind::TooManyHeaders => "too many header fields",
             MalformedKind::HeadersTooLong => "header section too long",
             MalformedKind::BadContentLength => "Content-Length is not a number",
@@ -148,8 +145,10 @@ pub struct SipMessageRef<'a> {
     pub start: StartLine<'a>,
     /// Call-ID (`i`).
     pub call_id: Option<&'a [u8]>,
-    /// CSeq number and method.
+    /// CSeq number and method (`None` when absent or not `number SP method`).
     pub cseq: Option<(u32, Method)>,
+    /// The first CSeq value as written (also when it did not parse).
+    pub cseq_raw: Option<&'a [u8]>,
     /// From (`f`).
     pub from: Option<NameAddrRef<'a>>,
     /// To (`t`).
@@ -204,6 +203,11 @@ pub struct SipMessageRef<'a> {
     pub has_refer_to: bool,
     /// Number of header fields.
     pub header_count: usize,
+    /// Header lines that were skipped because they have no `name:` (no colon, an empty name or
+    /// a name with non-token bytes, e.g. a damaged capture). Matches tshark, which reports such
+    /// lines ("Header has no colon after the name", "Unrecognised SIP header") and goes on with
+    /// the next line instead of dropping the message. The SIP stage warns when this is non-zero.
+    pub bad_header_lines: usize,
     /// The body (Content-Length bytes, or what the datagram has).
     pub body: &'a [u8],
 }
@@ -215,6 +219,19 @@ impl<'a> SipMessageRef<'a> {
             StartLine::Request { method, .. } => Some(method),
             StartLine::Response { .. } => None,
         }
+    }
+
+    /// The method of a CSeq whose number did not parse (e.g. `CSeq: \x11 INVITE` in a damaged
+    /// capture): its last word when that is a token. tshark reads the method the same way.
+    /// `None` when the CSeq parsed, is absent, or has no such word.
+    pub fn cseq_method_of_garbled(&self) -> Option<Method> {
+        if self.cseq.is_some() {
+            return None;
+        }
+        let raw = trim(self.cseq_raw?);
+        let last = raw.rsplit(|&b| is_ws(b)).next()?;
+        (!last.is_empty() && last.len() < raw.len() && last.iter().all(|&b| is_token_char(b)))
+            .then(|| Method::from_token(last))
     }
 
     /// Status code, `None` for a request.
@@ -392,23 +409,38 @@ fn parse_u32(s: &[u8]) -> Option<u32> {
     s.iter().try_fold(0u32, |acc, &d| acc.checked_mul(10)?.checked_add(u32::from(d - b'0')))
 }
 
-/// Parses the start line; returns it and the offset after its line end.
+/// Parses the start line; returns it and the offset after its line end. The line ends at the
+/// first CR or LF (CRLF counts as one end), as tshark's `tvb_find_line_end` has it: a damaged
+/// capture with a lone CR after `SIP/2.0` still has a readable start line.
 fn parse_start_line(buf: &[u8], datagram: bool) -> Result<(StartLine<'_>, usize), ScanError> {
-    let Some(lf) = memchr::memchr(b'\n', buf) else {
+    let Some(end) = memchr::memchr2(b'\r', b'\n', buf) else {
         if buf.len() > MAX_HEADER_BYTES {
             return Err(ScanError::Malformed(MalformedKind::HeadersTooLong));
         }
         if !datagram {
             return Err(ScanError::Incomplete);
         }
-        return parse_start(trim_cr(buf)).map(|s| (s, buf.len()));
+        return parse_start(buf).map(|s| (s, buf.len()));
     };
-    let line = trim_cr(&buf[..lf]);
-    parse_start(line).map(|s| (s, lf + 1))
+    if end > MAX_HEADER_BYTES {
+        return Err(ScanError::Malformed(MalformedKind::HeadersTooLong));
+    }
+    let next = match (buf[end], buf.get(end + 1)) {
+        (b'\r', Some(b'\n')) => end + 2,
+        // A CR as the last byte of a stream: an LF may follow in the next segment.
+        (b'\r', None) if !datagram => return Err(ScanError::Incomplete),
+        _ => end + 1,
+    };
+    parse_start(&buf[..end]).map(|s| (s, next))
 }
 
 fn parse_start(line: &[u8]) -> Result<StartLine<'_>, ScanError> {
     let bad = ScanError::Malformed(MalformedKind::BadStartLine);
+    // Matches tshark (`dissect_sip_common`): a NUL in the first line means "not SIP" (binary
+    // data that happens to start with letters).
+    if line.contains(&0) {
+        return Err(bad);
+    }
     if line.len() >= 8 && line[..8].eq_ignore_ascii_case(b"SIP/2.0 ") {
         let rest = &line[8..];
         let code = rest.get(..3).ok_or(bad)?;
@@ -427,7 +459,11 @@ fn parse_start(line: &[u8]) -> Result<StartLine<'_>, ScanError> {
     }
     let sp1 = memchr::memchr(b' ', line).ok_or(bad)?;
     let method_token = &line[..sp1];
-    if method_token.is_empty() || !method_token.iter().all(|&b| is_token_char(b)) {
+    // Like tshark, the method is not checked beyond "not empty" (a damaged `REGIStER` is an
+    // unknown method, `Method::Other`); control bytes still reject the line. Which payloads get
+    // here at all is decided by the classifier (strict off the SIP port) or, on streams, by
+    // `looks_like_start_line`.
+    if method_token.is_empty() || method_token.iter().any(|&b| b.is_ascii_control()) {
         return Err(bad);
     }
     let rest = &line[sp1 + 1..];
@@ -448,6 +484,7 @@ fn scan_head(buf: &[u8], datagram: bool) -> Result<(SipMessageRef<'_>, usize), S
         start,
         call_id: None,
         cseq: None,
+        cseq_raw: None,
         from: None,
         to: None,
         via: None,
@@ -475,6 +512,7 @@ fn scan_head(buf: &[u8], datagram: bool) -> Result<(SipMessageRef<'_>, usize), S
         has_referred_by: false,
         has_refer_to: false,
         header_count: 0,
+        bad_header_lines: 0,
         body: &[],
     };
     loop {
@@ -497,7 +535,9 @@ fn scan_head(buf: &[u8], datagram: bool) -> Result<(SipMessageRef<'_>, usize), S
                 Some(b'\n') => return Ok((msg, pos + 2)),
                 None if !datagram => return Err(ScanError::Incomplete),
                 None => return Ok((msg, buf.len())),
-                Some(_) => return Err(ScanError::Malformed(MalformedKind::BadHeaderLine)),
+                // A CR not followed by LF is not an empty line: the line is a bad header line
+                // (no name), skipped below like any other.
+                Some(_) => {}
             }
         }
         // One header field: up to a line end not followed by SP/HT (folding, RFC 3261 §7.3.1).
@@ -536,18 +576,34 @@ fn scan_head(buf: &[u8], datagram: bool) -> Result<(SipMessageRef<'_>, usize), S
             }
         }
         let field = &rest[..end];
-        let colon = memchr::memchr(b':', field).ok_or(ScanError::Malformed(MalformedKind::BadHeaderLine))?;
-        let name = trim(&field[..colon]);
-        if name.is_empty() || !name.iter().all(|&b| is_token_char(b)) {
-            return Err(ScanError::Malformed(MalformedKind::BadHeaderLine));
-        }
-        msg.header_count += 1;
-        if msg.header_count > MAX_HEADERS {
+        // Skipped lines count towards the bound too, so a hostile message cannot make the
+        // scanner walk more than MAX_HEADERS lines.
+        if msg.header_count + msg.bad_header_lines >= MAX_HEADERS {
             return Err(ScanError::Malformed(MalformedKind::TooManyHeaders));
         }
-        apply_header(&mut msg, name, trim(&field[colon + 1..]));
+        match header_name_value(field) {
+            Some((name, value)) => {
+                msg.header_count += 1;
+                apply_header(&mut msg, name, value);
+            }
+            // Matches tshark: a line without `name:` is reported and skipped; the message and
+            // the headers around it are kept (RFC 3261 §7.3 has no recovery rule; dropping
+            // the whole message would lose a damaged capture's calls).
+            None => msg.bad_header_lines += 1,
+        }
         pos = next;
     }
+}
+
+/// Splits a header field into trimmed name and value: `None` when there is no colon, or the
+/// name is empty or has bytes outside RFC 3261 §25.1 `token`.
+fn header_name_value(field: &[u8]) -> Option<(&[u8], &[u8])> {
+    let colon = memchr::memchr(b':', field)?;
+    let name = trim(&field[..colon]);
+    if name.is_empty() || !name.iter().all(|&b| is_token_char(b)) {
+        return None;
+    }
+    Some((name, trim(&field[colon + 1..])))
 }
 
 fn name_is(name: &[u8], long: &[u8], compact: Option<u8>) -> bool {
@@ -563,7 +619,8 @@ fn apply_header<'a>(msg: &mut SipMessageRef<'a>, name: &[u8], value: &'a [u8]) {
     if name_is(name, b"Call-ID", Some(b'i')) {
         msg.call_id.get_or_insert(value);
     } else if name_is(name, b"CSeq", None) {
-        if msg.cseq.is_none() {
+        if msg.cseq_raw.is_none() {
+            msg.cseq_raw = Some(value);
             msg.cseq = parse_cseq(value);
         }
     } else if name_is(name, b"From", Some(b'f')) {
@@ -1059,5 +1116,54 @@ Content-Type: multipart/mixed;boundary=\"unique-boundary-1\"\r\n\r\n\
     fn multipart_sdp_part_is_found() {
         let (m, _) = scan_datagram(MULTIPART).expect("scans");
         assert_eq!(m.sdp_body(), Some(&b"v=0\r\no=- 1 1 IN IP4 1.2.3.4"[..]));
+    }
+
+    #[test]
+    fn bad_header_lines_are_counted_and_skipped_on_datagrams_and_streams() {
+        // A line without colon, one with a non-token name (`v\xE9a`), and a lone CR line.
+        let text = b"REGISTER sip:h SIP/2.0\r\nVia SIP/2.0/UDP x\r\nv\xE9a: SIP/2.0/UDP y\r\n\rjunk\r\n\
+Call-ID: c1\r\nCSeq: 2 REGISTER\r\nContent-Length: 0\r\n\r\n";
+        let (m, flaws) = scan_datagram(text).expect("kept");
+        assert_eq!(flaws, DatagramFlaws::default());
+        assert_eq!(m.bad_header_lines, 3);
+        assert_eq!(m.header_count, 3);
+        assert_eq!(m.call_id, Some(&b"c1"[..]));
+        assert_eq!(m.cseq, Some((2, Method::Register)));
+        let (m, used) = scan_message(text).expect("kept on a stream too");
+        assert_eq!((m.bad_header_lines, used), (3, text.len()));
+    }
+
+    #[test]
+    fn loose_start_lines_scan_and_nul_rejects() {
+        // ndpi-fuzz-2006-06-26-2594.pcap frames 107 and 578: a mixed-case method and a bad URI
+        // scheme still make a request (the classifier decides where that is allowed).
+        let (m, _) = scan_datagram(b"REGIStER pip:sip.h SIP/2.0\r\nCall-ID: c\r\n\r\n").expect("request");
+        assert_eq!(m.method(), Some(Method::Other));
+        let (m, _) = scan_datagram(b"INVITE six:0097@h SIP/2.0\r\n\r\n").expect("request");
+        assert_eq!(m.method(), Some(Method::Invite));
+        // A lone CR ends the start line (tvb_find_line_end), the next line is a header.
+        let (m, _) = scan_datagram(b"SIP/2.0 200 OK\rCall-ID: cr\r\n\r\n").expect("response");
+        assert_eq!((m.status(), m.call_id), (Some(200), Some(&b"cr"[..])));
+        // A NUL in the start line: not SIP (frames 108 and 348 of the same capture).
+        let nul = scan_datagram(b"SIP/2.0 401 Unauthori%s\x00\r\nCall-ID: c\r\n\r\n");
+        assert_eq!(nul.map(|_| ()), Err(ScanError::Malformed(MalformedKind::BadStartLine)));
+        // A stream whose last byte is the CR of the start line waits for more.
+        assert_eq!(scan_message(b"SIP/2.0 200 OK\r").map(|_| ()), Err(ScanError::Incomplete));
+    }
+
+    #[test]
+    fn method_of_a_garbled_cseq() {
+        let method_of = |cseq: &[u8]| {
+            let mut text = b"SIP/2.0 407 x\r\nCSeq: ".to_vec();
+            text.extend_from_slice(cseq);
+            text.extend_from_slice(b"\r\n\r\n");
+            let (m, _) = scan_datagram(&text).expect("scans");
+            (m.cseq, m.cseq_method_of_garbled())
+        };
+        assert_eq!(method_of(b"12 INVITE"), (Some((12, Method::Invite)), None));
+        assert_eq!(method_of(b"\x11 INVITE"), (None, Some(Method::Invite)));
+        assert_eq!(method_of(b"%s\x00 REGISTER"), (None, Some(Method::Register)));
+        assert_eq!(method_of(b"INVITE"), (None, None));
+        assert_eq!(method_of(b"x1 INV\xFFTE"), (None, None));
     }
 }

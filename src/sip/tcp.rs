@@ -10,7 +10,6 @@
 //! skipped with a `TcpStreamGap` warning and the stream resynchronises on the next start line.
 //! All state is bounded: connections, bytes per connection and in total, idle time.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use super::dialog::Wire;
@@ -120,7 +119,7 @@ impl Stream {
 /// Per-direction TCP reassembly with SIP framing.
 #[derive(Debug, Default)]
 pub struct TcpReassembler {
-    streams: HashMap<(SocketAddr, SocketAddr), Stream>,
+    streams: crate::FastHashMap<(SocketAddr, SocketAddr), Stream>,
     total_bytes: usize,
     /// Limits in force.
     pub limits: TcpLimits,
