@@ -47,7 +47,7 @@ impl PayloadMap {
     /// A map that keeps at most `capacity` addresses (at least 1).
     pub fn with_capacity_limit(capacity: usize) -> Self {
         PayloadMap {
-            by_addr: HashMap::new(),
+            by_addr: crate::FastHashMap::default(),
             order: VecDeque::new(),
             next_generation: 0,
             evicted: 0,

@@ -668,3 +668,157 @@ mod nothing_lost {
         assert!(checked_calls > 20 && checked_streams > 20, "{checked_calls} calls, {checked_streams} streams");
     }
 }
+
+/// Every configurable cap of [`callscope::config::Limits`], set tiny, gives its warning with a
+/// frame number and never aborts the run.
+mod limits {
+    use super::{addr, invite, ts};
+    use callscope::capture::CaptureSet;
+    use callscope::config::{Config, Limits};
+    use callscope::pipeline::{analyze_capture, Analysis};
+    use callscope::synth::packet::{FragmentOrder, FrameBuilder, Link, TcpConnection};
+    use callscope::synth::{PcapLinkType, PcapWriter, TsResolution};
+    use callscope::warn::WarningKind;
+
+    fn run(frames: &[Vec<u8>], limits: Limits) -> Analysis {
+        let mut w = PcapWriter::new(Vec::new(), PcapLinkType::RawIp, TsResolution::Nano).unwrap();
+        for (i, f) in frames.iter().enumerate() {
+            w.write_packet(ts(i as i64 * 1_000_000), f).unwrap();
+        }
+        let bytes = w.into_inner().unwrap();
+        let reader: Box<dyn std::io::Read + Send> = Box::new(std::io::Cursor::new(bytes));
+        let set = CaptureSet::from_readers(vec![("limits.pcap".to_string(), reader)]).unwrap();
+        analyze_capture(set, &Config { limits })
+    }
+
+    fn first_frame_of(a: &Analysis, kind: WarningKind, needle: &str) -> u64 {
+        let w = a.warnings.kept().iter().find(|w| w.kind == kind && w.detail.contains(needle));
+        w.unwrap_or_else(|| panic!("no {kind:?} warning containing {needle:?}: {:?}", a.warnings.kept())).frame
+    }
+
+    fn udp(fb: &mut FrameBuilder, payload: &[u8]) -> Vec<u8> {
+        let mut f = Vec::new();
+        fb.udp(addr("10.0.0.1:5060"), addr("10.0.0.2:5060"), 0, payload, &mut f).unwrap();
+        f
+    }
+
+    #[test]
+    fn each_cap_warns_with_the_frame_that_hit_it() {
+        let mut fb = FrameBuilder::new(Link::RawIp, 1);
+        // Dialogs and payload map: three INVITEs with SDP, caps of one.
+        let frames: Vec<_> = (0..3).map(|i| udp(&mut fb, &invite(i, Some(30_000 + i as u16 * 2), ""))).collect();
+        let mut limits = Limits::default();
+        limits.sip.dialogs.max_dialogs = 1;
+        limits.max_sdp_addresses = 1;
+        let a = run(&frames, limits);
+        assert_eq!(first_frame_of(&a, WarningKind::StateEvicted, "SDP payload map full"), 2);
+        assert!(a.warnings.kept().iter().any(|w| w.kind == WarningKind::StateEvicted && w.frame == 2));
+
+        // Transactions and messages per dialog: one dialog, many CSeqs.
+        let frames: Vec<_> = (1..=4)
+            .map(|cseq| {
+                let msg = String::from_utf8(invite(5, None, ""))
+                    .unwrap()
+                    .replace("CSeq: 1 INVITE", &format!("CSeq: {cseq} INVITE"));
+                udp(&mut fb, msg.as_bytes())
+            })
+            .collect();
+        let mut limits = Limits::default();
+        limits.sip.dialogs.max_transactions_per_dialog = 2;
+        limits.sip.dialogs.max_messages_per_dialog = 3;
+        let a = run(&frames, limits);
+        assert_eq!(first_frame_of(&a, WarningKind::StateEvicted, "transaction table full"), 3);
+        assert_eq!(first_frame_of(&a, WarningKind::StateEvicted, "timeline full"), 4);
+
+        // RTP streams: two SSRCs, cap of one.
+        let mut rtp = [0u8; 20];
+        rtp[0] = 0x80;
+        let frames: Vec<_> = (0..6u8)
+            .map(|i| {
+                rtp[3] = i;
+                rtp[11] = i % 2;
+                let mut f = Vec::new();
+                fb.udp(addr("10.0.0.1:40000"), addr("10.0.0.2:40002"), 0, &rtp, &mut f).unwrap();
+                f
+            })
+            .collect();
+        let mut limits = Limits::default();
+        limits.max_rtp_streams = 1;
+        let a = run(&frames, limits);
+        assert_eq!(first_frame_of(&a, WarningKind::StateEvicted, "RTP stream table full"), 2);
+
+        // Fragments: three incomplete sets, cap of one.
+        let frames: Vec<_> = (0..3)
+            .map(|_| {
+                fb.udp_fragments(
+                    addr("10.0.0.1:7000"),
+                    addr("10.0.0.2:7002"),
+                    0,
+                    &[1u8; 800],
+                    400,
+                    FragmentOrder::InOrder,
+                )
+                .unwrap()
+                .remove(0)
+            })
+            .collect();
+        let mut limits = Limits::default();
+        limits.decode.max_fragment_sets = 1;
+        let a = run(&frames, limits);
+        assert_eq!(a.warnings.kept().iter().find(|w| w.kind == WarningKind::FragmentDropped).unwrap().frame, 2);
+
+        // TCP bytes: a message larger than the per-stream cap.
+        let mut conn = TcpConnection::new(addr("10.0.0.1:40009"), addr("10.0.0.2:5060"), 0, 1, 1);
+        let mut frames = conn.handshake(&mut fb).unwrap();
+        let big = invite(7, None, &"X-Pad: 0123456789\r\n".repeat(200));
+        frames.extend(conn.send(&mut fb, true, &big, &[500; 10]).unwrap());
+        let mut limits = Limits::default();
+        limits.sip.tcp.max_stream_bytes = 1000;
+        let a = run(&frames, limits);
+        assert!(first_frame_of(&a, WarningKind::TcpStreamGap, "over the buffer limit") > 3);
+
+        // Warnings kept per kind.
+        let frames: Vec<_> = (0..5).map(|_| udp(&mut fb, b"INVITE sip:x SIP/2.0\r\nCSeq: x\r\n\r\n")).collect();
+        let mut limits = Limits::default();
+        limits.warnings_per_kind = 2;
+        let a = run(&frames, limits);
+        assert_eq!(a.warnings.kept().iter().filter(|w| w.kind == WarningKind::MalformedSip).count(), 2);
+        assert_eq!(a.warnings.counts()[&(0, WarningKind::MalformedSip)], 5);
+    }
+}
+
+/// Replays `fuzz/regressions/<target>/*` on stable through the same calls as the fuzz targets;
+/// each input must finish quickly and without a panic.
+#[test]
+fn fuzz_regressions() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions");
+    let mut replayed = 0;
+    for target in ["whole_pipeline", "capture_stream", "sip_scan", "sdp_body"] {
+        let Ok(dir) = std::fs::read_dir(root.join(target)) else { continue };
+        for entry in dir.take(1000) {
+            let path = entry.unwrap().path();
+            let data = std::fs::read(&path).unwrap();
+            let started = std::time::Instant::now();
+            match target {
+                "whole_pipeline" | "capture_stream" => {
+                    let reader: Box<dyn std::io::Read + Send> = Box::new(std::io::Cursor::new(data));
+                    if let Ok(set) = callscope::capture::CaptureSet::from_readers(vec![("r".to_string(), reader)]) {
+                        let a = callscope::pipeline::analyze_capture(set, &callscope::config::Config::default());
+                        let _ = serde_json::to_vec(&callscope::report::build(&a)).unwrap();
+                    }
+                }
+                "sip_scan" => {
+                    let _ = callscope::sip::scan::looks_like_start_line(&data);
+                    let _ = callscope::sip::scan_message(&data);
+                    let _ = callscope::sip::scan_datagram(&data);
+                }
+                _ => {
+                    let _ = callscope::sdp::parse(&data);
+                }
+            }
+            assert!(started.elapsed().as_secs() < 5, "{} took {:?}", path.display(), started.elapsed());
+            replayed += 1;
+        }
+    }
+    assert!(replayed >= 3, "regression inputs missing under {}", root.display());
+}
