@@ -742,8 +742,7 @@ mod limits {
                 f
             })
             .collect();
-        let mut limits = Limits::default();
-        limits.max_rtp_streams = 1;
+        let limits = Limits { max_rtp_streams: 1, ..Limits::default() };
         let a = run(&frames, limits);
         assert_eq!(first_frame_of(&a, WarningKind::StateEvicted, "RTP stream table full"), 2);
 
@@ -779,8 +778,7 @@ mod limits {
 
         // Warnings kept per kind.
         let frames: Vec<_> = (0..5).map(|_| udp(&mut fb, b"INVITE sip:x SIP/2.0\r\nCSeq: x\r\n\r\n")).collect();
-        let mut limits = Limits::default();
-        limits.warnings_per_kind = 2;
+        let limits = Limits { warnings_per_kind: 2, ..Limits::default() };
         let a = run(&frames, limits);
         assert_eq!(a.warnings.kept().iter().filter(|w| w.kind == WarningKind::MalformedSip).count(), 2);
         assert_eq!(a.warnings.counts()[&(0, WarningKind::MalformedSip)], 5);
