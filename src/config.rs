@@ -1,12 +1,76 @@
 //! Run configuration, resolved once from the command line; the library never sees clap types.
+//!
+//! # State limits
+//!
+//! Captures come from strangers: every table that grows with traffic has a cap, gathered in
+//! [`Limits`]. Hitting a cap never aborts the run; the stage evicts or refuses, counts it, and
+//! records a warning with the frame number (shown in `inputs[].warnings`).
+//!
+//! | limit | default | when exceeded | warning kind |
+//! |---|---|---|---|
+//! | `decode.max_fragment_sets` | 4 096 incomplete IP datagrams | oldest set dropped | `fragment_dropped` |
+//! | `decode.max_fragment_bytes` | 16 MiB held in fragments | oldest set dropped | `fragment_dropped` |
+//! | `decode.fragment_timeout_ns` | 30 s of capture time | incomplete set dropped | `fragment_dropped` |
+//! | `sip.dialogs.max_dialogs` | 200 000 open dialogs | least recently active 10 % closed early | `state_evicted` |
+//! | `sip.dialogs.max_messages_per_dialog` | 1 000 | further messages not kept in the timeline | `state_evicted` |
+//! | `sip.dialogs.max_transactions_per_dialog` | 2 048 | further transactions not checked for retransmission | `state_evicted` |
+//! | `sip.dialogs.max_attempt_invites` | 32 INVITE CSeqs per attempt | further ones not remembered | — (bounded, silent) |
+//! | `sip.dialogs.max_sdp_per_dialog` | 64 SDP bodies | further bodies learned but not kept | `state_evicted` |
+//! | `sip.tcp.max_streams` | 16 384 TCP stream directions | idle, then the oldest, evicted | `state_evicted` |
+//! | `sip.tcp.max_stream_bytes` | 64 KiB + 1 MiB (largest header + body) | buffer skipped, resync on next start line | `tcp_stream_gap` |
+//! | `sip.tcp.max_total_bytes` | 256 MiB over all TCP streams | buffer skipped, resync | `tcp_stream_gap` |
+//! | `sip.tcp.max_held_segments` | 64 out-of-order segments per stream | hole skipped | `tcp_stream_gap` |
+//! | `sip.tcp.max_held_bytes` | 512 KiB out-of-order per stream | hole skipped | `tcp_stream_gap` |
+//! | `sip.tcp.idle_timeout_ns` | 600 s | idle streams evicted first when full | `state_evicted` |
+//! | SIP header count / header bytes / body bytes | 256 / 64 KiB / 1 MiB (`sip::scan` consts) | message rejected (header) or cut (body) | `malformed_sip` |
+//! | `max_rtp_streams` | 100 000 (src, dst, SSRC) streams, ~90 MB | packets of new streams refused and counted | `state_evicted` |
+//! | `max_sdp_addresses` | 100 000 announced addresses | address learned longest ago evicted | `state_evicted` |
+//! | `rtcp.max_ssrcs` | 4 096 SSRCs | new SSRCs counted, not kept | `state_evicted` |
+//! | `rtcp.rtt_samples` and the other [`RtcpLimits`] | see [`RtcpLimits::default`] | first/newest kept, rest counted | — |
+//! | `warnings_per_kind` | 100 per kind per file kept with text | counted only | — |
+//!
+//! With the defaults, the hostile-corpus tests (`tests/it/hostile.rs`) measure a peak RSS well
+//! under 1 GiB for each case.
 
 use crate::decode::DecodeLimits;
+use crate::rtcp::RtcpLimits;
+use crate::sip::SipLimits;
+
+/// Every cap on state that grows with traffic; see the module docs for defaults and behaviour.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// IP fragment reassembly.
+    pub decode: DecodeLimits,
+    /// SIP dialogs, transactions and TCP reassembly.
+    pub sip: SipLimits,
+    /// Most RTP streams measured at once (see `rtp::StreamTable`).
+    pub max_rtp_streams: usize,
+    /// Most SDP-announced addresses kept in the payload-type map.
+    pub max_sdp_addresses: usize,
+    /// RTCP per-SSRC state.
+    pub rtcp: RtcpLimits,
+    /// Warnings kept with their text, per kind and file (all are counted).
+    pub warnings_per_kind: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            decode: DecodeLimits::default(),
+            sip: SipLimits::default(),
+            max_rtp_streams: crate::rtp::DEFAULT_MAX_STREAMS,
+            max_sdp_addresses: crate::sdp::PayloadMap::CAPACITY,
+            rtcp: RtcpLimits::default(),
+            warnings_per_kind: crate::warn::Warnings::KEEP_PER_KIND,
+        }
+    }
+}
 
 /// Everything a run needs to know besides its inputs.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// Decoder limits (fragments).
-    pub decode: DecodeLimits,
+    /// Caps on the state of every stage.
+    pub limits: Limits,
     /// Diagnosis thresholds (`--config FILE`, diagnosis.md §10).
     pub diagnosis: crate::diagnose::DiagnosisConfig,
     /// Length of the per-stream quality windows, s (`--window-s`, default 10).
@@ -16,9 +80,35 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            decode: DecodeLimits::default(),
+            limits: Limits::default(),
             diagnosis: crate::diagnose::DiagnosisConfig::default(),
             window_s: crate::quality::stream::DEFAULT_WINDOW_S,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_documented_table() {
+        let l = Limits::default();
+        assert_eq!(l.decode.max_fragment_sets, 4096);
+        assert_eq!(l.decode.max_fragment_bytes, 16 << 20);
+        assert_eq!(l.decode.fragment_timeout_ns, 30_000_000_000);
+        assert_eq!(l.sip.dialogs.max_dialogs, 200_000);
+        assert_eq!(l.sip.dialogs.max_messages_per_dialog, 1_000);
+        assert_eq!(l.sip.dialogs.max_transactions_per_dialog, 2_048);
+        assert_eq!(l.sip.dialogs.max_sdp_per_dialog, 64);
+        assert_eq!(l.sip.tcp.max_streams, 16_384);
+        assert_eq!(l.sip.tcp.max_stream_bytes, (64 << 10) + (1 << 20));
+        assert_eq!(l.sip.tcp.max_total_bytes, 256 << 20);
+        assert_eq!(l.sip.tcp.max_held_segments, 64);
+        assert_eq!(l.sip.tcp.max_held_bytes, 512 << 10);
+        assert_eq!(l.max_rtp_streams, 100_000);
+        assert_eq!(l.max_sdp_addresses, 100_000);
+        assert_eq!(l.rtcp.max_ssrcs, 4096);
+        assert_eq!(l.warnings_per_kind, 100);
     }
 }

@@ -66,14 +66,29 @@ pub fn analyze_with_progress(
     config: &Config,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Analysis, CaptureError> {
+    Ok(analyze_capture_with_progress(CaptureSet::open(paths)?, config, progress))
+}
+
+/// Runs the whole analysis over an already opened capture set (in-memory readers: tests,
+/// fuzzing).
+pub fn analyze_capture(capture: CaptureSet, config: &Config) -> Analysis {
+    analyze_capture_with_progress(capture, config, &mut |_| {})
+}
+
+/// [`analyze_capture`], reporting progress as [`analyze_with_progress`] does.
+pub fn analyze_capture_with_progress(
+    mut capture: CaptureSet,
+    config: &Config,
+    progress: &mut dyn FnMut(Progress),
+) -> Analysis {
     let mut read = Progress::default();
-    let mut capture = CaptureSet::open(paths)?;
-    let mut warnings = Warnings::default();
-    let mut decoder = Decoder::new(config.decode.clone());
-    let mut sip = SipStage::default();
-    let mut payloads = PayloadMap::default();
-    let mut streams = StreamTable::default();
-    let mut rtcp = crate::rtcp::RtcpTable::default();
+    let limits = &config.limits;
+    let mut warnings = Warnings::keeping(limits.warnings_per_kind);
+    let mut decoder = Decoder::new(limits.decode.clone());
+    let mut sip = SipStage::new(limits.sip.clone());
+    let mut payloads = PayloadMap::with_capacity_limit(limits.max_sdp_addresses);
+    let mut streams = StreamTable::with_capacity_limit(limits.max_rtp_streams);
+    let mut rtcp = crate::rtcp::RtcpTable::new(limits.rtcp);
     streams.set_window_s(config.window_s);
     let mut end = Timestamp::default();
     let mut icmp_errors = Vec::new();
@@ -114,7 +129,7 @@ pub fn analyze_with_progress(
         });
     }
     let (streams, pairing) = reported_streams(&dialogs, &payloads, streams.finish());
-    Ok(Analysis {
+    Analysis {
         inputs: capture.summaries(),
         dialogs,
         registrations,
@@ -127,7 +142,7 @@ pub fn analyze_with_progress(
         warnings,
         icmp_errors,
         diagnosis: config.diagnosis.clone(),
-    })
+    }
 }
 
 /// Learns the payload types of an SDP body; an SDP in a response is an answer.
@@ -179,7 +194,7 @@ fn on_datagram(dg: &Datagram<'_>, stages: &mut Stages<'_>, warnings: &mut Warnin
                 warnings.push(dg.at.file, dg.at.number, WarningKind::StateEvicted, || {
                     format!(
                         "SDP payload map full ({} addresses): the oldest announcements were dropped",
-                        PayloadMap::CAPACITY
+                        payloads.capacity()
                     )
                 });
             }

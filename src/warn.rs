@@ -48,21 +48,34 @@ pub struct Warning {
 
 /// Collects warnings: counts every one, keeps the first [`Warnings::KEEP_PER_KIND`] of each kind
 /// per file so that hostile input cannot grow memory without bound.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Warnings {
     kept: Vec<Warning>,
     counts: std::collections::BTreeMap<(u16, WarningKind), u64>,
+    keep_per_kind: u64,
+}
+
+impl Default for Warnings {
+    fn default() -> Self {
+        Self::keeping(Self::KEEP_PER_KIND)
+    }
 }
 
 impl Warnings {
-    /// How many warnings of one kind per file are kept with their text.
+    /// Default for how many warnings of one kind per file are kept with their text.
     pub const KEEP_PER_KIND: u64 = 100;
+
+    /// A collector that keeps the first `keep_per_kind` warnings of each kind per file (all are
+    /// counted).
+    pub fn keeping(keep_per_kind: u64) -> Self {
+        Warnings { kept: Vec::new(), counts: std::collections::BTreeMap::new(), keep_per_kind }
+    }
 
     /// Records a warning; the detail closure runs only when the warning is kept.
     pub fn push(&mut self, file: u16, frame: u64, kind: WarningKind, detail: impl FnOnce() -> String) {
         let n = self.counts.entry((file, kind)).or_insert(0);
         *n += 1;
-        if *n <= Self::KEEP_PER_KIND {
+        if *n <= self.keep_per_kind {
             self.kept.push(Warning { file, frame, kind, detail: detail() });
         }
     }

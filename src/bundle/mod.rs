@@ -187,12 +187,14 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> BundleError + '_ {
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), BundleError> {
-    std::fs::write(path, bytes).map_err(io_err(path))
+    use std::io::Write as _;
+    // Never through a symlink planted in the output directory (issue 7 §5).
+    crate::report::create_output_file(path).and_then(|mut f| f.write_all(bytes)).map_err(io_err(path))
 }
 
 /// Writes a classic pcap (nanosecond magic) of frames, all of one link type.
 pub fn write_pcap(path: &Path, link: u32, frames: &[&KeptFrame]) -> Result<(), BundleError> {
-    let file = std::fs::File::create(path).map_err(io_err(path))?;
+    let file = crate::report::create_output_file(path).map_err(io_err(path))?;
     let mut out = std::io::BufWriter::new(file);
     let snaplen = frames.iter().map(|f| f.data.len()).max().unwrap_or(0).max(65_535);
     let mut header = Vec::with_capacity(24);

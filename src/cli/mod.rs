@@ -292,7 +292,8 @@ fn synth(args: &SynthArgs) -> anyhow::Result<ExitCode> {
             let pcap = args.out.join(format!("{}.pcap", scenario.name));
             let truth = scenario.write_file(&pcap).with_context(|| format!("writing {}", pcap.display()))?;
             let json = args.out.join(format!("{}.truth.json", scenario.name));
-            std::fs::write(&json, serde_json::to_vec_pretty(&truth)?)
+            report::create_output_file(&json)
+                .and_then(|mut f| f.write_all(&serde_json::to_vec_pretty(&truth)?))
                 .with_context(|| format!("writing {}", json.display()))?;
             vec![pcap]
         }
@@ -388,7 +389,7 @@ fn analyze(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
             }
         }
         (Some(path), _) => {
-            let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+            let file = report::create_output_file(path).with_context(|| format!("creating {}", path.display()))?;
             let mut out = std::io::BufWriter::new(file);
             write_doc(&doc, format, &mut out, path)?;
             write_windows_table(&doc, format, args.windows, &mut out, path)?;

@@ -218,7 +218,7 @@ pub fn write_dir(doc: &Document, dir: &std::path::Path) -> std::io::Result<()> {
     let tables: [(&str, Writer); 3] =
         [("calls.csv", write_calls), ("streams.csv", write_streams), ("warnings.csv", write_warnings)];
     for (name, write) in tables {
-        let mut f = std::io::BufWriter::new(std::fs::File::create(dir.join(name))?);
+        let mut f = std::io::BufWriter::new(super::create_output_file(&dir.join(name))?);
         write(doc, &mut f)?;
         f.flush()?;
     }

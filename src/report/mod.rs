@@ -31,3 +31,67 @@ pub fn write_json(doc: &Document, out: &mut dyn Write) -> std::io::Result<()> {
     serde_json::to_writer_pretty(&mut *out, doc)?;
     out.write_all(b"\n")
 }
+
+/// Creates (or replaces) an output file without following a symlink at `path`: someone who can
+/// write into the output directory could plant `out.json -> ~/.ssh/authorized_keys`, and
+/// `File::create` would truncate the link's target. An existing regular file is removed first;
+/// a symlink or any other non-file is refused. The file is then opened with `create_new`
+/// (`O_CREAT | O_EXCL`, which never follows a symlink — POSIX open(2)), so a link planted between
+/// the check and the open makes the open fail rather than write through it.
+pub fn create_output_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => {
+            return Err(std::io::Error::other(format!(
+                "{} is a symbolic link; refusing to write through it",
+                path.display()
+            )))
+        }
+        Ok(meta) if meta.is_file() => std::fs::remove_file(path)?,
+        Ok(_) => return Err(std::io::Error::other(format!("{} exists and is not a regular file", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    std::fs::OpenOptions::new().write(true).create_new(true).open(path)
+}
+
+#[cfg(test)]
+mod output_file_tests {
+    use super::create_output_file;
+    use std::io::Write;
+
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("callscope-outfile-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn planted_symlink_is_refused_and_its_target_untouched() {
+        let dir = scratch("symlink");
+        let victim = dir.join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        let out = dir.join("out.json");
+        std::os::unix::fs::symlink(&victim, &out).unwrap();
+        let err = create_output_file(&out).unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        // A dangling link is refused too (File::create would create its target).
+        let dangling = dir.join("dangling.json");
+        std::os::unix::fs::symlink(dir.join("nowhere"), &dangling).unwrap();
+        assert!(create_output_file(&dangling).is_err());
+        assert!(!dir.join("nowhere").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn existing_regular_file_is_replaced() {
+        let dir = scratch("regular");
+        let out = dir.join("out.json");
+        std::fs::write(&out, b"old old old").unwrap();
+        create_output_file(&out).unwrap().write_all(b"new").unwrap();
+        assert_eq!(std::fs::read(&out).unwrap(), b"new");
+        assert!(create_output_file(&dir).is_err(), "a directory is not replaced");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -28,7 +28,7 @@ pub struct Announced {
 /// Static payload types are not filled in here: `rtp::payload` holds the RFC 3551 table and the
 /// caller falls back to it. Bounded: at most [`PayloadMap::CAPACITY`] addresses; the address
 /// learned longest ago is evicted first and counted in [`PayloadMap::evicted`].
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct PayloadMap {
     by_addr: crate::FastHashMap<SocketAddr, Announced>,
     /// (address, generation) in learning order; entries whose generation is no longer the
@@ -36,11 +36,34 @@ pub struct PayloadMap {
     order: VecDeque<(SocketAddr, u64)>,
     next_generation: u64,
     evicted: u64,
+    capacity: usize,
+}
+
+impl Default for PayloadMap {
+    fn default() -> Self {
+        Self::with_capacity_limit(Self::CAPACITY)
+    }
 }
 
 impl PayloadMap {
-    /// Most announced addresses kept at once.
+    /// Default for the most announced addresses kept at once.
     pub const CAPACITY: usize = 100_000;
+
+    /// A map that keeps at most `capacity` addresses (at least 1).
+    pub fn with_capacity_limit(capacity: usize) -> Self {
+        PayloadMap {
+            by_addr: crate::FastHashMap::default(),
+            order: VecDeque::new(),
+            next_generation: 0,
+            evicted: 0,
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// The most addresses this map keeps.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
 
     /// Learns every media section with an address and a non-zero port. A newer SDP for the same
     /// address replaces the older one entirely (matches tshark: a new SDP sets up a new RTP
@@ -94,12 +117,12 @@ impl PayloadMap {
             .insert(addr, Announced { rtpmaps, fmtp: Vec::new(), ptime_ms: None, t38, generation })
             .is_none();
         self.order.push_back((addr, generation));
-        if is_new && self.by_addr.len() > Self::CAPACITY {
+        if is_new && self.by_addr.len() > self.capacity {
             self.evict_oldest();
         }
         // Re-learned addresses leave stale entries in `order`; compact before it grows past
         // twice the live size so that the queue stays bounded too.
-        if self.order.len() > 2 * Self::CAPACITY.max(self.by_addr.len()) {
+        if self.order.len() > 2 * self.capacity.max(self.by_addr.len()) {
             let by_addr = &self.by_addr;
             self.order.retain(|(a, g)| by_addr.get(a).is_some_and(|e| e.generation == *g));
         }

@@ -72,6 +72,9 @@ pub struct DialogCounters {
     pub cseq_guessed: u64,
     /// Dialogs closed early because the table was full.
     pub evicted: u64,
+    /// Times a per-dialog cap (messages, transactions, SDP bodies) refused an entry; each also
+    /// gave a `StateEvicted` warning (kept per the warnings cap).
+    pub per_dialog_capped: u64,
 }
 
 /// Where a message came from.
@@ -297,6 +300,14 @@ impl DialogTable {
             None => {
                 if state.seen.len() < limits.max_transactions_per_dialog {
                     state.seen.insert(key, at.time);
+                } else {
+                    self.counters.per_dialog_capped += 1;
+                    warnings.push(at.file, at.number, WarningKind::StateEvicted, || {
+                        format!(
+                            "dialog transaction table full ({} transactions): retransmissions of later ones are not recognised",
+                            limits.max_transactions_per_dialog
+                        )
+                    });
                 }
             }
         }
@@ -319,6 +330,13 @@ impl DialogTable {
             });
         } else {
             d.messages_dropped += 1;
+            self.counters.per_dialog_capped += 1;
+            warnings.push(at.file, at.number, WarningKind::StateEvicted, || {
+                format!(
+                    "dialog timeline full ({} messages): further messages are counted, not kept",
+                    limits.max_messages_per_dialog
+                )
+            });
         }
         if retransmission {
             d.retransmissions += 1;
@@ -482,6 +500,14 @@ impl DialogTable {
                     on_sdp(&event);
                     if d.sdp.len() < limits.max_sdp_per_dialog {
                         d.sdp.push(event);
+                    } else {
+                        self.counters.per_dialog_capped += 1;
+                        warnings.push(at.file, at.number, WarningKind::StateEvicted, || {
+                            format!(
+                                "{} SDP bodies kept for this dialog: later ones are not kept",
+                                limits.max_sdp_per_dialog
+                            )
+                        });
                     }
                 }
                 Err(e) => {

@@ -330,20 +330,34 @@ pub fn scan_datagram(buf: &[u8]) -> Result<(SipMessageRef<'_>, DatagramFlaws), S
     Ok((msg, flaws))
 }
 
+/// Longest method token [`looks_like_start_line`] accepts (the longest registered method,
+/// SUBSCRIBE/NOTIFY/REGISTER/UPDATE/PUBLISH…, is 9 characters).
+pub const MAX_METHOD_LEN: usize = 32;
+/// Longest request line [`looks_like_start_line`] accepts.
+pub const MAX_START_LINE: usize = 8 * 1024;
+
 /// True when `buf` starts like a SIP request or status line (used to recognise SIP streams on
 /// any port and to resynchronise after a gap). Needs the whole first line, or at least 8 bytes.
 pub fn looks_like_start_line(buf: &[u8]) -> bool {
     if buf.len() >= 8 && buf[..8].eq_ignore_ascii_case(b"SIP/2.0 ") {
         return true;
     }
-    let line_end = memchr::memchr(b'\n', buf).unwrap_or(buf.len());
-    let line = trim_cr(buf.get(..line_end).unwrap_or(&[]));
-    if line.len() < 8 {
-        return false;
-    }
-    let Some(sp) = memchr::memchr(b' ', line) else {
+    // Bounded look: the method token and the whole request line are short in any real message.
+    // Unbounded, a 1 MB line of token characters ending in " SIP/2.0" made every resync step
+    // scan the whole line again (quadratic; hostile test `ten_megabyte_sip_body_over_tcp…`).
+    let Some(sp) = memchr::memchr(b' ', buf.get(..=MAX_METHOD_LEN).unwrap_or(buf)) else {
         return false;
     };
+    let window = buf.get(..=MAX_START_LINE).unwrap_or(buf);
+    let line_end = match memchr::memchr(b'\n', window) {
+        Some(i) => i,
+        None if window.len() > MAX_START_LINE => return false,
+        None => buf.len(),
+    };
+    let line = trim_cr(buf.get(..line_end).unwrap_or(&[]));
+    if line.len() < 8 || sp >= line.len() {
+        return false;
+    }
     let token = &line[..sp];
     if token.is_empty() || !token.iter().all(|&b| is_token_char(b)) {
         return false;
@@ -925,6 +939,22 @@ fn multipart_sdp<'a>(body: &'a [u8], boundary: &[u8]) -> Option<&'a [u8]> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn start_line_look_is_bounded() {
+        // A token longer than MAX_METHOD_LEN, or a line longer than MAX_START_LINE, is not a
+        // start line (and is rejected without scanning the whole buffer).
+        let mut long_token = vec![b'a'; 1 << 20];
+        long_token.extend_from_slice(b"INVITE sip:b@h SIP/2.0\r\n");
+        assert!(!super::looks_like_start_line(&long_token));
+        let mut long_uri = b"INVITE sip:".to_vec();
+        long_uri.resize(20_000, b'x');
+        long_uri.extend_from_slice(b" SIP/2.0\r\n");
+        assert!(!super::looks_like_start_line(&long_uri));
+        assert!(super::looks_like_start_line(b"INVITE sip:b@h SIP/2.0\r\n"));
+        assert!(super::looks_like_start_line(b"INVITE sip:b@h SIP/2.0"));
+        assert!(!super::looks_like_start_line(b"INVITE"));
+    }
+
     use super::*;
 
     /// Synthetic: an INVITE with compact headers, a folded Subject, bare LF line ends.

@@ -5,7 +5,6 @@
 //! Addresses come from private ranges (RFC 1918), documentation ranges (RFC 5737 203.0.113.0/24
 //! as the "public" NAT side) and 2001:db8::/32 for IPv6 (RFC 3849).
 
-use std::fs::File;
 use std::io::BufWriter;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -298,7 +297,7 @@ pub fn write_all_fixtures(dir: &Path) -> Result<Vec<PathBuf>, SynthError> {
     for s in named_scenarios() {
         let pcap = dir.join(format!("{}.pcap", s.name));
         let truth: Truth = s.write_file(&pcap)?;
-        let json = BufWriter::new(File::create(dir.join(format!("{}.truth.json", s.name)))?);
+        let json = BufWriter::new(crate::report::create_output_file(&dir.join(format!("{}.truth.json", s.name)))?);
         serde_json::to_writer_pretty(json, &truth)?;
         written.push(pcap);
     }
@@ -655,7 +654,8 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("callscope-synth-{}", std::process::id()));
         let written = write_all_fixtures(&dir).unwrap();
         assert_eq!(written.len(), named_scenarios().len());
-        let truth: Truth = serde_json::from_reader(File::open(dir.join("clean_call.truth.json")).unwrap()).unwrap();
+        let truth: Truth =
+            serde_json::from_reader(std::fs::File::open(dir.join("clean_call.truth.json")).unwrap()).unwrap();
         assert_eq!(truth.calls[0].outcome, Outcome::Answered);
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -17,7 +17,6 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
-use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -304,7 +303,7 @@ impl Scenario {
 
     /// Writes `<path>` (pcap) and returns the truth.
     pub fn write_file(&self, path: &Path) -> Result<Truth, SynthError> {
-        let f = BufWriter::new(File::create(path)?);
+        let f = BufWriter::new(crate::report::create_output_file(path)?);
         self.write(f)
     }
 

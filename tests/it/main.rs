@@ -4,6 +4,7 @@ mod bundle;
 mod cli;
 mod common;
 mod diagnosis;
+mod hostile;
 mod pairing;
 mod quality;
 mod shared_captures;
