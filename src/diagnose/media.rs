@@ -920,11 +920,14 @@ fn ssrc_change(
     }
 }
 
-/// `media_icmp_unreachable` for a call's flows.
+/// `media_icmp_unreachable` for a call's flows. Errors after the BYE are the teardown race (the
+/// party that hung up closed its port while the other's last packets were in flight) and do not
+/// count: seen on every clean call of the real-client lab (tests/lab, scenario `clean`).
 fn icmp(input: &DiagnosisInput<'_>, cm: &CallMedia<'_>, out: &mut Vec<Reason>) {
+    let before_bye = cm.d.bye.map_or(Timestamp(i64::MAX), |(bye, _)| bye.time);
     for dir in [CallerToCallee, CalleeToCaller] {
         for &k in cm.streams(dir) {
-            if let Some(r) = icmp_for_stream(input, k, Some(dir), cm.answered) {
+            if let Some(r) = icmp_for_stream(input, k, Some(dir), cm.answered, before_bye) {
                 out.push(r);
             }
         }
@@ -936,10 +939,14 @@ fn icmp_for_stream(
     k: usize,
     dir: Option<StreamDirection>,
     answered: Option<FrameRef>,
+    until: Timestamp,
 ) -> Option<Reason> {
     let s = input.streams.get(k)?;
-    let hits: Vec<&super::IcmpSeen> =
-        input.icmp.iter().filter(|e| e.quoted_dst == s.key.dst && e.quoted_src == s.key.src).collect();
+    let hits: Vec<&super::IcmpSeen> = input
+        .icmp
+        .iter()
+        .filter(|e| e.quoted_dst == s.key.dst && e.quoted_src == s.key.src && e.at.time < until)
+        .collect();
     let (first, last) = (hits.first()?, hits.last()?);
     let span_s = secs(first.at.time, last.at.time);
     let long = span_s > 2.0 && answered.is_some();
@@ -978,7 +985,7 @@ pub fn orphan_stream_rules(
             stream_rules(input, k, None, cfg, &mut out);
         }
         if orphan {
-            out.extend(icmp_for_stream(input, k, None, None));
+            out.extend(icmp_for_stream(input, k, None, None, Timestamp(i64::MAX)));
             apply_capture_loss(&[k], capture_loss, 0, &mut out);
         }
         all.push(out);
