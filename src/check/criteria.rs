@@ -184,6 +184,9 @@ pub struct Criterion {
 pub struct Criteria {
     /// File default for `min_calls`.
     pub min_calls: u64,
+    /// An enforced row without enough evidence fails the gate too (`insufficient_fails`,
+    /// default false: the contract's "neither pass nor fail"; the row is always listed).
+    pub insufficient_fails: bool,
     /// Criteria in file order.
     pub criteria: Vec<Criterion>,
 }
@@ -195,6 +198,8 @@ struct FileDoc {
     /// Default of `enforce` for `regression_*` criteria (the issue: "marking regressions as
     /// failures when the criteria file says so").
     regressions_fail: Option<bool>,
+    /// An enforced `insufficient` row fails the gate (default false: "neither pass nor fail").
+    insufficient_fails: Option<bool>,
     #[serde(default)]
     criterion: Vec<toml::Spanned<Entry>>,
 }
@@ -337,7 +342,7 @@ impl Criteria {
                 line,
             });
         }
-        Ok(Criteria { min_calls: min_default, criteria })
+        Ok(Criteria { min_calls: min_default, insufficient_fails: doc.insufficient_fails.unwrap_or(false), criteria })
     }
 
     /// Whether any criterion needs `--baseline`.

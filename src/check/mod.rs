@@ -97,8 +97,8 @@ pub struct ScopeMetrics {
 pub struct CheckReport {
     /// Schema version.
     pub schema: u32,
-    /// Every enforced row passed (insufficient rows do not fail the gate, and never pass it
-    /// silently: they are listed).
+    /// No enforced row failed (and, with `insufficient_fails`, none lacked evidence).
+    /// Insufficient rows never pass silently: they are listed with the reason.
     pub passed: bool,
     /// One row per criterion and scope key.
     pub results: Vec<CheckResult>,
@@ -168,7 +168,10 @@ pub fn evaluate(doc: &mut Document, inputs: &CheckInputs<'_>) -> CheckReport {
             results.push(judge(c, key, measured, inputs.baseline));
         }
     }
-    let passed = results.iter().all(|r| r.status != Status::Fail || !r.enforced);
+    let insufficient_fails = inputs.criteria.insufficient_fails;
+    let passed = results
+        .iter()
+        .all(|r| !r.enforced || r.status == Status::Pass || (r.status == Status::Insufficient && !insufficient_fails));
     let metrics = all
         .iter()
         .map(|((kind, site), m)| ScopeMetrics {

@@ -87,6 +87,10 @@ pub fn write(report: &CheckReport, out: &mut dyn Write) -> io::Result<()> {
         count(Status::Pass),
         count(Status::Fail),
         count(Status::Insufficient),
-        if report.passed { "CRITERIA MET" } else { "CRITERIA NOT MET" }
+        match (report.passed, count(Status::Insufficient)) {
+            (false, _) => "CRITERIA NOT MET".to_owned(),
+            (true, 0) => "CRITERIA MET".to_owned(),
+            (true, n) => format!("CRITERIA MET WHERE JUDGED ({n} rows without enough evidence)"),
+        }
     )
 }
