@@ -14,6 +14,7 @@
 
 pub mod bundle;
 pub mod capture;
+pub mod check;
 pub mod classify;
 pub mod config;
 pub mod correlate;

@@ -35,6 +35,40 @@ enum Command {
     Registrations(RegistrationsArgs),
     /// Configuration file helpers.
     Config(ConfigArgs),
+    /// Validation gate: evaluate pilot/cutover success criteria (TOML) on captures; exit 0 when
+    /// every criterion is met, 2 when any is not, 1 on a usage or input error.
+    Check(CheckArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct CheckArgs {
+    /// Capture files (pcap or pcapng), or `-` for standard input.
+    #[arg(required = true)]
+    captures: Vec<String>,
+    /// Criteria file (TOML, output-contract.md "Criteria"; example: fixtures/criteria.toml).
+    #[arg(long)]
+    criteria: PathBuf,
+    /// JSON of an earlier `analyze --format json` or `check --format json` run, for the
+    /// `regression_<metric>` criteria.
+    #[arg(long)]
+    baseline: Option<PathBuf>,
+    /// Diagnosis thresholds (TOML; `callscope config --default` prints every key).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Output format (default: table on a terminal, JSON otherwise).
+    #[arg(long, value_enum)]
+    format: Option<CheckFormatArg>,
+    /// Write here instead of standard output.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    site: SiteFlags,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum CheckFormatArg {
+    Table,
+    Json,
 }
 
 #[derive(clap::Args, Debug)]
@@ -202,7 +236,56 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Call(args) => call(&args),
         Command::Registrations(args) => registrations(&args),
         Command::Config(args) => config_cmd(&args),
+        Command::Check(args) => check_cmd(&args),
     }
+}
+
+/// `callscope check`: criteria, baseline, config and site map are read before the captures, so
+/// a bad file stops the run at once (exit 1, the message names the line).
+fn check_cmd(args: &CheckArgs) -> anyhow::Result<ExitCode> {
+    use callscope::check;
+    let criteria = check::Criteria::load(&args.criteria)?;
+    let baseline = args.baseline.as_deref().map(check::Baseline::load).transpose()?;
+    if baseline.is_none() && criteria.needs_baseline() {
+        eprintln!("callscope check: regression_* criteria without --baseline are reported as insufficient");
+    }
+    let mut config = Config::default();
+    if let Some(path) = &args.config {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        config.diagnosis = callscope::diagnose::DiagnosisConfig::from_toml(&text)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    }
+    let map = match &args.site.sites {
+        Some(path) => SiteMap::load(path)?,
+        None => SiteMap::default(),
+    };
+    let (mut doc, _) = analyse_with_sites(&args.captures, &args.site, &config)?;
+    report_warnings(&doc);
+    let inputs = check::CheckInputs {
+        map: &map,
+        criteria: &criteria,
+        baseline: baseline.as_ref(),
+        diag: &config.diagnosis,
+        opts: SiteOptions { bucket_minutes: args.site.bucket_minutes },
+    };
+    let result = check::evaluate(&mut doc, &inputs);
+    let json = match args.format {
+        Some(CheckFormatArg::Json) => true,
+        Some(CheckFormatArg::Table) => false,
+        None => args.out.is_some() || !std::io::stdout().is_terminal(),
+    };
+    let write = |out: &mut dyn Write| {
+        if json { check::write_json(&result, out) } else { check::table::write(&result, out) }
+            .and_then(|()| out.flush())
+    };
+    match &args.out {
+        Some(path) => {
+            let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+            write(&mut std::io::BufWriter::new(file)).with_context(|| format!("writing {}", path.display()))?;
+        }
+        None => write(&mut std::io::BufWriter::new(std::io::stdout().lock())).context("writing standard output")?,
+    }
+    Ok(ExitCode::from(result.exit_code()))
 }
 
 fn config_cmd(args: &ConfigArgs) -> anyhow::Result<ExitCode> {

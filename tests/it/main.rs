@@ -1,6 +1,7 @@
 //! Whole-capture tests: one test binary (linking is the slow part), one module per concern.
 
 mod bundle;
+mod check;
 mod cli;
 mod common;
 mod diagnosis;
