@@ -29,6 +29,10 @@
 //! | `rtcp.rtt_samples` and the other [`RtcpLimits`] | see [`RtcpLimits::default`] | first/newest kept, rest counted | — |
 //! | `warnings_per_kind` | 100 per kind per file kept with text | counted only | — |
 //!
+//! Every limit can be set in the `--config` TOML file under `[limits]`, with the names of the
+//! table (`[limits.decode]`, `[limits.sip.dialogs]`, `[limits.sip.tcp]`, `[limits.rtcp]`, and
+//! `max_rtp_streams` / `max_sdp_addresses` / `warnings_per_kind` directly under `[limits]`).
+//!
 //! With the defaults, the hostile-corpus tests (`tests/it/hostile.rs`) measure a peak RSS well
 //! under 1 GiB for each case.
 
@@ -37,7 +41,8 @@ use crate::rtcp::RtcpLimits;
 use crate::sip::SipLimits;
 
 /// Every cap on state that grows with traffic; see the module docs for defaults and behaviour.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Limits {
     /// IP fragment reassembly.
     pub decode: DecodeLimits,
@@ -77,6 +82,22 @@ pub struct Config {
     pub window_s: f64,
 }
 
+impl Config {
+    /// Reads a `--config` file: the diagnosis thresholds of diagnosis.md §10 plus an optional
+    /// `[limits]` table with the state caps documented above (e.g. `[limits.sip.dialogs]
+    /// max_dialogs = 50000`); unknown keys are errors, missing ones keep their defaults.
+    pub fn apply_file(&mut self, text: &str) -> Result<(), String> {
+        let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| e.to_string())?;
+        if let Some(limits) = table.remove("limits") {
+            self.limits = limits.try_into().map_err(|e: toml::de::Error| format!("[limits]: {e}"))?;
+        }
+        let diagnosis: crate::diagnose::DiagnosisConfig =
+            toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| e.to_string())?;
+        self.diagnosis = diagnosis.validate()?;
+        Ok(())
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -90,6 +111,16 @@ impl Default for Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn config_file_sets_limits_and_thresholds_and_rejects_unknown_keys() {
+        let mut c = Config::default();
+        c.apply_file("[limits]\nmax_rtp_streams = 5\n[limits.sip.dialogs]\nmax_dialogs = 7\n").unwrap();
+        assert_eq!((c.limits.max_rtp_streams, c.limits.sip.dialogs.max_dialogs), (5, 7));
+        assert_eq!(c.limits.sip.tcp.max_streams, 16_384, "unset keys keep their defaults");
+        assert!(c.apply_file("[limits]\nmax_rtp_stream = 5\n").unwrap_err().contains("max_rtp_stream"));
+        assert!(Config::default().apply_file(crate::diagnose::DEFAULT_TOML).is_ok());
+    }
 
     #[test]
     fn defaults_match_the_documented_table() {

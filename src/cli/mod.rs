@@ -252,8 +252,7 @@ fn check_cmd(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let mut config = Config::default();
     if let Some(path) = &args.config {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        config.diagnosis = callscope::diagnose::DiagnosisConfig::from_toml(&text)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        config.apply_file(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     }
     let map = match &args.site.sites {
         Some(path) => SiteMap::load(path)?,
@@ -445,8 +444,7 @@ fn analyze(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let mut config = Config::default();
     if let Some(path) = &args.config {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        config.diagnosis = callscope::diagnose::DiagnosisConfig::from_toml(&text)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        config.apply_file(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     }
     config.window_s = args.window_s;
     let (doc, sites) = analyse_with_sites(&args.captures, &args.site, &config)?;

@@ -89,7 +89,8 @@ pub struct Datagram<'a> {
 }
 
 /// Limits of the decoder's state.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct DecodeLimits {
     /// Most incomplete IP datagrams held for reassembly at once.
     pub max_fragment_sets: usize,

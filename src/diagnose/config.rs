@@ -125,11 +125,16 @@ impl DiagnosisConfig {
     /// Parses a TOML text (missing keys keep their defaults).
     pub fn from_toml(text: &str) -> Result<Self, String> {
         let cfg: DiagnosisConfig = toml::from_str(text).map_err(|e| e.to_string())?;
-        if !cfg.caller_id.trunk_pattern.is_empty() {
-            regex_lite::Regex::new(&cfg.caller_id.trunk_pattern)
+        cfg.validate()
+    }
+
+    /// Checks what serde cannot (the caller-ID pattern compiles).
+    pub fn validate(self) -> Result<Self, String> {
+        if !self.caller_id.trunk_pattern.is_empty() {
+            regex_lite::Regex::new(&self.caller_id.trunk_pattern)
                 .map_err(|e| format!("caller_id.trunk_pattern: {e}"))?;
         }
-        Ok(cfg)
+        Ok(self)
     }
 }
 

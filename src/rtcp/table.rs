@@ -14,7 +14,8 @@ use crate::capture::FrameRef;
 use crate::warn::{WarningKind, Warnings};
 
 /// Caps on what the table keeps.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct RtcpLimits {
     /// SSRCs tracked (as sender, reporter or reported-on source).
     pub max_ssrcs: usize,

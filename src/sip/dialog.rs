@@ -34,7 +34,8 @@ pub const MIRROR_WINDOW_NS: i64 = 200_000_000;
 pub const TRANSACTION_TIMEOUT_NS: i64 = 32_000_000_000;
 
 /// Limits of the dialog table.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct DialogLimits {
     /// Most dialogs tracked at once; beyond, the least recently active 10 % are closed early.
     pub max_dialogs: usize,

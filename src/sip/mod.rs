@@ -333,7 +333,8 @@ pub struct Registration {
 }
 
 /// Limits of the SIP stage.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct SipLimits {
     /// Dialog table limits.
     pub dialogs: DialogLimits,

@@ -23,7 +23,8 @@ const RST: u8 = 0x04;
 const FIN: u8 = 0x01;
 
 /// Limits of the TCP reassembly state.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct TcpLimits {
     /// Most stream directions tracked at once.
     pub max_streams: usize,
