@@ -20,6 +20,7 @@ pub mod config;
 pub mod correlate;
 pub mod decode;
 pub mod diagnose;
+pub mod live;
 pub mod pipeline;
 pub mod quality;
 pub mod report;

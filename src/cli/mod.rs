@@ -38,6 +38,10 @@ enum Command {
     /// Validation gate: evaluate pilot/cutover success criteria (TOML) on captures; exit 0 when
     /// every criterion is met, 2 when any is not, 1 on a usage or input error.
     Check(CheckArgs),
+    /// Capture on an interface (mirror/SPAN port): finished calls appended as JSON lines every
+    /// interval, a refreshing summary, libpcap drop counters (needs root or CAP_NET_RAW).
+    #[cfg(feature = "live")]
+    Live(LiveArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -69,6 +73,77 @@ struct CheckArgs {
 enum CheckFormatArg {
     Table,
     Json,
+}
+
+#[cfg(feature = "live")]
+#[derive(clap::Args, Debug)]
+struct LiveArgs {
+    /// Interface to capture on.
+    #[arg(short = 'i', long = "interface")]
+    interface: String,
+    /// BPF capture filter (libpcap syntax), e.g. "udp or tcp port 5060".
+    #[arg(long)]
+    bpf: Option<String>,
+    /// Bytes kept per packet.
+    #[arg(long, default_value_t = 65535, value_parser = clap::value_parser!(i32).range(64..=262144))]
+    snaplen: i32,
+    /// Kernel capture buffer, MiB (raise it when intervals report drops).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(i32).range(1..=2047))]
+    buffer_mb: i32,
+    /// How often finished calls are written and the counters read (`10s`, `500ms`, `1m`).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    interval: std::time::Duration,
+    /// Output folder: calls.jsonl, streams.jsonl, sites.jsonl, intervals.jsonl, registrations.jsonl.
+    #[arg(long, default_value = "callscope-live")]
+    out: PathBuf,
+    /// Also keep rotating capture files (`live-NNNNN.pcap`) in this folder, for evidence bundles.
+    #[arg(long, value_name = "DIR")]
+    write_pcap: Option<PathBuf>,
+    /// Start a new capture file after this many MiB.
+    #[arg(long, default_value_t = 100)]
+    rotate_mb: u64,
+    /// Start a new capture file after this long.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    rotate_every: std::time::Duration,
+    /// Stop by itself after this long (default: until SIGINT/SIGTERM).
+    #[arg(long, value_parser = parse_duration)]
+    duration: Option<std::time::Duration>,
+    /// Late media and BYE/200 retransmissions still join a finished call for this long.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    grace: std::time::Duration,
+    /// A call whose signalling never ended leaves after this long without SIP (and media idle).
+    #[arg(long, default_value = "120s", value_parser = parse_duration)]
+    call_idle: std::time::Duration,
+    /// A stream of no call (or an idle one) leaves after this long without packets.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    stream_idle: std::time::Duration,
+    /// No summary (neither the terminal view nor the per-interval line on stderr).
+    #[arg(long)]
+    quiet: bool,
+    #[command(flatten)]
+    site: SiteFlags,
+    /// Diagnosis thresholds (TOML; `callscope config --default` prints every key).
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+/// `10s`, `500ms`, `2m`, `1h`, or a bare number of seconds.
+#[cfg(feature = "live")]
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s.find(|c: char| c.is_ascii_alphabetic()).map_or((s, "s"), |i| s.split_at(i));
+    let v: f64 = num.trim().parse().map_err(|e| format!("{s}: {e}"))?;
+    let secs = match unit {
+        "ms" => v / 1000.0,
+        "s" => v,
+        "m" | "min" => v * 60.0,
+        "h" => v * 3600.0,
+        _ => return Err(format!("{s}: unit must be ms, s, m or h")),
+    };
+    if !(secs.is_finite() && secs > 0.0 && secs <= 31_536_000.0) {
+        return Err(format!("{s}: must be positive and at most a year"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
 }
 
 #[derive(clap::Args, Debug)]
@@ -237,6 +312,51 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Registrations(args) => registrations(&args),
         Command::Config(args) => config_cmd(&args),
         Command::Check(args) => check_cmd(&args),
+        #[cfg(feature = "live")]
+        Command::Live(args) => live(&args),
+    }
+}
+
+#[cfg(feature = "live")]
+fn live(args: &LiveArgs) -> anyhow::Result<ExitCode> {
+    use callscope::live::capture::{run, LiveOptions};
+    use callscope::pipeline::IncrementalLimits;
+    let mut config = Config::default();
+    if let Some(path) = &args.config {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        config.apply_file(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    }
+    let sites = match &args.site.sites {
+        Some(path) => SiteMap::load(path)?,
+        None => SiteMap::default(),
+    };
+    let ns = |d: std::time::Duration| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX);
+    let opts = LiveOptions {
+        interface: args.interface.clone(),
+        bpf: args.bpf.clone(),
+        snaplen: args.snaplen,
+        buffer_mb: args.buffer_mb,
+        interval: args.interval,
+        out: args.out.clone(),
+        write_pcap: args.write_pcap.clone(),
+        rotate_bytes: args.rotate_mb.saturating_mul(1 << 20),
+        rotate_every: args.rotate_every,
+        duration: args.duration,
+        view: !args.quiet,
+        limits: IncrementalLimits {
+            grace_ns: ns(args.grace),
+            call_idle_ns: ns(args.call_idle),
+            stream_idle_ns: ns(args.stream_idle),
+        },
+        sites,
+        bucket_minutes: args.site.bucket_minutes,
+    };
+    match run(&opts, &config) {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) => {
+            eprintln!("callscope live: {e:#}");
+            Ok(ExitCode::from(2))
+        }
     }
 }
 

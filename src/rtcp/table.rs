@@ -583,6 +583,29 @@ impl RtcpTable {
         }
     }
 
+    /// Moves what the table knows about `ssrcs` (their entries and the round-trip samples that
+    /// reference them) into a new table with the same limits; counters stay here. Incremental
+    /// runs call it when a call's streams are emitted, so that RTCP state leaves memory with
+    /// them and the caps keep room for new calls.
+    pub fn take_ssrcs(&mut self, ssrcs: &[u32]) -> RtcpTable {
+        let mut out = RtcpTable::new(self.limits);
+        for ssrc in ssrcs {
+            if let Some(entry) = self.ssrcs.remove(ssrc) {
+                out.ssrcs.insert(*ssrc, entry);
+            }
+        }
+        let (taken, kept): (Vec<RttSample>, Vec<RttSample>) =
+            std::mem::take(&mut self.rtt).into_iter().partition(|r| ssrcs.contains(&r.referenced_ssrc));
+        self.rtt = kept;
+        out.rtt = taken;
+        out
+    }
+
+    /// SSRCs currently tracked.
+    pub fn ssrc_count(&self) -> usize {
+        self.ssrcs.len()
+    }
+
     /// What is known about one SSRC.
     pub fn ssrc(&self, ssrc: u32) -> Option<&SsrcEntry> {
         self.ssrcs.get(&ssrc)

@@ -106,6 +106,35 @@ impl StreamTable {
         true
     }
 
+    /// Statistics of every stream so far, in order of their first packet, without ending them
+    /// (each state is copied and finished; incremental runs pair these with finished calls).
+    pub fn snapshot(&self) -> Vec<StreamStats> {
+        self.streams.iter().map(|s| s.clone().finish()).collect()
+    }
+
+    /// Removes the streams for which `take` is true and returns their final statistics, in order
+    /// of their first packet (incremental runs: finished streams leave memory). A later packet
+    /// of the same key starts a new stream.
+    pub fn take_where(&mut self, take: &mut dyn FnMut(&StreamStats) -> bool) -> Vec<StreamStats> {
+        let mut taken = Vec::new();
+        let mut kept = Vec::with_capacity(self.streams.len());
+        for s in std::mem::take(&mut self.streams) {
+            if take(&s.stats) {
+                taken.push(s.finish());
+            } else {
+                kept.push(s);
+            }
+        }
+        self.streams = kept;
+        if !taken.is_empty() {
+            self.index.clear();
+            for (i, s) in self.streams.iter().enumerate() {
+                self.index.insert(s.stats.key, i);
+            }
+        }
+        taken
+    }
+
     /// All streams, in order of their first packet.
     pub fn finish(self) -> Vec<StreamStats> {
         self.streams.into_iter().map(StreamState::finish).collect()

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use super::{MediaKind, RtpMap, SessionDescription};
 
 /// One announced receive address and the rtpmaps of the section that announced it.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Announced {
     rtpmaps: Vec<RtpMap>,
     /// `a=fmtp` parameters by payload type (codec variant for the E-model: G.729 `annexb`,
@@ -28,7 +28,7 @@ pub struct Announced {
 /// Static payload types are not filled in here: `rtp::payload` holds the RFC 3551 table and the
 /// caller falls back to it. Bounded: at most [`PayloadMap::CAPACITY`] addresses; the address
 /// learned longest ago is evicted first and counted in [`PayloadMap::evicted`].
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct PayloadMap {
     by_addr: crate::FastHashMap<SocketAddr, Announced>,
     /// (address, generation) in learning order; entries whose generation is no longer the

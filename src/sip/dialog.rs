@@ -543,6 +543,49 @@ impl DialogTable {
         });
     }
 
+    /// Dialogs currently held (open and closed early), in no particular order. For incremental
+    /// runs (`pipeline::Analyzer::take_finished`), which look at them without taking them.
+    pub fn dialogs(&self) -> impl Iterator<Item = &Dialog> {
+        self.active.values().chain(self.closed.iter()).map(|s| &s.dialog)
+    }
+
+    /// Dialogs currently held.
+    pub fn len(&self) -> usize {
+        self.active.len() + self.closed.len()
+    }
+
+    /// True when no dialog is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Removes the dialogs for which `take` is true and returns them in order of their first
+    /// message, with outcomes decided as [`DialogTable::finish`] would at `now` (incremental
+    /// runs: finished calls leave memory). Their transaction state goes with them, so a late
+    /// copy of one of their messages starts a new dialog.
+    pub fn take_where(&mut self, now: Timestamp, take: &mut dyn FnMut(&Dialog) -> bool) -> Vec<Dialog> {
+        let keys: Vec<String> = self.active.iter().filter(|(_, s)| take(&s.dialog)).map(|(k, _)| k.clone()).collect();
+        let mut taken: Vec<DialogState> = keys.iter().filter_map(|k| self.active.remove(k)).collect();
+        let mut kept = Vec::with_capacity(self.closed.len());
+        for s in std::mem::take(&mut self.closed) {
+            if take(&s.dialog) {
+                taken.push(s);
+            } else {
+                kept.push(s);
+            }
+        }
+        self.closed = kept;
+        taken.sort_by_key(|s| s.order);
+        taken
+            .into_iter()
+            .map(|s| {
+                let mut d = s.dialog;
+                decide(&mut d, now);
+                d
+            })
+            .collect()
+    }
+
     /// Ends the input: decides outcomes and returns dialogs in order of their first message,
     /// and registrations in order of their first REGISTER.
     pub fn finish(self, capture_end: Timestamp) -> (Vec<Dialog>, Vec<Registration>) {
