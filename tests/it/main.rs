@@ -4,6 +4,8 @@ mod bundle;
 mod cli;
 mod common;
 mod diagnosis;
+#[cfg(feature = "live")]
+mod live;
 mod pairing;
 mod quality;
 mod shared_captures;
