@@ -6,6 +6,8 @@ mod cli;
 mod common;
 mod diagnosis;
 mod hostile;
+#[cfg(feature = "live")]
+mod live;
 mod pairing;
 mod quality;
 mod shared_captures;
