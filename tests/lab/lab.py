@@ -172,7 +172,7 @@ class Lab:
         make_wav(self.wav)
         cfg = open(os.path.join(HERE, "kamailio.cfg")).read()
         pw = "\n".join(f'\tif ($var(user) == "{u}") $var(pw) = "{p}";' for u, p in USERS.items())
-        cfg = cfg.replace("@FR_INV_MS@", str(FR_INV_MS)).replace("@PASSWORDS@", pw)
+        cfg = cfg.replace("@FR_INV_MS@", str(FR_INV_MS)).replace("@PASSWORDS@", pw).replace("@LOAD_UAS@", f"{LOAD_UAS}:5060")
         path = os.path.join(self.work, "kamailio.cfg")
         with open(path, "w") as f:
             f.write(cfg)
@@ -443,6 +443,164 @@ def sc_jitter(lab):
                             streams={"caller_to_callee": "jittery", "callee_to_caller": "flowing"}))
 
 
+# --- load: SIPp through the proxy, loss rising with concurrency ---------------------------------
+# SIPp's UAC in site A (csl-loada) calls users load* through kamailio, which routes them statically to
+# SIPp's UAS in site C (csl-loadc). Both ends play a G.711 u-law RTP pcap (play_pcap_audio; this sipp,
+# 3.6.1, gives rtp_stream one port for all calls, so only SSRCs would tell the calls apart) from each
+# call's own port, and sink.py counts what arrives on those ports. The WAN router polices each direction
+# of that RTP to LOAD_BUDGET_PPS with iptables' `limit` match (a kernel token bucket: ACCEPT while tokens
+# last, DROP the rest), the way a WAN link's voice class policed to its contracted rate behaves. Unlike
+# `statistic` (the same loss at any load) it loses nothing while the calls' packet rate fits the budget
+# and about 1 - budget / offered beyond it: loss appears only above LOAD_BUDGET_PPS / 50 concurrent
+# calls. Phases run one after the other (each SIPp pair ends all its calls before the next starts), so a
+# call's concurrency is its phase's; each phase has its own media port range, so no 5-tuple repeats.
+LOAD_UAC, LOAD_UAS = "198.51.100.21", "203.0.113.21"
+LOAD_PHASES = [(10, 6000), (25, 6000), (50, 8000)]  # (concurrent calls, hold ms)
+LOAD_MP = (30000, 40000)  # SIPp -mp of the UAC / UAS in phase 0; +1000 per phase
+LOAD_RTP_PORTS = (30000, 49999)
+LOAD_BUDGET_PPS = 2000  # per direction = 40 calls at 50 packets/s; 50 calls lose about 20 %
+LOAD_BURST = 200  # token bucket depth, packets: absorbs the host's scheduling stalls below the budget
+
+
+def ulaw(sample):
+    """ITU-T G.711 u-law of a 16-bit linear sample (the classic segment encoder)."""
+    sign = 0x80 if sample < 0 else 0
+    sample = min(abs(sample), 32635) + 0x84
+    exponent = 0
+    for exp in range(7, -1, -1):
+        if sample & (0x80 << exp):
+            exponent = exp
+            break
+    mantissa = (sample >> (exponent + 3)) & 0x0F
+    return ~(sign | (exponent << 4) | mantissa) & 0xFF
+
+
+def make_rtp_pcap(path, ms, ssrc, seq0, ts0):
+    """A pcap of G.711 u-law RTP (PT 0, 20 ms, 160 bytes) lasting `ms`: what SIPp's play_pcap_audio
+    plays (it sends the UDP payloads at the pcap's pace from the call's media port). Ethernet/IPv4/UDP
+    headers are placeholders: SIPp only reads the payload and the timing."""
+    tone = bytes(ulaw(int(6000 * math.sin(2 * math.pi * 440 * i / 8000))) for i in range(8000))
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        for n in range(ms // 20):
+            payload = tone[(n * 160) % 8000:(n * 160) % 8000 + 160]
+            rtp = struct.pack("!BBHII", 0x80, 0, (seq0 + n) & 0xFFFF, (ts0 + 160 * n) & 0xFFFFFFFF, ssrc) + payload
+            udp = struct.pack("!HHHH", 4000, 4000, 8 + len(rtp), 0) + rtp
+            ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0, bytes(4), bytes(4)) + udp
+            frame = bytes(12) + b"\x08\x00" + ip
+            f.write(struct.pack("<IIII", n // 50, (n % 50) * 20000, len(frame), len(frame)) + frame)
+
+
+def sipp_scenario(lab, name, pcap, phase):
+    src = open(os.path.join(HERE, "sipp", name)).read().replace("@PCAP@", pcap)
+    path = os.path.join(lab.work, "sipp", f"{phase}-{name}")
+    with open(path, "w") as f:
+        f.write(src)
+    return path
+
+
+def stop_proc(p, timeout=5):
+    if p.poll() is None:
+        p.terminate()
+        try:
+            p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(timeout=timeout)
+
+
+def sc_load(lab):
+    logdir = os.path.join(lab.work, "sipp")
+    os.makedirs(logdir, exist_ok=True)
+    total_s = sum(h / 1000 + 12 for _, h in LOAD_PHASES)
+    sinks = []
+    for ns, addr, mp, side in (("csl-loada", LOAD_UAC, LOAD_MP[0], "uac"), ("csl-loadc", LOAD_UAS, LOAD_MP[1], "uas")):
+        specs = [f"{mp + 1000 * i}:{conc}" for i, (conc, _) in enumerate(LOAD_PHASES)]
+        sinks.append((side, os.path.join(logdir, f"sink-{side}.json"), subprocess.Popen(
+            ["ip", "netns", "exec", ns, sys.executable, os.path.join(HERE, "sink.py"), addr,
+             os.path.join(logdir, f"sink-{side}.json"), str(total_s), *specs],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)))
+    rules = []
+    for src, dst in ((LOAD_UAC, LOAD_UAS), (LOAD_UAS, LOAD_UAC)):
+        m = ["FORWARD", "-p", "udp", "-s", src, "-d", dst, "--dport", f"{LOAD_RTP_PORTS[0]}:{LOAD_RTP_PORTS[1]}"]
+        rules.append(m + ["-j", "DROP"])
+        rules.append(m + ["-m", "limit", "--limit", f"{LOAD_BUDGET_PPS}/second", "--limit-burst", str(LOAD_BURST),
+                          "-j", "ACCEPT"])
+    # SIPp's raw-socket RTP leaves unmarked; the site routers classify it and mark EF (DSCP 46) on the way
+    # out, as a QoS edge does, so the load calls meet the site map's expected_dscp like the phones' calls.
+    marks = [("csl-ra", LOAD_UAC), ("csl-rc", LOAD_UAS)]
+    mark_rule = lambda src: ["FORWARD", "-s", src, "-p", "udp", "--sport", f"{LOAD_RTP_PORTS[0]}:{LOAD_RTP_PORTS[1]}",
+                             "-j", "DSCP", "--set-dscp", "46"]
+    phases = []
+    inserted = []
+    try:
+        for ns, src in marks:
+            nsx(ns, "iptables", "-t", "mangle", "-A", *mark_rule(src))
+        for r in rules:  # each inserted at the top in turn: every ACCEPT ends up just before its DROP
+            wan_ipt("-I", *r)
+            inserted.append(r)
+        time.sleep(0.5)
+        for i, (conc, hold) in enumerate(LOAD_PHASES):
+            uac_pcap, uas_pcap = (os.path.join(logdir, f"rtp-{side}-{i}.pcap") for side in ("uac", "uas"))
+            make_rtp_pcap(uac_pcap, hold, 0x5A000000 + i, 1000 * i, 160000 * i)
+            make_rtp_pcap(uas_pcap, hold, 0xC0000000 + i, 2000 * i, 320000 * i)
+            mp_uac, mp_uas = LOAD_MP[0] + 1000 * i, LOAD_MP[1] + 1000 * i
+            uas_log = open(os.path.join(logdir, f"uas-{i}.out"), "wb")
+            callee = subprocess.Popen(
+                ["ip", "netns", "exec", "csl-loadc", "sipp", "-sf", sipp_scenario(lab, "uas.xml", uas_pcap, i),
+                 "-i", LOAD_UAS, "-p", "5060", "-mi", LOAD_UAS, "-mp", str(mp_uas), "-nostdin", "-trace_err",
+                 "-error_file", os.path.join(logdir, f"uas-{i}.err")],
+                stdin=subprocess.DEVNULL, stdout=uas_log, stderr=subprocess.STDOUT, cwd=logdir)
+            try:
+                time.sleep(0.5)
+                if callee.poll() is not None:
+                    raise RuntimeError("SIPp UAS did not start; see " + uas_log.name)
+                t = time.time()
+                with open(os.path.join(logdir, f"uac-{i}.out"), "wb") as log:
+                    # -r conc: the phase's calls all start within a second; -l/-m conc: exactly conc calls.
+                    r = subprocess.run(
+                        ["ip", "netns", "exec", "csl-loada", "sipp", f"{PROXY}:5060", "-sf",
+                         sipp_scenario(lab, "uac.xml", uac_pcap, i), "-s", "load", "-i", LOAD_UAC, "-p", "5060",
+                         "-mi", LOAD_UAC, "-mp", str(mp_uac), "-m", str(conc), "-l", str(conc), "-r", str(conc),
+                         "-d", str(hold), "-nostdin", "-timeout", f"{hold // 1000 + 20}s", "-timeout_error",
+                         "-trace_err", "-error_file", os.path.join(logdir, f"uac-{i}.err")],
+                        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=logdir,
+                        timeout=hold / 1000 + 30, check=False)
+                end = time.time()
+                time.sleep(0.5)  # the UAS answers the last BYEs
+            finally:
+                stop_proc(callee)
+                uas_log.close()
+            phases.append(dict(concurrent=conc, hold_ms=hold, start=t, end=end, sipp_exit=r.returncode,
+                               uac_media_port=mp_uac, uas_media_port=mp_uas, offered_pps=conc * 50,
+                               expected_loss_pct=round(max(0.0, 100 * (1 - LOAD_BUDGET_PPS / (conc * 50))), 1)))
+    finally:
+        for r in inserted:
+            wan_ipt("-D", *r)
+        for ns, src in marks:
+            nsx(ns, "iptables", "-t", "mangle", "-D", *mark_rule(src), check=False, stderr=subprocess.DEVNULL)
+        for _, _, p in sinks:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for _, _, p in sinks:
+            try:
+                p.communicate(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    received = {}
+    for side, path, _ in sinks:
+        try:
+            received[side] = json.load(open(path))
+        except (OSError, ValueError):
+            received[side] = None
+    return dict(injected=f"SIPp load site A -> site C through the proxy, {'/'.join(str(p[0]) for p in LOAD_PHASES)} "
+                f"concurrent calls; WAN router polices their RTP to {LOAD_BUDGET_PPS} packets/s per direction "
+                f"(iptables limit, burst {LOAD_BURST})",
+                caller="sipp-uac", callee="sipp-uas", result={"phases": phases, "received": received},
+                budget_pps=LOAD_BUDGET_PPS,
+                expect=dict(calls=sum(p[0] for p in LOAD_PHASES), load=True, streams={}))
+
+
 SCENARIOS = [
     ("register_ok", sc_register_ok),
     ("clean", sc_clean),
@@ -457,6 +615,7 @@ SCENARIOS = [
     ("cancel", sc_cancel),
     ("no_answer", sc_no_answer),
     ("register_fail", sc_register_fail),
+    ("load", sc_load),
 ]
 
 
@@ -491,7 +650,7 @@ def main():
             truth["seconds"] = round(time.time() - t, 1)
             with open(os.path.join(sdir, "truth.json"), "w") as f:
                 json.dump(truth, f, indent=2)
-            print(f"lab: {name:16s} {truth['seconds']:5.1f} s  {json.dumps(truth['result'])}", flush=True)
+            print(f"lab: {name:16s} {truth['seconds']:5.1f} s  {json.dumps(truth['result'])[:400]}", flush=True)
     finally:
         lab.down()
     print(f"lab: scenarios done in {time.time() - t0:.0f} s")

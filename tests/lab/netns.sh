@@ -3,13 +3,16 @@
 #
 #   site A (routed)          site C (routed)          site B (NAT, private LAN)
 #   csl-alice 198.51.100.11  csl-carol 203.0.113.11   csl-bob 192.168.50.11
-#   csl-eve   198.51.100.13      |                        |
+#   csl-eve   198.51.100.13  csl-loadc 203.0.113.21        |
+#   csl-loada 198.51.100.21      |                        |
 #       |                    csl-rc 203.0.113.1       csl-rb 192.168.50.1, MASQUERADE out of wan0
 #   csl-ra 198.51.100.1          |                        |  (public side 192.0.2.34)
 #       |  192.0.2.16/28         | 192.0.2.48/28          | 192.0.2.32/28
 #       +------------------- csl-wan ---------------------+      (capture point: tcpdump -Q out
 #                                | 192.0.2.0/28                  on wa, wb, wc, wk)
 #                            csl-core 192.0.2.10 (kamailio)
+#
+# csl-loada / csl-loadc run SIPp (load scenario: UAC in site A, UAS in site C, through the proxy).
 #
 # Addresses are documentation ranges (RFC 5737) so that only site B's LAN is RFC 1918 private; they
 # exist only inside these namespaces, which have no link to the host's network.
@@ -18,7 +21,7 @@
 # exactly as on the Internet. Traffic never leaves these namespaces (no link to the host's network).
 set -euo pipefail
 
-NS_ALL=(csl-wan csl-core csl-ra csl-rb csl-rc csl-alice csl-eve csl-carol csl-bob)
+NS_ALL=(csl-wan csl-core csl-ra csl-rb csl-rc csl-alice csl-eve csl-carol csl-bob csl-loada csl-loadc)
 
 nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 
@@ -57,8 +60,8 @@ up() {
   nsx csl-wan ip route add 203.0.113.0/24 via 192.0.2.50
   for r in csl-wan csl-ra csl-rb csl-rc; do router "$r"; done
   # Site LANs: a bridge in each site router, one veth per phone
-  site csl-ra 192.0.2.17 198.51.100 alice:11 eve:13
-  site csl-rc 192.0.2.49 203.0.113 carol:11
+  site csl-ra 192.0.2.17 198.51.100 alice:11 eve:13 loada:21
+  site csl-rc 192.0.2.49 203.0.113 carol:11 loadc:21
   site csl-rb 192.0.2.33 192.168.50 bob:11
   # Site B hides its LAN behind its WAN address; no SIP/SDP ALG is loaded (nf_nat_sip is not used).
   nsx csl-rb iptables -t nat -A POSTROUTING -o wan0 -s 192.168.50.0/24 -j MASQUERADE

@@ -14,7 +14,7 @@ fi
 OUT=${LAB_OUT:-target/lab}
 # What the lab needs, from Debian's packages (the project installs it; nothing is assumed on the machine).
 missing=()
-for cmd in kamailio:kamailio baresip:baresip-core tcpdump:tcpdump iptables:iptables ip:iproute2 python3:python3; do
+for cmd in kamailio:kamailio baresip:baresip-core sipp:sip-tester tcpdump:tcpdump iptables:iptables ip:iproute2 python3:python3; do
   command -v "${cmd%%:*}" >/dev/null 2>&1 || missing+=("${cmd##*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
