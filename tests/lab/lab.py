@@ -10,7 +10,7 @@ iptables on the WAN router, drive the phones over ctrl_tcp, remove the fault, st
 write DIR/<scenario>/truth.json (what was injected, the expected outcome/class/reasons, and the RTP
 packet counters each phone printed at hang-up). The namespaces are removed at the end, also on error.
 
-Every wait is bounded; the whole run takes about two minutes.
+Every wait is bounded; the whole run takes about two minutes (the SIPp load scenario about 30 s of it).
 """
 import argparse
 import json

@@ -2,6 +2,7 @@
 # Real-client lab: build the namespaces, run every scenario, assert callscope's analysis.
 # Needs root (network namespaces, iptables). LAB=0 skips. LAB_OUT=DIR keeps the captures elsewhere.
 set -euo pipefail
+export PYTHONDONTWRITEBYTECODE=1  # no __pycache__ in the tree
 cd "$(dirname "$0")/../.."
 if [ "${LAB:-1}" = 0 ]; then
   echo "lab: skipped (LAB=0)"
