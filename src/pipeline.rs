@@ -476,9 +476,10 @@ fn on_datagram(dg: &Datagram<'_>, stages: &mut Stages<'_>, warnings: &mut Warnin
         PayloadKind::Rtcp if dg.icmp_error.is_none() => {
             rtcp.observe_or_warn(dg.at, dg.src, dg.dst, dg.payload, warnings)
         }
-        // UDPTL (T.38, its own framing: not RTP-like) to an address negotiated for T.38.
+        // UDPTL (T.38, its own framing: not RTP-like) to or from an address negotiated for T.38
+        // (from: the offerer's own image address is not switched by the answer, see PayloadMap::learn).
         PayloadKind::Other | PayloadKind::Stun | PayloadKind::Zrtp | PayloadKind::Dtls | PayloadKind::TurnChannel
-            if !is_tcp && dg.icmp_error.is_none() && payloads.get(dg.dst).is_some_and(|a| a.is_t38()) =>
+            if !is_tcp && dg.icmp_error.is_none() && (payloads.is_t38(dg.dst) || payloads.is_t38(dg.src)) =>
         {
             udptl.observe(dg.at, dg.src, dg.dst)
         }

@@ -195,16 +195,17 @@ fn judge_target(
     }
     let sdp = Some((ev.at.number, addrs.clone()));
     let dst = s.key.dst;
-    let symmetric = input.streams.iter().any(|o| o.key.src == dst && o.key.dst == s.key.src);
+    // The receiver's own RTP comes from there while this flow is judged (latching, RFC 4961).
+    let symmetric = input
+        .streams
+        .iter()
+        .any(|o| o.key.src == dst && o.key.dst == s.key.src && o.last.time >= t_eval && o.first.time <= s.last.time);
     // The destination host itself sends to the receiver's announced address meanwhile: a media
     // relay in the path (e.g. a DECT base station or media proxy), and the receiver gets audio
     // (`sipnab-SIP_DTMF2.cap`: 192.168.105.110:4374 → .172:4376 while .172 → the announced
     // .110:4376).
     let relay_in_path = input.streams.iter().any(|o| {
-        o.key.src.ip() == dst.ip()
-            && addrs.contains(&o.key.dst)
-            && o.first.time <= s.last.time
-            && o.last.time >= s.first.time
+        o.key.src.ip() == dst.ip() && addrs.contains(&o.key.dst) && o.first.time <= s.last.time && o.last.time >= t_eval
     });
     if addrs.contains(&dst) || symmetric || relay_in_path {
         return (Target::Correct, sdp);
@@ -946,4 +947,97 @@ pub fn vantage(input: &DiagnosisInput<'_>, i: usize) -> Option<Vantage> {
         basis
     };
     Some(Vantage { sip_hops, rtp_flows: flows, capture_side, basis })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(number: u64, ms: i64) -> FrameRef {
+        FrameRef { file: 0, number, time: Timestamp(ms * 1_000_000) }
+    }
+
+    fn sa(s: &str) -> SocketAddr {
+        s.parse().expect("address")
+    }
+
+    #[test]
+    fn udptl_table_counts_flows_and_is_bounded() {
+        let mut t = UdptlTable::new();
+        let (a, b) = (sa("10.0.0.1:4000"), sa("10.0.0.2:5000"));
+        t.observe(at(1, 0), a, b);
+        t.observe(at(2, 40), a, b);
+        t.observe(at(3, 50), b, a);
+        assert_eq!(t.flows().len(), 2);
+        assert_eq!(t.flows()[0].packets, 2);
+        assert_eq!(t.flows()[0].last.number, 2);
+        // Fill to the cap: further new flows are refused and counted.
+        for port in 0..UdptlTable::CAPACITY as u16 {
+            t.observe(at(10, 100), SocketAddr::new(a.ip(), port), b);
+        }
+        assert_eq!(t.flows().len(), UdptlTable::CAPACITY);
+        // 4095 new flows (port 4000 is the known one) for 4094 free slots.
+        assert_eq!(t.refused(), 1);
+        // Only b→a (last at 50 ms) is older than 60 ms (a→b was refreshed at 100 ms).
+        t.retain_since(Timestamp(60_000_000));
+        assert_eq!(t.flows().len(), UdptlTable::CAPACITY - 1);
+        t.observe(at(11, 200), b, a);
+        assert_eq!(t.flows().last().map(|f| f.first.number), Some(11));
+    }
+
+    fn stream(first_ms: i64, last_ms: i64) -> StreamStats {
+        StreamStats {
+            key: crate::rtp::StreamKey { src: sa("10.0.0.1:4000"), dst: sa("10.0.0.2:5000"), ssrc: 1 },
+            first: at(first_ms as u64, first_ms),
+            last: at(last_ms as u64, last_ms),
+            first_pt: 0,
+            pts_seen: 1,
+            packets: 100,
+            expected: 100,
+            received: 100,
+            lost: 0,
+            tshark_lost: 0,
+            tshark_expected: 100,
+            seq_errors: 0,
+            out_of_time_seq: false,
+            duplicates: 0,
+            out_of_order: 0,
+            seq_restarts: 0,
+            min_delta_ms: Some(20.0),
+            mean_delta_ms: 20.0,
+            max_delta_ms: 20.0,
+            min_jitter_ms: Some(0.0),
+            mean_jitter_ms: 0.0,
+            max_jitter_ms: 0.0,
+            jitter_rfc_ts: 0.0,
+            dscp_counts: [0; 64],
+            media_gaps: Vec::new(),
+            media_gaps_total: 0,
+            extras: Default::default(),
+            consistent_pairs: 99,
+            forward_pairs: 99,
+        }
+    }
+
+    #[test]
+    fn grace_and_silence_rule() {
+        let t = Timestamp(10_000_000_000);
+        let end = Timestamp(30_000_000_000);
+        // Restarts 1.5 s after t: within the 2 s grace.
+        let restart = stream(11_500, 20_000);
+        assert_eq!(silent_after(&[&restart], t, end, 2000, 5), None);
+        // Restarts 3 s after t: past the grace but silence below 5 s.
+        let late = stream(13_000, 20_000);
+        assert_eq!(silent_after(&[&late], t, end, 2000, 5), None);
+        // Restarts 7 s after t.
+        let very_late = stream(17_000, 20_000);
+        assert_eq!(silent_after(&[&very_late], t, end, 2000, 5), Some((7.0, Some(17_000))));
+        // A stream running across t never stopped.
+        let across = stream(5_000, 20_000);
+        assert_eq!(silent_after(&[&across], t, end, 2000, 5), None);
+        // Nothing after t: silent to the end (20 s), but not when the capture ends within 5 s.
+        let before = stream(1_000, 9_000);
+        assert_eq!(silent_after(&[&before], t, end, 2000, 5), Some((20.0, None)));
+        assert_eq!(silent_after(&[&before], t, Timestamp(14_000_000_000), 2000, 5), None);
+    }
 }

@@ -621,6 +621,15 @@ fn stops_after_reinvite(
         points.push((e.at.number, ok.at.number, ack.map(|a| a.at.number), t));
     }
     let Some(&(reinvite, ok, ack, t)) = points.last() else { return stopped };
+    // A switch to T.38 accepted (2xx with m=image port ≠ 0 and no audio): the audio is meant to
+    // stop (principle 4); `t38_not_flowing` judges the fax media.
+    let switched_to_fax = d.sdp.iter().filter(|e| e.at.number == ok).any(|e| {
+        e.session.media.iter().any(|m| m.kind == MediaKind::Image && m.port != 0)
+            && !e.session.media.iter().any(|m| m.kind == MediaKind::Audio && m.port != 0)
+    });
+    if switched_to_fax {
+        return stopped;
+    }
     let (Some((_, cmd)), Some((_, emd))) = (latest_audio(d, true, cm.end), latest_audio(d, false, cm.end)) else {
         return stopped;
     };
