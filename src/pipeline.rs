@@ -34,6 +34,8 @@ pub struct Analysis {
     pub warnings: Warnings,
     /// ICMP destination-unreachable errors quoting UDP (bounded by [`MAX_ICMP_ERRORS`]).
     pub icmp_errors: Vec<crate::diagnose::IcmpSeen>,
+    /// UDPTL (T.38 fax) flows to addresses negotiated for `m=image` (`t38_not_flowing`).
+    pub udptl_flows: Vec<crate::diagnose::flows::UdptlFlow>,
     /// Thresholds the diagnosis uses (from the run configuration).
     pub diagnosis: crate::diagnose::DiagnosisConfig,
 }
@@ -147,6 +149,7 @@ pub struct Analyzer {
     /// Time of the first frame (the origin of RTP times and of quality windows).
     origin: Option<Timestamp>,
     icmp_errors: Vec<crate::diagnose::IcmpSeen>,
+    udptl: crate::diagnose::flows::UdptlTable,
     warnings: Warnings,
     read: Progress,
     diagnosis: crate::diagnose::DiagnosisConfig,
@@ -169,6 +172,7 @@ impl Analyzer {
             end: Timestamp::default(),
             origin: None,
             icmp_errors: Vec::new(),
+            udptl: crate::diagnose::flows::UdptlTable::new(),
             warnings: Warnings::keeping(limits.warnings_per_kind),
             read: Progress::default(),
             diagnosis: config.diagnosis.clone(),
@@ -222,12 +226,12 @@ impl Analyzer {
         self.end = self.end.max(frame.at.time);
         self.read.frames += 1;
         self.read.bytes = self.read.bytes.saturating_add(frame.data.len() as u64 + 16);
-        let Analyzer { decoder, sip, payloads, streams, rtcp, icmp_errors, warnings, .. } = self;
+        let Analyzer { decoder, sip, payloads, streams, rtcp, icmp_errors, udptl, warnings, .. } = self;
         decoder.decode(frame, warnings, &mut |dg, warnings| {
             if dg.icmp_error.is_some() && icmp_errors.len() < MAX_ICMP_ERRORS {
                 icmp_errors.push(crate::diagnose::IcmpSeen { at: dg.at, quoted_src: dg.src, quoted_dst: dg.dst });
             }
-            on_datagram(dg, &mut Stages { sip, payloads, streams, rtcp }, warnings);
+            on_datagram(dg, &mut Stages { sip, payloads, streams, rtcp, udptl }, warnings);
         });
     }
 
@@ -260,6 +264,7 @@ impl Analyzer {
             sip_orphan_messages,
             warnings,
             icmp_errors: self.icmp_errors,
+            udptl_flows: self.udptl.flows().to_vec(),
             diagnosis: self.diagnosis,
         }
     }
@@ -350,6 +355,8 @@ impl Analyzer {
         let horizon = now.0.saturating_sub(limits.call_idle_ns.saturating_mul(2));
         let icmp = self.icmp_errors.clone();
         self.icmp_errors.retain(|e| e.at.time.0 >= horizon);
+        let udptl_flows = self.udptl.flows().to_vec();
+        self.udptl.retain_since(crate::time::Timestamp(horizon));
         self.counters.dialogs_emitted += dialogs.len() as u64;
         self.counters.dialogs_idle += idle_dialogs;
         self.counters.streams_emitted += streams.len() as u64;
@@ -373,6 +380,7 @@ impl Analyzer {
             sip_orphan_messages: 0,
             warnings: Warnings::default(),
             icmp_errors: icmp,
+            udptl_flows,
             diagnosis: self.diagnosis.clone(),
         }
     }
@@ -418,10 +426,11 @@ struct Stages<'s> {
     payloads: &'s mut PayloadMap,
     streams: &'s mut StreamTable,
     rtcp: &'s mut crate::rtcp::RtcpTable,
+    udptl: &'s mut crate::diagnose::flows::UdptlTable,
 }
 
 fn on_datagram(dg: &Datagram<'_>, stages: &mut Stages<'_>, warnings: &mut Warnings) {
-    let Stages { sip, payloads, streams, rtcp } = stages;
+    let Stages { sip, payloads, streams, rtcp, udptl } = stages;
     let is_tcp = matches!(dg.transport, Transport::Tcp { .. });
     let kind = if is_tcp { PayloadKind::Sip } else { classify_on_ports(dg.payload, dg.src.port(), dg.dst.port()) };
     match kind {
@@ -441,7 +450,9 @@ fn on_datagram(dg: &Datagram<'_>, stages: &mut Stages<'_>, warnings: &mut Warnin
         PayloadKind::Rtp if dg.icmp_error.is_none() => {
             let to_announced = payloads.get(dg.dst);
             if to_announced.is_some_and(|a| a.is_t38()) {
-                return; // UDPTL on a port negotiated for T.38 fax (diagnosis codes handle fax)
+                // UDPTL on a port negotiated for T.38 fax: kept for `t38_not_flowing`, not RTP.
+                udptl.observe(dg.at, dg.src, dg.dst);
+                return;
             }
             let announced = to_announced.is_some() || payloads.is_announced(dg.src);
             // On a port an SDP announced, any version-2 packet is RTP (as tshark decodes it);
@@ -464,6 +475,13 @@ fn on_datagram(dg: &Datagram<'_>, stages: &mut Stages<'_>, warnings: &mut Warnin
         }
         PayloadKind::Rtcp if dg.icmp_error.is_none() => {
             rtcp.observe_or_warn(dg.at, dg.src, dg.dst, dg.payload, warnings)
+        }
+        // UDPTL (T.38, its own framing: not RTP-like) to or from an address negotiated for T.38
+        // (from: the offerer's own image address is not switched by the answer, see PayloadMap::learn).
+        PayloadKind::Other | PayloadKind::Stun | PayloadKind::Zrtp | PayloadKind::Dtls | PayloadKind::TurnChannel
+            if !is_tcp && dg.icmp_error.is_none() && (payloads.is_t38(dg.dst) || payloads.is_t38(dg.src)) =>
+        {
+            udptl.observe(dg.at, dg.src, dg.dst)
         }
         _ => {}
     }

@@ -54,6 +54,27 @@ grace_ms = 2000          # time after the re-INVITE's ACK for media to follow th
 min_silence_s = 5        # silence that counts as stopped
 stop_window_s = 10       # RTP ending this soon after the re-INVITE counts as stopping because of it
 
+[diagnosis.media_stops_after_resume]
+grace_ms = 2000          # time after the resume's ACK for the held flow to restart
+min_silence_s = 5        # silence after the resume that counts as not restarted
+
+[diagnosis.media_stops_after_transfer]
+grace_ms = 2000          # time after the transferred call's ACK for each flow to start
+min_silence_s = 5        # silence that counts as a missing flow
+max_invite_lag_s = 32    # the transferee's new INVITE follows the REFER within this (64*T1)
+
+[diagnosis.rtp_to_unannounced_address]
+min_packets = 10         # a stray flow carries at least this many RTP packets
+
+[diagnosis.rtp_port_mismatch]
+min_packets = 10         # a flow to the announced IP but another port carries at least this many
+
+[diagnosis.late_media_start]
+max_ms = 1000            # first RTP of a flow this long after the 2xx (the ACK for a delayed offer)
+
+[diagnosis.t38_not_flowing]
+start_s = 5              # UDPTL must arrive on each flow within this after the T.38 answer's ACK
+
 [diagnosis.media_gap]
 threshold_ms = 1000      # outage with sequence numbers missing (>= 1000 ms, quality-metrics.md §1.3)
 
@@ -235,6 +256,18 @@ section!(
         no_media: NoMedia = NoMedia::default(),
         /// `media_stops_after_reinvite`.
         media_stops_after_reinvite: MediaStops = MediaStops::default(),
+        /// `media_stops_after_resume`.
+        media_stops_after_resume: MediaRestart = MediaRestart::default(),
+        /// `media_stops_after_transfer`.
+        media_stops_after_transfer: TransferMedia = TransferMedia::default(),
+        /// `rtp_to_unannounced_address`.
+        rtp_to_unannounced_address: StrayFlow = StrayFlow::default(),
+        /// `rtp_port_mismatch`.
+        rtp_port_mismatch: StrayFlow = StrayFlow::default(),
+        /// `late_media_start`.
+        late_media_start: LateMediaStart = LateMediaStart::default(),
+        /// `t38_not_flowing`.
+        t38_not_flowing: T38NotFlowing = T38NotFlowing::default(),
         /// `media_gap`.
         media_gap: MediaGapCfg = MediaGapCfg::default(),
         /// `high_loss`.
@@ -322,6 +355,47 @@ section!(
         min_silence_s: u64 = 5,
         /// Window after the re-INVITE in which the flow stops.
         stop_window_s: u64 = 10,
+    }
+);
+section!(
+    /// `[diagnosis.media_stops_after_resume]`: the held flow restarts after the resume.
+    MediaRestart {
+        /// Time after the resume's ACK for the flow to restart.
+        grace_ms: u64 = 2000,
+        /// Silence after the resume that counts as not restarted.
+        min_silence_s: u64 = 5,
+    }
+);
+section!(
+    /// `[diagnosis.media_stops_after_transfer]`.
+    TransferMedia {
+        /// Time after the transferred call's ACK for each flow to start.
+        grace_ms: u64 = 2000,
+        /// Silence that counts as a missing flow.
+        min_silence_s: u64 = 5,
+        /// The transferee's new INVITE follows the REFER within this many seconds.
+        max_invite_lag_s: u64 = 32,
+    }
+);
+section!(
+    /// `[diagnosis.rtp_to_unannounced_address]` and `[diagnosis.rtp_port_mismatch]`.
+    StrayFlow {
+        /// Packets a stray flow carries at least.
+        min_packets: u64 = 10,
+    }
+);
+section!(
+    /// `[diagnosis.late_media_start]`.
+    LateMediaStart {
+        /// First RTP this long after the 2xx (ACK for a delayed offer) is late.
+        max_ms: u64 = 1000,
+    }
+);
+section!(
+    /// `[diagnosis.t38_not_flowing]`.
+    T38NotFlowing {
+        /// UDPTL must arrive within this after the ACK.
+        start_s: u64 = 5,
     }
 );
 section!(

@@ -29,7 +29,7 @@ fn stream_id(idx: usize) -> u32 {
 /// True for a stream the media rules judge: audio by the SDP that announced its ends, or,
 /// without SDP, a static audio payload type; telephone-event-only streams and video are not
 /// judged (diagnosis.md principle 6, §8 `rtpproxy-catch_dtmf`, `sipnab-h263`).
-fn judged_audio(input: &DiagnosisInput<'_>, kinds: &[(SocketAddr, MediaKind)], s: &StreamStats) -> bool {
+pub(super) fn judged_audio(input: &DiagnosisInput<'_>, kinds: &[(SocketAddr, MediaKind)], s: &StreamStats) -> bool {
     let kind = kinds.iter().find(|(a, _)| *a == s.key.dst || *a == s.key.src).map(|(_, k)| *k);
     let event_only = s.pts_seen.count_ones() == 1
         && input.payloads.lookup(s.key.dst, s.first_pt).is_some_and(|(n, _)| n.eq_ignore_ascii_case("telephone-event"));
@@ -42,12 +42,12 @@ fn judged_audio(input: &DiagnosisInput<'_>, kinds: &[(SocketAddr, MediaKind)], s
 }
 
 /// Everything the media rules of one call share.
-struct CallMedia<'a> {
-    d: &'a Dialog,
-    index: usize,
-    answered: Option<FrameRef>,
+pub(super) struct CallMedia<'a> {
+    pub(super) d: &'a Dialog,
+    pub(super) index: usize,
+    pub(super) answered: Option<FrameRef>,
     /// End of the call: BYE, else the capture's end.
-    end: Timestamp,
+    pub(super) end: Timestamp,
     /// Streams of each direction (indices into `input.streams`): paired to this call, or
     /// running between addresses this call's SDP announced (a B2BUA's direct-media re-INVITE
     /// moves a flow to addresses the other leg also announced).
@@ -103,7 +103,7 @@ impl<'a> CallMedia<'a> {
         CallMedia { d, index: i, answered: d.answered, end, c2e, e2c }
     }
 
-    fn streams(&self, dir: StreamDirection) -> &[usize] {
+    pub(super) fn streams(&self, dir: StreamDirection) -> &[usize] {
         match dir {
             CallerToCallee => &self.c2e,
             CalleeToCaller => &self.e2c,
@@ -210,6 +210,7 @@ pub fn rules(
     nat(input, &cm, out);
     unexpected_source(input, &cm, out);
     stops_after_reinvite(input, &cm, cfg, out);
+    super::flows::rules(input, &cm, cfg, &silent, out);
     for dir in [CallerToCallee, CalleeToCaller] {
         if silent.contains(&dir) {
             continue;
@@ -620,6 +621,15 @@ fn stops_after_reinvite(
         points.push((e.at.number, ok.at.number, ack.map(|a| a.at.number), t));
     }
     let Some(&(reinvite, ok, ack, t)) = points.last() else { return stopped };
+    // A switch to T.38 accepted (2xx with m=image port ≠ 0 and no audio): the audio is meant to
+    // stop (principle 4); `t38_not_flowing` judges the fax media.
+    let switched_to_fax = d.sdp.iter().filter(|e| e.at.number == ok).any(|e| {
+        e.session.media.iter().any(|m| m.kind == MediaKind::Image && m.port != 0)
+            && !e.session.media.iter().any(|m| m.kind == MediaKind::Audio && m.port != 0)
+    });
+    if switched_to_fax {
+        return stopped;
+    }
     let (Some((_, cmd)), Some((_, emd))) = (latest_audio(d, true, cm.end), latest_audio(d, false, cm.end)) else {
         return stopped;
     };

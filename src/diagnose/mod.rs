@@ -8,9 +8,11 @@
 //!
 //! The rules live by class: [`signaling`] (§4.1 and the final-response table §4.6), [`routing`]
 //! (§4.2), [`media`] (§4.3), [`info`] (§4.4); [`legs`] pairs B2BUA legs (§5) and [`sdpstate`]
-//! reads the offer/answer state the media rules need.
+//! reads the offer/answer state the media rules need; [`flows`] judges where media goes and
+//! whether it follows signalling changes, and infers each call's capture [`flows::Vantage`] (§6).
 
 pub mod config;
+pub mod flows;
 pub mod info;
 pub mod legs;
 pub mod media;
@@ -240,6 +242,8 @@ pub struct DiagnosisInput<'a> {
     pub icmp: &'a [IcmpSeen],
     /// Quality figures index-aligned with `streams` (empty until the quality stage is wired).
     pub quality: &'a [Option<StreamQualityFigures>],
+    /// UDPTL (T.38) flows to negotiated image addresses (`t38_not_flowing`).
+    pub udptl: &'a [flows::UdptlFlow],
 }
 
 /// The diagnosis of a whole run.
@@ -253,6 +257,8 @@ pub struct Diagnosis {
     pub stream_reasons: Vec<Vec<Reason>>,
     /// Findings aggregated per address pair (diagnosis.md §4.5 without a site map).
     pub findings: Vec<PairFinding>,
+    /// Capture vantage per dialog (index-aligned; `None` for dialogs that are not calls; §6).
+    pub vantage: Vec<Option<flows::Vantage>>,
 }
 
 /// A finding over several calls between two addresses (the per-pair form of `inter_site_one_way`).
@@ -296,7 +302,8 @@ pub fn diagnose(input: &DiagnosisInput<'_>, cfg: &DiagnosisConfig) -> Diagnosis 
         })
         .collect();
     let findings = media::pair_findings(input, &verdicts, cfg);
-    Diagnosis { verdicts, linked, stream_reasons, findings }
+    let vantage = (0..input.dialogs.len()).map(|i| flows::vantage(input, i)).collect();
+    Diagnosis { verdicts, linked, stream_reasons, findings, vantage }
 }
 
 /// Direction of a SIP message within its dialog, relative to the caller.

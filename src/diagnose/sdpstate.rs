@@ -88,3 +88,38 @@ pub fn initial_cseq(d: &Dialog) -> Option<u32> {
 pub fn is_reinvite(d: &Dialog, m: &MessageSummary) -> bool {
     m.method == Some(Method::Invite) && d.answered.is_some_and(|a| m.at.time > a.time)
 }
+
+/// True when an SDP took effect: an SDP in a response or an ACK always does; one in a request
+/// (INVITE, UPDATE, PRACK) does unless its transaction ended with a final response ≥ 300 (a
+/// refused re-offer leaves the previous offer/answer in force, RFC 3264 §8, e.g. a T.38 offer
+/// answered 488).
+pub fn took_effect(d: &Dialog, ev: &SdpEvent) -> bool {
+    if ev.carried_by.bytes().all(|b| b.is_ascii_digit()) || ev.carried_by.eq_ignore_ascii_case("ACK") {
+        return true;
+    }
+    let Some(req) = message_at(d, ev.at.number) else { return true };
+    !d.messages.iter().any(|m| m.cseq == req.cseq && m.status.is_some_and(|s| s >= 300) && m.at.time >= req.at.time)
+}
+
+/// The latest SDP of one side that took effect at or before `at` (any media kind): what that
+/// side asked to receive at that instant.
+pub fn in_force(d: &Dialog, from_caller: bool, at: Timestamp) -> Option<&SdpEvent> {
+    d.sdp.iter().rfind(|e| e.from_caller == from_caller && e.at.time <= at && took_effect(d, e))
+}
+
+/// The 2xx answering the request carried by `frame`, and the ACK of that transaction (INVITE);
+/// `None` when the request was not answered 2xx.
+pub fn completed(d: &Dialog, frame: u64) -> Option<(&MessageSummary, Option<&MessageSummary>)> {
+    let req = message_at(d, frame)?;
+    let ok = d.messages.iter().find(|m| {
+        m.cseq == req.cseq && m.status.is_some_and(|s| (200..300).contains(&s)) && m.at.time >= req.at.time
+    })?;
+    let ack = (req.method == Some(Method::Invite))
+        .then(|| {
+            d.messages
+                .iter()
+                .find(|m| m.method == Some(Method::Ack) && m.cseq.0 == req.cseq.0 && m.at.time >= ok.at.time)
+        })
+        .flatten();
+    Some((ok, ack))
+}

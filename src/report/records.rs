@@ -126,6 +126,8 @@ pub struct Call {
     pub mos_callee_to_caller: Option<f64>,
     /// Other legs of the same conversation through a B2BUA (diagnosis.md §5; additive).
     pub linked: Vec<Link>,
+    /// Where the capture saw this call from (diagnosis.md §6; additive).
+    pub vantage: Option<diagnose::flows::Vantage>,
 }
 
 /// `streams[]`.
@@ -393,6 +395,7 @@ pub fn build(analysis: &Analysis) -> Document {
         malformed_sip_frames: &malformed,
         icmp: &analysis.icmp_errors,
         quality: &quality,
+        udptl: &analysis.udptl_flows,
     };
     let mut diagnosis = diagnose::diagnose(&input, &analysis.diagnosis);
     for (stream, reasons) in streams.iter_mut().zip(diagnosis.stream_reasons.drain(..)) {
@@ -535,7 +538,8 @@ fn build_calls(analysis: &Analysis, streams: &[Stream], diagnosis: &mut diagnose
                 .and_then(Option::take)
                 .unwrap_or_else(|| diagnose::verdict_from(Vec::new()));
             let linked = diagnosis.linked.get_mut(i).map(std::mem::take).unwrap_or_default();
-            build_call(d, streams, verdict, linked)
+            let vantage = diagnosis.vantage.get_mut(i).and_then(Option::take);
+            Call { vantage, ..build_call(d, streams, verdict, linked) }
         })
         .collect()
 }
@@ -582,6 +586,7 @@ fn build_call(d: &Dialog, streams: &[Stream], verdict: Verdict, linked: Vec<Link
         mos_caller_to_callee: direction_mos(&call_streams, StreamDirection::CallerToCallee),
         mos_callee_to_caller: direction_mos(&call_streams, StreamDirection::CalleeToCaller),
         linked,
+        vantage: None,
     }
 }
 

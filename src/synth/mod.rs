@@ -14,6 +14,7 @@
 //! * [`fixtures`] — ready-made named scenarios, [`fixtures::mixed`] and
 //!   [`fixtures::write_all_fixtures`].
 
+pub mod diag_flow_scenarios;
 pub mod diag_scenarios;
 pub mod fixtures;
 pub mod media;
