@@ -17,6 +17,7 @@ pub mod media;
 pub mod routing;
 pub mod sdpstate;
 pub mod signaling;
+pub mod streams;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -240,6 +241,13 @@ pub struct DiagnosisInput<'a> {
     pub icmp: &'a [IcmpSeen],
     /// Quality figures index-aligned with `streams` (empty until the quality stage is wired).
     pub quality: &'a [Option<StreamQualityFigures>],
+    /// RTCP reports and round-trip samples (`high_rtt`, `rtcp_reported_*`,
+    /// `capture_loss_suspected`); `None`: those rules do not run.
+    pub rtcp: Option<&'a crate::rtcp::RtcpTable>,
+    /// DTLS/ZRTP and SIP-over-TLS facts (`srtp_unanalyzable`); `None`: not gathered.
+    pub facts: Option<&'a streams::CaptureFacts>,
+    /// Per-input summaries: capture start, pcapng interface drops (`capture_loss_suspected`).
+    pub inputs: &'a [crate::capture::InputSummary],
 }
 
 /// The diagnosis of a whole run.
@@ -272,7 +280,7 @@ pub struct PairFinding {
 /// Diagnoses every call of a run.
 pub fn diagnose(input: &DiagnosisInput<'_>, cfg: &DiagnosisConfig) -> Diagnosis {
     let mut verdicts = Vec::with_capacity(input.dialogs.len());
-    let capture_loss = media::capture_loss_streams(input);
+    let capture_loss = streams::capture_loss_evidence(input, cfg);
     for (i, d) in input.dialogs.iter().enumerate() {
         if d.first_invite.is_none() {
             verdicts.push(None);

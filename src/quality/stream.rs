@@ -21,6 +21,26 @@ use super::emodel::{self, DelayBudget, DelayModel, RBreakdown};
 use super::jitterbuffer::StandardBuffers;
 use super::losspattern::gilbert_from_pairs;
 use super::{CodecParams, PacketObservation};
+use crate::capture::FrameRef;
+
+/// Loss runs kept per stream (the longest ones; the count goes on in
+/// [`QualityStats::loss_runs_total`]).
+pub const MAX_LOSS_RUNS_KEPT: usize = 16;
+
+/// A run of consecutive sequence numbers never seen between two packets adjacent in arrival
+/// order (diagnosis.md §4.3 `burst_loss`), with the frames that bound it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LossRun {
+    /// Last packet before the run.
+    pub before: FrameRef,
+    /// First packet after it.
+    pub after: FrameRef,
+    /// Sequence numbers skipped.
+    pub missing: u32,
+    /// Audio the run held, ms: the media time between the bounding packets minus one packet
+    /// interval, i.e. `timestamp step · missing / (missing + 1)` converted with the clock.
+    pub audio_ms: f64,
+}
 
 /// Default window length, s (issue 4: "windows of 10 s (configurable)").
 pub const DEFAULT_WINDOW_S: f64 = 10.0;
@@ -49,6 +69,8 @@ struct Snapshot {
     played: u64,
     wait_sum_ms: f64,
     pairs: (u64, u64, u64, u64),
+    payload_judged: u64,
+    payload_silent: u64,
 }
 
 /// One closed window (raw numbers; [`score_window`] turns them into R and MOS).
@@ -75,6 +97,10 @@ pub struct WindowStats {
     pub ppl_pct: f64,
     /// BurstR of the adaptive model's indicators committed in the window.
     pub burst_r: f64,
+    /// Packets whose payload level was judged (G.711, L16), for `silent_payload`.
+    pub payload_judged: u64,
+    /// Of those, packets decoding to digital silence (below −60 dBov).
+    pub payload_silent: u64,
 }
 
 /// Heavy-hitter slots for the modal timestamp step (Misra–Gries with 4 counters: the step that
@@ -120,6 +146,9 @@ pub struct StreamQuality {
     clock_hz: u32,
     /// First media timestamp (unwrapped) of the stream, the origin of `media_ms`.
     ext_ts_first: Option<i64>,
+    /// The longest loss runs (at most [`MAX_LOSS_RUNS_KEPT`]) and how many there were.
+    loss_runs: Vec<LossRun>,
+    loss_runs_total: u64,
 }
 
 impl StreamQuality {
@@ -138,6 +167,32 @@ impl StreamQuality {
             step: ModalStep::default(),
             clock_hz: 0,
             ext_ts_first: None,
+            loss_runs: Vec::new(),
+            loss_runs_total: 0,
+        }
+    }
+
+    /// The payload of the packet just observed was judged for digital silence
+    /// ([`super::silence::rtp_payload_is_silent`]): counted in the stream and its window.
+    /// O(1), no allocation.
+    pub fn observe_payload_level(&mut self, silent: bool) {
+        self.last.payload_judged += 1;
+        self.last.payload_silent += u64::from(silent);
+    }
+
+    /// A forward sequence jump of `missing + 1` between two packets adjacent in arrival order
+    /// (diagnosis.md §4.3 `burst_loss`); `audio_ms` is the audio the skipped packets held.
+    /// Keeps the [`MAX_LOSS_RUNS_KEPT`] longest runs (a run shorter than all kept ones is
+    /// only counted): bounded, and the Vec allocates at most once per stream.
+    pub fn observe_loss_run(&mut self, run: LossRun) {
+        self.loss_runs_total += 1;
+        if self.loss_runs.len() < MAX_LOSS_RUNS_KEPT {
+            self.loss_runs.push(run);
+            return;
+        }
+        let shortest = self.loss_runs.iter_mut().min_by(|a, b| a.audio_ms.total_cmp(&b.audio_ms));
+        if let Some(slot) = shortest.filter(|slot| slot.audio_ms < run.audio_ms) {
+            *slot = run;
         }
     }
 
@@ -216,6 +271,8 @@ impl StreamQuality {
             played: adaptive.played(),
             wait_sum_ms: adaptive.wait_sum_ms(),
             pairs: adaptive.indicators().committed_pairs(),
+            payload_judged: self.last.payload_judged,
+            payload_silent: self.last.payload_silent,
         }
     }
 
@@ -252,13 +309,21 @@ impl StreamQuality {
             buffer_delay_ms: if played == 0 { 0.0 } else { (last.wait_sum_ms - open.wait_sum_ms) / played as f64 },
             ppl_pct: if expected == 0 { 0.0 } else { (100.0 * impaired as f64 / expected as f64).min(100.0) },
             burst_r: gilbert_from_pairs(n0, n1, n01, n10).2,
+            payload_judged: last.payload_judged - open.payload_judged,
+            payload_silent: last.payload_silent - open.payload_silent,
         });
     }
 
     /// Closes the open window and returns the results.
     pub fn finish(mut self) -> QualityStats {
         self.close_window();
+        let mut loss_runs = std::mem::take(&mut self.loss_runs);
+        loss_runs.sort_by_key(|r| r.before.time);
         QualityStats {
+            payload_judged: self.last.payload_judged,
+            payload_silent: self.last.payload_silent,
+            loss_runs,
+            loss_runs_total: self.loss_runs_total,
             buffers: self.buffers,
             windows: self.windows,
             windows_dropped: self.windows_dropped,
@@ -285,6 +350,14 @@ pub struct QualityStats {
     pub measured_ptime_ms: Option<f64>,
     /// Clock of the audio packets (0 when none had a known clock: no emulation, no MOS).
     pub clock_hz: u32,
+    /// Packets whose payload level was judged (G.711, L16; diagnosis.md §4.3 `silent_payload`).
+    pub payload_judged: u64,
+    /// Of those, packets decoding to digital silence (below −60 dBov).
+    pub payload_silent: u64,
+    /// The longest loss runs ([`MAX_LOSS_RUNS_KEPT`]), in time order.
+    pub loss_runs: Vec<LossRun>,
+    /// All loss runs, kept or not.
+    pub loss_runs_total: u64,
 }
 
 impl QualityStats {
