@@ -584,11 +584,7 @@ fn interpret_block(
                 if ifdrop.is_none() && osdrop.is_none() {
                     return Step::Skip { block_len };
                 }
-                Step::Statistics {
-                    block_len,
-                    interface: isb.if_id,
-                    drops: value(ifdrop).saturating_add(value(osdrop)),
-                }
+                Step::Statistics { block_len, interface: isb.if_id, drops: value(ifdrop).saturating_add(value(osdrop)) }
             }
             _ => Step::Skip { block_len },
         },

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 
 use super::config::DiagnosisConfig;
-use super::streams::CaptureLoss;
 use super::sdpstate::{announced, announced_kinds, first_audio, flow_expected, latest_audio, message_at};
+use super::streams::CaptureLoss;
 use super::{arrow, ms_ns, secs, DiagnosisInput, PairFinding, Reason, ReasonClass, Severity, Verdict};
 use crate::capture::FrameRef;
 use crate::correlate::StreamDirection;

@@ -225,9 +225,12 @@ fn burst_loss(
     let enough_runs = runs.len() >= c.min_runs as usize && run_missing <= lost;
     let ptime = ptime_ms(input, s);
     let pattern = (q.clock_hz > 0 && lost > 0).then(|| q.buffers.adaptive.finish(s.expected, s.lost, ptime).pattern);
-    let burst_audio_ms = pattern.map_or(0.0, |p| p.burst_density * p.burst_duration_ms * p.bursts as f64);
+    // Loss inside media gaps is `media_gap`'s (§4.3): only the audio lost outside them counts
+    // towards the density rule, and it must amount to what the run rule asks for.
+    let gap_missing: u64 = s.media_gaps.iter().map(|g| u64::from(g.missing)).sum();
+    let outside_ms = lost.saturating_sub(gap_missing) as f64 * ptime;
     let dense = pattern.is_some_and(|p| {
-        p.burst_density >= c.burst_density && burst_audio_ms >= f64::from(c.min_runs) * c.min_run_ms as f64
+        p.burst_density >= c.burst_density && outside_ms >= f64::from(c.min_runs) * c.min_run_ms as f64
     });
     if !enough_runs && !dense {
         return None;
@@ -241,7 +244,9 @@ fn burst_loss(
         let list: Vec<String> = runs
             .iter()
             .take(4)
-            .map(|r| format!("{:.0} ms at {} (frames {}–{})", r.audio_ms, r.before.time, r.before.number, r.after.number))
+            .map(|r| {
+                format!("{:.0} ms at {} (frames {}–{})", r.audio_ms, r.before.time, r.before.number, r.after.number)
+            })
             .collect();
         format!(
             "{} runs of consecutive lost packets of at least {} ms of audio each ({}{})",
@@ -665,8 +670,10 @@ fn path_not_captured(
 /// over TLS, so the SDP that would tie it to a call is unreadable.
 pub fn orphan_rules(input: &DiagnosisInput<'_>, k: usize, out: &mut Vec<Reason>) {
     let (Some(s), Some(facts)) = (input.streams.get(k), input.facts) else { return };
-    let keying =
-        facts.keying.iter().find(|x| (x.src == s.key.src && x.dst == s.key.dst) || (x.src == s.key.dst && x.dst == s.key.src));
+    let keying = facts
+        .keying
+        .iter()
+        .find(|x| (x.src == s.key.src && x.dst == s.key.dst) || (x.src == s.key.dst && x.dst == s.key.src));
     if let Some(x) = keying {
         out.push(
             info(
@@ -822,7 +829,9 @@ pub fn capture_loss_evidence(input: &DiagnosisInput<'_>, cfg: &DiagnosisConfig) 
         if let Some((first_sr, last_sr)) = sr {
             let captured = s.received.saturating_sub(s.duplicates);
             let sent = f64::from(last_sr.packet_count);
-            if !rr_confirms && sent - captured as f64 >= rtcp_threshold(c.min_packets, c.pct, u64::from(last_sr.packet_count)) {
+            if !rr_confirms
+                && sent - captured as f64 >= rtcp_threshold(c.min_packets, c.pct, u64::from(last_sr.packet_count))
+            {
                 e.frames.extend(first_sr.map(|f| f.at.number));
                 e.frames.push(last_sr.at.number);
                 e.evidence.push(format!(

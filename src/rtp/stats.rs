@@ -285,11 +285,8 @@ impl StreamState {
         // adjacent in arrival order; the audio it held from the timestamp step (arrival time
         // when the clock is unknown), one packet interval less.
         if (2..MAX_DROPOUT).contains(&seq_step) && !matches!(outcome, SeqOutcome::Restarted | SeqOutcome::Held) {
-            let span_ms = if pkt.clock_hz == 0 {
-                t_ms - self.last_ms
-            } else {
-                ts_step as f64 * 1000.0 / f64::from(pkt.clock_hz)
-            };
+            let span_ms =
+                if pkt.clock_hz == 0 { t_ms - self.last_ms } else { ts_step as f64 * 1000.0 / f64::from(pkt.clock_hz) };
             let missing = u32::from(seq_step - 1);
             self.quality.observe_loss_run(LossRun {
                 before: prev_at,
