@@ -767,35 +767,48 @@ pub fn capture_loss_evidence(input: &DiagnosisInput<'_>, cfg: &DiagnosisConfig) 
         };
         a.key.ssrc != b.key.ssrc && pair(a) != pair(b)
     };
-    let mut coinciding: Vec<(usize, usize, Hole, Hole)> = Vec::new();
-    for (x, h1) in holes.iter().enumerate() {
-        for h2 in holes.iter().skip(x + 1) {
-            if h2.before.time.0 - h1.before.time.0 > window {
-                break;
-            }
-            if (h2.after.time.0 - h1.after.time.0).abs() > window || h1.stream == h2.stream {
-                continue;
-            }
-            let (Some(a), Some(b)) = (input.streams.get(h1.stream), input.streams.get(h2.stream)) else { continue };
-            if unrelated(a, b) {
-                coinciding.push((h1.stream, h2.stream, *h1, *h2));
-            }
+    // A sniffer that drops packets drops them on every flow passing at that instant, while
+    // random network loss makes two of many flows coincide by chance: a hole counts when holes
+    // of unrelated flows coincide with it on at least half of the unrelated flows running then.
+    for h1 in &holes {
+        let Some(a) = input.streams.get(h1.stream) else { continue };
+        let lo = holes.partition_point(|h| h.before.time.0 < h1.before.time.0.saturating_sub(window));
+        let mut with: Vec<usize> = holes
+            .iter()
+            .skip(lo)
+            .take_while(|h2| h2.before.time.0 <= h1.before.time.0.saturating_add(window))
+            .filter(|h2| (h2.after.time.0 - h1.after.time.0).abs() <= window)
+            .filter(|h2| input.streams.get(h2.stream).is_some_and(|b| unrelated(a, b)))
+            .map(|h2| h2.stream)
+            .collect();
+        with.sort_unstable();
+        with.dedup();
+        if with.is_empty() {
+            continue;
         }
-    }
-    for (k1, k2, h1, h2) in coinciding {
-        for (k, h, other) in [(k1, h1, k2), (k2, h2, k1)] {
-            let Some(e) = out.get_mut(k) else { continue };
-            e.frames.extend([h.before.number, h.after.number]);
-            if e.evidence.iter().all(|t| !t.starts_with("a gap at")) {
-                e.evidence.push(format!(
-                    "a gap at {} (frames {}–{}) coincides within {} ms with one on the unrelated stream {}",
-                    h.before.time,
-                    h.before.number,
-                    h.after.number,
-                    c.coincidence_ms,
-                    stream_id(other)
-                ));
-            }
+        let running = input
+            .streams
+            .iter()
+            .take(2000)
+            .filter(|b| unrelated(a, b) && b.first.time <= h1.before.time && b.last.time >= h1.after.time)
+            .count();
+        if with.len() * 2 < running {
+            continue;
+        }
+        let Some(e) = out.get_mut(h1.stream) else { continue };
+        e.frames.extend([h1.before.number, h1.after.number]);
+        if e.evidence.iter().all(|t| !t.starts_with("a gap at")) {
+            let ids: Vec<String> = with.iter().map(|&k| stream_id(k).to_string()).collect();
+            e.evidence.push(format!(
+                "a gap at {} (frames {}–{}) coincides within {} ms with gaps on {} of the {running} unrelated \
+                 stream(s) running then ({})",
+                h1.before.time,
+                h1.before.number,
+                h1.after.number,
+                c.coincidence_ms,
+                with.len(),
+                ids.join(", ")
+            ));
         }
     }
     // RTCP proof that the packets existed.
@@ -899,4 +912,74 @@ pub fn apply_capture_loss(streams: &[usize], evidence: &[CaptureLoss], from: usi
         r = r.on_stream(stream_id(*only));
     }
     out.push(r);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::Transport;
+
+    fn dg<'a>(src: &str, dst: &str, tcp: bool, payload: &'a [u8], n: u64) -> Datagram<'a> {
+        Datagram {
+            at: FrameRef { file: 0, number: n, time: Timestamp(0) },
+            src: src.parse().unwrap_or_else(|_| unreachable!()),
+            dst: dst.parse().unwrap_or_else(|_| unreachable!()),
+            transport: if tcp { Transport::Tcp { seq: 0, flags: 0 } } else { Transport::Udp },
+            vlan: None,
+            dscp: 0,
+            icmp_error: None,
+            payload,
+        }
+    }
+
+    #[test]
+    fn facts_keep_the_first_keying_packet_per_flow_and_sip_over_tls() {
+        let mut f = CaptureFacts::default();
+        let hello = [22u8, 0xFE, 0xFD, 0, 0];
+        f.observe(PayloadKind::Dtls, &dg("192.0.2.1:4000", "192.0.2.2:5000", false, &hello, 3));
+        f.observe(PayloadKind::Dtls, &dg("192.0.2.2:5000", "192.0.2.1:4000", false, &hello, 4));
+        f.observe(PayloadKind::Zrtp, &dg("192.0.2.1:4002", "192.0.2.2:5002", false, b"x", 5));
+        assert_eq!(f.keying.len(), 2);
+        assert_eq!((f.keying[0].at.number, f.keying[0].kind), (3, KeyingKind::Dtls));
+        assert_eq!(f.keying[1].kind, KeyingKind::Zrtp);
+        // A TLS handshake record on 5061 over TCP; plain SIP on 5060 is not.
+        f.observe(PayloadKind::Sip, &dg("192.0.2.1:40000", "192.0.2.2:5060", true, b"INVITE sip:x", 6));
+        assert_eq!(f.sip_tls, None);
+        f.observe(PayloadKind::Sip, &dg("192.0.2.1:40000", "192.0.2.2:5061", true, &[22, 3, 1, 0, 5], 7));
+        assert_eq!(f.sip_tls.map(|t| t.0.number), Some(7));
+    }
+
+    #[test]
+    fn keying_table_is_bounded() {
+        let mut f = CaptureFacts::default();
+        for port in 0..(MAX_KEYING_FLOWS as u16 + 10) {
+            let src = format!("192.0.2.1:{}", 10000 + port);
+            f.observe(PayloadKind::Dtls, &dg(&src, "192.0.2.2:5000", false, &[22], u64::from(port)));
+        }
+        assert_eq!(f.keying.len(), MAX_KEYING_FLOWS);
+        assert_eq!(f.keying_dropped, 10);
+    }
+
+    #[test]
+    fn thresholds_and_tls_records() {
+        assert_eq!(rtcp_threshold(5, 1.0, 100), 5.0);
+        assert_eq!(rtcp_threshold(5, 1.0, 2000), 20.0);
+        assert!(looks_like_tls_record(&[23, 3, 3, 0, 10]));
+        assert!(!looks_like_tls_record(b"SIP/2.0 200 OK"));
+        assert!(!looks_like_tls_record(&[22]));
+    }
+
+    #[test]
+    fn capture_loss_reason_demotes_loss_on_its_streams_only() {
+        let ev = vec![CaptureLoss { frames: vec![7, 9], evidence: vec!["x".into()] }, CaptureLoss::default()];
+        let mk = |code: &'static str, stream: u32| {
+            Reason::new(code, ReasonClass::Media, Severity::Degrade, None, String::new(), vec![1]).on_stream(stream)
+        };
+        let mut out = vec![mk("high_loss", 1), mk("burst_loss", 2), mk("codec_mismatch", 1)];
+        apply_capture_loss(&[0, 1], &ev, 0, &mut out);
+        let sev: Vec<Severity> = out.iter().map(|r| r.severity).collect();
+        assert_eq!(sev, [Severity::Info, Severity::Degrade, Severity::Degrade, Severity::Info]);
+        let r = out.last().expect("pushed");
+        assert_eq!((r.code, r.stream, r.frames.clone()), ("capture_loss_suspected", Some(1), vec![7, 9]));
+    }
 }

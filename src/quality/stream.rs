@@ -23,8 +23,11 @@ use super::losspattern::gilbert_from_pairs;
 use super::{CodecParams, PacketObservation};
 use crate::capture::FrameRef;
 
-/// Loss runs kept per stream (the longest ones; the count goes on in
-/// [`QualityStats::loss_runs_total`]).
+/// Loss runs kept per stream (the first ones of at least [`MIN_LOSS_RUN_KEPT`] packets; the
+/// count goes on in [`QualityStats::loss_runs_total`]).
+pub const MIN_LOSS_RUN_KEPT: u32 = 2;
+
+/// Most loss runs kept per stream.
 pub const MAX_LOSS_RUNS_KEPT: usize = 16;
 
 /// A run of consecutive sequence numbers never seen between two packets adjacent in arrival
@@ -182,17 +185,15 @@ impl StreamQuality {
 
     /// A forward sequence jump of `missing + 1` between two packets adjacent in arrival order
     /// (diagnosis.md §4.3 `burst_loss`); `audio_ms` is the audio the skipped packets held.
-    /// Keeps the [`MAX_LOSS_RUNS_KEPT`] longest runs (a run shorter than all kept ones is
-    /// only counted): bounded, and the Vec allocates at most once per stream.
+    /// Keeps the first [`MAX_LOSS_RUNS_KEPT`] runs of at least [`MIN_LOSS_RUN_KEPT`] packets
+    /// (single losses are only counted). First ones, not longest ones: what a capture cut short
+    /// keeps is then a prefix of what the whole capture keeps, so a call that ended before the
+    /// cut gets the same reasons (tests/it/hostile.rs `nothing_lost`). Bounded; the Vec grows
+    /// at most to 16 entries per stream.
     pub fn observe_loss_run(&mut self, run: LossRun) {
         self.loss_runs_total += 1;
-        if self.loss_runs.len() < MAX_LOSS_RUNS_KEPT {
+        if run.missing >= MIN_LOSS_RUN_KEPT && self.loss_runs.len() < MAX_LOSS_RUNS_KEPT {
             self.loss_runs.push(run);
-            return;
-        }
-        let shortest = self.loss_runs.iter_mut().min_by(|a, b| a.audio_ms.total_cmp(&b.audio_ms));
-        if let Some(slot) = shortest.filter(|slot| slot.audio_ms < run.audio_ms) {
-            *slot = run;
         }
     }
 
@@ -317,8 +318,7 @@ impl StreamQuality {
     /// Closes the open window and returns the results.
     pub fn finish(mut self) -> QualityStats {
         self.close_window();
-        let mut loss_runs = std::mem::take(&mut self.loss_runs);
-        loss_runs.sort_by_key(|r| r.before.time);
+        let loss_runs = std::mem::take(&mut self.loss_runs);
         QualityStats {
             payload_judged: self.last.payload_judged,
             payload_silent: self.last.payload_silent,
@@ -354,7 +354,8 @@ pub struct QualityStats {
     pub payload_judged: u64,
     /// Of those, packets decoding to digital silence (below −60 dBov).
     pub payload_silent: u64,
-    /// The longest loss runs ([`MAX_LOSS_RUNS_KEPT`]), in time order.
+    /// The first loss runs of ≥ [`MIN_LOSS_RUN_KEPT`] packets ([`MAX_LOSS_RUNS_KEPT`] at most),
+    /// in arrival order.
     pub loss_runs: Vec<LossRun>,
     /// All loss runs, kept or not.
     pub loss_runs_total: u64,
@@ -434,5 +435,29 @@ mod tests {
         assert!(!stats.emulated());
         assert_eq!(stats.measured_ptime_ms, None);
         assert_eq!(stats.windows.len(), 1);
+    }
+    #[test]
+    fn loss_runs_keep_the_longest_and_payload_levels_split_by_window() {
+        let at = |n: u64| FrameRef { file: 0, number: n, time: crate::time::Timestamp(n as i64) };
+        let mut q = StreamQuality::new(1000.0);
+        for k in 0..40u64 {
+            let c = StreamCounters { expected: k + 1, received: k + 1, jitter_ms: 0.0 };
+            q.observe(obs(k, 50.0 * k as f64), 160 * k as i64, 8000, c);
+            // 20 packets per 1 s window; the first window silent, the second half silent.
+            q.observe_payload_level(k < 20 || k % 2 == 0);
+        }
+        q.observe_loss_run(LossRun { before: at(1), after: at(2), missing: 1, audio_ms: 20.0 });
+        for n in 0..(MAX_LOSS_RUNS_KEPT as u64 + 3) {
+            q.observe_loss_run(LossRun { before: at(10 + n), after: at(11 + n), missing: 2, audio_ms: n as f64 });
+        }
+        let stats = q.finish();
+        assert_eq!((stats.payload_judged, stats.payload_silent), (40, 30));
+        let w: Vec<(u64, u64)> = stats.windows.iter().map(|w| (w.payload_judged, w.payload_silent)).collect();
+        assert_eq!(w, [(20, 20), (20, 10)]);
+        assert_eq!(stats.loss_runs_total, MAX_LOSS_RUNS_KEPT as u64 + 4);
+        assert_eq!(stats.loss_runs.len(), MAX_LOSS_RUNS_KEPT);
+        // The single loss is only counted; the first 16 runs of two are kept, in order.
+        assert_eq!(stats.loss_runs.first().map(|r| r.before.number), Some(10));
+        assert_eq!(stats.loss_runs.last().map(|r| r.before.number), Some(25));
     }
 }

@@ -14,7 +14,7 @@ fn doc_of(name: &str, s: &Script) -> Document {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join(format!("{name}.pcap"));
     s.write_file(&path).expect("write capture");
-    let d = run(&[path.clone()]);
+    let d = run(std::slice::from_ref(&path));
     let _ = std::fs::remove_file(&path);
     d
 }
