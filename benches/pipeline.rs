@@ -82,7 +82,10 @@ Content-Type: application/sdp\r\nContent-Length: 0\r\n\r\n";
                     payload_len: 160,
                 };
                 let at = FrameRef { file: 0, number: u64::from(i), time: Timestamp(i64::from(i) * 20_000_000 + 17) };
-                table.observe(key, &RtpPacketInfo { at, header, clock_hz: 8000, dscp: 46, is_event: false });
+                table.observe(
+                    key,
+                    &RtpPacketInfo { at, header, clock_hz: 8000, dscp: 46, is_event: false, payload_silent: None },
+                );
             }
             black_box(table.finish().len())
         })

@@ -38,6 +38,8 @@ pub struct Analysis {
     pub udptl_flows: Vec<crate::diagnose::flows::UdptlFlow>,
     /// Thresholds the diagnosis uses (from the run configuration).
     pub diagnosis: crate::diagnose::DiagnosisConfig,
+    /// DTLS/ZRTP key exchanges and SIP over TLS seen (`srtp_unanalyzable`).
+    pub capture_facts: crate::diagnose::streams::CaptureFacts,
 }
 
 /// ICMP errors kept for the diagnosis (`media_icmp_unreachable`, `invite_timeout`); later ones
@@ -150,6 +152,7 @@ pub struct Analyzer {
     origin: Option<Timestamp>,
     icmp_errors: Vec<crate::diagnose::IcmpSeen>,
     udptl: crate::diagnose::flows::UdptlTable,
+    capture_facts: crate::diagnose::streams::CaptureFacts,
     warnings: Warnings,
     read: Progress,
     diagnosis: crate::diagnose::DiagnosisConfig,
@@ -173,6 +176,7 @@ impl Analyzer {
             origin: None,
             icmp_errors: Vec::new(),
             udptl: crate::diagnose::flows::UdptlTable::new(),
+            capture_facts: Default::default(),
             warnings: Warnings::keeping(limits.warnings_per_kind),
             read: Progress::default(),
             diagnosis: config.diagnosis.clone(),
@@ -226,12 +230,12 @@ impl Analyzer {
         self.end = self.end.max(frame.at.time);
         self.read.frames += 1;
         self.read.bytes = self.read.bytes.saturating_add(frame.data.len() as u64 + 16);
-        let Analyzer { decoder, sip, payloads, streams, rtcp, icmp_errors, udptl, warnings, .. } = self;
+        let Analyzer { decoder, sip, payloads, streams, rtcp, icmp_errors, udptl, capture_facts, warnings, .. } = self;
         decoder.decode(frame, warnings, &mut |dg, warnings| {
             if dg.icmp_error.is_some() && icmp_errors.len() < MAX_ICMP_ERRORS {
                 icmp_errors.push(crate::diagnose::IcmpSeen { at: dg.at, quoted_src: dg.src, quoted_dst: dg.dst });
             }
-            on_datagram(dg, &mut Stages { sip, payloads, streams, rtcp, udptl }, warnings);
+            on_datagram(dg, &mut Stages { sip, payloads, streams, rtcp, udptl, capture_facts }, warnings);
         });
     }
 
@@ -266,6 +270,7 @@ impl Analyzer {
             icmp_errors: self.icmp_errors,
             udptl_flows: self.udptl.flows().to_vec(),
             diagnosis: self.diagnosis,
+            capture_facts: self.capture_facts,
         }
     }
 
@@ -382,6 +387,7 @@ impl Analyzer {
             icmp_errors: icmp,
             udptl_flows,
             diagnosis: self.diagnosis.clone(),
+            capture_facts: self.capture_facts.clone(),
         }
     }
 }
@@ -427,12 +433,17 @@ struct Stages<'s> {
     streams: &'s mut StreamTable,
     rtcp: &'s mut crate::rtcp::RtcpTable,
     udptl: &'s mut crate::diagnose::flows::UdptlTable,
+    capture_facts: &'s mut crate::diagnose::streams::CaptureFacts,
 }
 
 fn on_datagram(dg: &Datagram<'_>, stages: &mut Stages<'_>, warnings: &mut Warnings) {
-    let Stages { sip, payloads, streams, rtcp, udptl } = stages;
+    let Stages { sip, payloads, streams, rtcp, udptl, capture_facts } = stages;
     let is_tcp = matches!(dg.transport, Transport::Tcp { .. });
     let kind = if is_tcp { PayloadKind::Sip } else { classify_on_ports(dg.payload, dg.src.port(), dg.dst.port()) };
+    if !matches!(kind, PayloadKind::Rtp | PayloadKind::Rtcp) {
+        // DTLS/ZRTP on media ports, TLS on 5061 (`srtp_unanalyzable`, diagnosis.md §4.4).
+        capture_facts.observe(kind, dg);
+    }
     match kind {
         // Every TCP segment goes to the SIP stage: it frames streams and recognises SIP by content.
         PayloadKind::Sip => {
@@ -470,7 +481,18 @@ fn on_datagram(dg: &Datagram<'_>, stages: &mut Stages<'_>, warnings: &mut Warnin
                     None => rtp::payload::static_codec(header.pt).map_or(0, |(_, hz)| hz),
                 };
                 let key = StreamKey { src: dg.src, dst: dg.dst, ssrc: header.ssrc };
-                streams.observe(key, &RtpPacketInfo { at: dg.at, header, clock_hz, dscp: dg.dscp, is_event });
+                // `silent_payload` (diagnosis.md §4.3): G.711/L16 payload level, no allocation.
+                let codec_name = match to_announced.and_then(|a| a.rtpmap(header.pt)) {
+                    Some((name, _)) => name,
+                    None => rtp::payload::static_codec(header.pt).map_or("", |(name, _)| name),
+                };
+                let payload_silent = crate::quality::silence::rtp_payload_is_silent(
+                    dg.payload,
+                    usize::from(header.payload_len),
+                    crate::quality::silence::PayloadCodec::from_name(codec_name),
+                );
+                let info = RtpPacketInfo { at: dg.at, header, clock_hz, dscp: dg.dscp, is_event, payload_silent };
+                streams.observe(key, &info);
             }
         }
         PayloadKind::Rtcp if dg.icmp_error.is_none() => {

@@ -86,6 +86,12 @@ pub struct InputSummary {
     pub first_time: Option<Timestamp>,
     /// Last frame time.
     pub last_time: Option<Timestamp>,
+    /// Packets the capturing host reported dropped: the sum over interfaces of the latest
+    /// pcapng Interface Statistics Block's `isb_ifdrop` + `isb_osdrop` (pcapng §4.6); `None`
+    /// when no ISB carried them. For `capture_loss_suspected` (diagnosis.md §4.4).
+    pub interface_drops: Option<u64>,
+    /// Frames read before the ISB that reported the drops (the ISB has no frame number).
+    pub interface_drops_after_frame: u64,
 }
 
 /// Errors that stop reading an input before any frame could be read (not a capture, cannot open).

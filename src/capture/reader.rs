@@ -136,6 +136,8 @@ enum Step {
     Packet { head: Head, block_len: usize },
     /// A block without a packet (header, interface, statistics...): consume and go on.
     Skip { block_len: usize },
+    /// An Interface Statistics Block with its drop counters (pcapng §4.6): consume, record.
+    Statistics { block_len: usize, interface: u32, drops: u64 },
     /// The file cannot be read further.
     Stop { kind: WarningKind, detail: String },
 }
@@ -156,7 +158,13 @@ pub(crate) struct Input {
     packet_blocks: u64,
     previous_time: Option<Timestamp>,
     summary: InputSummary,
+    /// Latest drop counter per interface (ISB counters are cumulative), bounded by
+    /// [`MAX_DROP_INTERFACES`].
+    interface_drops: Vec<(u32, u64)>,
 }
+
+/// Interfaces whose ISB drop counters are remembered (more are ignored).
+const MAX_DROP_INTERFACES: usize = 64;
 
 impl Input {
     /// Opens a path (`-` = standard input) as input number `file`.
@@ -227,6 +235,7 @@ impl Input {
             packet_blocks: 0,
             previous_time: None,
             summary,
+            interface_drops: Vec::new(),
         })
     }
 
@@ -295,6 +304,20 @@ impl Input {
                 Step::Skip { block_len } => {
                     self.reader.consume(block_len);
                     self.summary.bytes = self.summary.bytes.saturating_add(block_len as u64);
+                }
+                Step::Statistics { block_len, interface, drops } => {
+                    self.reader.consume(block_len);
+                    self.summary.bytes = self.summary.bytes.saturating_add(block_len as u64);
+                    if let Some(slot) = self.interface_drops.iter_mut().find(|(i, _)| *i == interface) {
+                        slot.1 = drops;
+                    } else if self.interface_drops.len() < MAX_DROP_INTERFACES {
+                        self.interface_drops.push((interface, drops));
+                    }
+                    let total = self.interface_drops.iter().fold(0u64, |sum, (_, d)| sum.saturating_add(*d));
+                    if total > self.summary.interface_drops.unwrap_or(0) {
+                        self.summary.interface_drops_after_frame = self.packet_blocks;
+                    }
+                    self.summary.interface_drops = Some(total);
                 }
                 Step::Packet { head, block_len } => {
                     self.accept_packet(head, warnings);
@@ -550,6 +573,18 @@ fn interpret_block(
             }
             Block::Unknown(unknown) if normalized_type(unknown.block_type, *big_endian) == PB_BLOCK_TYPE => {
                 obsolete_packet_block(unknown.data, *big_endian, interfaces, number, block_len)
+            }
+            Block::InterfaceStatistics(isb) => {
+                // pcap-parser 0.17 reads option values little-endian whatever the section's
+                // byte order (as for if_tsoffset above); undo that for big-endian sections.
+                let value = |v: Option<Result<u64, _>>| {
+                    v.and_then(Result::ok).map_or(0, |d: u64| if *big_endian { d.swap_bytes() } else { d })
+                };
+                let (ifdrop, osdrop) = (isb.isb_ifdrop(), isb.isb_osdrop());
+                if ifdrop.is_none() && osdrop.is_none() {
+                    return Step::Skip { block_len };
+                }
+                Step::Statistics { block_len, interface: isb.if_id, drops: value(ifdrop).saturating_add(value(osdrop)) }
             }
             _ => Step::Skip { block_len },
         },

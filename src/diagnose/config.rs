@@ -98,6 +98,31 @@ window_ms = 2000         # signalling this close explains an SSRC change
 [diagnosis.codec_mismatch]
 allow_unnegotiated_cn = true
 
+[diagnosis.burst_loss]
+min_run_ms = 100         # a run of consecutive missing sequence numbers holding this much audio
+min_runs = 2             # runs needed (runs >= media_gap.threshold_ms are media_gap instead)
+burst_density = 0.3      # or RFC 3611 burst density (Gmin 16) at least this ...
+                         # ... with at least min_runs * min_run_ms of audio lost in bursts
+
+[diagnosis.high_rtt]
+ms = 300.0               # median RTCP round trip (capture point <-> both ends), ITU-T G.114
+
+[diagnosis.silent_payload]
+pct = 95.0               # G.711/L16 packets in answered time decoding below -60 dBov
+min_packets = 50         # judged packets needed on the silent flow and on the other flow
+
+[diagnosis.rtcp_reported_loss]
+min_packets = 5          # receiver's cumulative loss minus loss measured here: at least this ...
+pct = 1.0                # ... and this share of the expected packets
+
+[diagnosis.rtcp_reported_jitter]
+factor = 3.0             # RR jitter above high_jitter.mean_ms and this many times the jitter here
+
+[diagnosis.capture_loss_suspected]
+coincidence_ms = 50      # gaps on unrelated flows starting and ending this close are one event
+min_packets = 5          # RTCP proof: packets that existed but were not captured, at least this ...
+pct = 1.0                # ... and this share of the expected packets
+
 [emergency]
 numbers = ["911", "112", "999", "000", "110", "119", "933"]
 test_numbers = ["933"]
@@ -282,6 +307,72 @@ section!(
         ssrc_change: SsrcChange = SsrcChange::default(),
         /// `codec_mismatch`.
         codec_mismatch: CodecMismatch = CodecMismatch::default(),
+        /// `burst_loss`.
+        burst_loss: BurstLossCfg = BurstLossCfg::default(),
+        /// `high_rtt`.
+        high_rtt: HighRttCfg = HighRttCfg::default(),
+        /// `silent_payload`.
+        silent_payload: SilentPayloadCfg = SilentPayloadCfg::default(),
+        /// `rtcp_reported_loss`.
+        rtcp_reported_loss: RtcpReportedLossCfg = RtcpReportedLossCfg::default(),
+        /// `rtcp_reported_jitter`.
+        rtcp_reported_jitter: RtcpReportedJitterCfg = RtcpReportedJitterCfg::default(),
+        /// `capture_loss_suspected`.
+        capture_loss_suspected: CaptureLossCfg = CaptureLossCfg::default(),
+    }
+);
+section!(
+    /// `[diagnosis.burst_loss]` (diagnosis.md §4.3).
+    BurstLossCfg {
+        /// Audio a run of missing sequence numbers must hold, ms.
+        min_run_ms: u64 = 100,
+        /// Runs needed.
+        min_runs: u32 = 2,
+        /// RFC 3611 burst density (Gmin 16) that fires on its own.
+        burst_density: f64 = 0.3,
+    }
+);
+section!(
+    /// `[diagnosis.high_rtt]` (diagnosis.md §4.3).
+    HighRttCfg {
+        /// Median round trip limit, ms.
+        ms: f64 = 300.0,
+    }
+);
+section!(
+    /// `[diagnosis.silent_payload]` (diagnosis.md §4.3).
+    SilentPayloadCfg {
+        /// Share of judged packets in answered time that are digital silence, percent.
+        pct: f64 = 95.0,
+        /// Judged packets needed on each flow.
+        min_packets: u64 = 50,
+    }
+);
+section!(
+    /// `[diagnosis.rtcp_reported_loss]` (diagnosis.md §4.3).
+    RtcpReportedLossCfg {
+        /// Packets reported lost beyond those lost here.
+        min_packets: u64 = 5,
+        /// Same, as a share of expected packets, percent.
+        pct: f64 = 1.0,
+    }
+);
+section!(
+    /// `[diagnosis.rtcp_reported_jitter]` (diagnosis.md §4.3).
+    RtcpReportedJitterCfg {
+        /// Reported jitter must exceed this many times the jitter measured here.
+        factor: f64 = 3.0,
+    }
+);
+section!(
+    /// `[diagnosis.capture_loss_suspected]` (diagnosis.md §4.4).
+    CaptureLossCfg {
+        /// Gaps starting and ending this close on unrelated flows coincide, ms.
+        coincidence_ms: u64 = 50,
+        /// Packets RTCP proves existed but the capture lacks.
+        min_packets: u64 = 5,
+        /// Same, as a share of expected packets, percent.
+        pct: f64 = 1.0,
     }
 );
 section!(

@@ -27,7 +27,7 @@ pub fn rules(input: &DiagnosisInput<'_>, i: usize, _cfg: &DiagnosisConfig, out: 
     codec_change(input, i, d, out);
     forwarded(d, out);
     t38_fax(d, out);
-    srtp(d, out);
+    // `srtp_unanalyzable` is built with the stream codes (super::streams::call_rules).
 }
 
 /// `hold`: a re-offer with sendonly/inactive or c=0.0.0.0 (RFC 3264 §8.4), and its resume.
@@ -158,22 +158,6 @@ fn t38_fax(d: &Dialog, out: &mut Vec<Reason>) {
             offer.map(|o| dir_of(o.1)),
             format!("Switch to T.38 fax accepted in frame {} (UDPTL flow not measured).", a.at.number),
             frames,
-        ));
-    }
-}
-
-/// `srtp_unanalyzable`: SRTP keyed by SDES or DTLS; headers are still measured, payload checks
-/// are skipped.
-fn srtp(d: &Dialog, out: &mut Vec<Reason>) {
-    if let Some(e) = d.sdp.iter().find(|e| e.session.media.iter().any(|m| m.kind == MediaKind::Audio && m.is_srtp())) {
-        out.push(info(
-            "srtp_unanalyzable",
-            None,
-            format!(
-                "Media is SRTP (SDP in frame {}): loss and jitter come from clear RTP headers, payload checks are skipped.",
-                e.at.number
-            ),
-            vec![e.at.number],
         ));
     }
 }

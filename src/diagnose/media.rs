@@ -7,6 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use super::config::DiagnosisConfig;
 use super::sdpstate::{announced, announced_kinds, first_audio, flow_expected, latest_audio, message_at};
+use super::streams::CaptureLoss;
 use super::{arrow, ms_ns, secs, DiagnosisInput, PairFinding, Reason, ReasonClass, Severity, Verdict};
 use crate::capture::FrameRef;
 use crate::correlate::StreamDirection;
@@ -157,38 +158,10 @@ pub fn capture_loss_streams(input: &DiagnosisInput<'_>) -> Vec<Vec<u64>> {
     out
 }
 
-/// Codes lowered to info on a stream under `capture_loss_suspected` (diagnosis.md §3 rule 1).
-const DEMOTED_BY_CAPTURE_LOSS: [&str; 6] =
-    ["media_gap", "high_loss", "burst_loss", "high_jitter", "low_mos", "late_packets"];
-
-/// Emits `capture_loss_suspected` for the given streams and demotes their loss-type reasons.
-fn apply_capture_loss(streams: &[usize], capture_loss: &[Vec<u64>], from: usize, out: &mut Vec<Reason>) {
-    let hit: Vec<usize> =
-        streams.iter().copied().filter(|&k| capture_loss.get(k).is_some_and(|v| !v.is_empty())).collect();
-    if hit.is_empty() {
-        return;
-    }
-    let ids: Vec<u32> = hit.iter().map(|&k| stream_id(k)).collect();
-    for r in out.iter_mut().skip(from) {
-        if r.stream.is_some_and(|id| ids.contains(&id)) && DEMOTED_BY_CAPTURE_LOSS.contains(&r.code) {
-            r.severity = Severity::Info;
-        }
-    }
-    let frames: Vec<u64> = hit.iter().filter_map(|&k| capture_loss.get(k)).flatten().copied().collect();
-    let mut r = Reason::new(
-        "capture_loss_suspected",
-        ReasonClass::Info,
-        Severity::Info,
-        None,
-        format!(
-            "Sequence gaps on {} flow(s) (stream(s) {:?}) coincide with gaps on another flow at the same instants:              the capture point, not the network, probably lost these packets; loss and gap reasons on them are info only.",
-            hit.len(),
-            ids
-        ),
-        frames,
-    );
-    r.capture_dependent = true;
-    out.push(r);
+/// Emits `capture_loss_suspected` for the given streams and demotes their loss-type reasons
+/// (the evidence and the reason are built in [`super::streams`]).
+fn apply_capture_loss(streams: &[usize], capture_loss: &[CaptureLoss], from: usize, out: &mut Vec<Reason>) {
+    super::streams::apply_capture_loss(streams, capture_loss, from, out);
 }
 
 /// Runs the media rules for dialog `i`.
@@ -196,7 +169,7 @@ pub fn rules(
     input: &DiagnosisInput<'_>,
     i: usize,
     cfg: &DiagnosisConfig,
-    capture_loss: &[Vec<u64>],
+    capture_loss: &[CaptureLoss],
     out: &mut Vec<Reason>,
 ) {
     let from = out.len();
@@ -221,11 +194,13 @@ pub fn rules(
                 continue;
             }
             stream_rules(input, k, Some(dir), cfg, out);
+            super::streams::stream_rules(input, k, Some(dir), cfg, out);
             codec_mismatch(input, &cm, k, dir, cfg, out);
         }
         ssrc_change(input, &cm, dir, cfg, out);
     }
     icmp(input, &cm, out);
+    super::streams::call_rules(input, i, &cm.c2e, &cm.e2c, &silent, cfg, out);
     let call_streams: Vec<usize> = cm.c2e.iter().chain(&cm.e2c).copied().collect();
     apply_capture_loss(&call_streams, capture_loss, from, out);
 }
@@ -985,7 +960,7 @@ fn icmp_for_stream(
 pub fn orphan_stream_rules(
     input: &DiagnosisInput<'_>,
     cfg: &DiagnosisConfig,
-    capture_loss: &[Vec<u64>],
+    capture_loss: &[CaptureLoss],
 ) -> Vec<Vec<Reason>> {
     let mut all = Vec::with_capacity(input.streams.len());
     for (k, s) in input.streams.iter().enumerate() {
@@ -993,8 +968,10 @@ pub fn orphan_stream_rules(
         let orphan = input.pairing.get(k).copied().flatten().is_none();
         if orphan && judged_audio(input, &[], s) {
             stream_rules(input, k, None, cfg, &mut out);
+            super::streams::stream_rules(input, k, None, cfg, &mut out);
         }
         if orphan {
+            super::streams::orphan_rules(input, k, &mut out);
             out.extend(icmp_for_stream(input, k, None, None, Timestamp(i64::MAX)));
             apply_capture_loss(&[k], capture_loss, 0, &mut out);
         }

@@ -19,6 +19,7 @@ pub mod media;
 pub mod routing;
 pub mod sdpstate;
 pub mod signaling;
+pub mod streams;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -244,6 +245,13 @@ pub struct DiagnosisInput<'a> {
     pub quality: &'a [Option<StreamQualityFigures>],
     /// UDPTL (T.38) flows to negotiated image addresses (`t38_not_flowing`).
     pub udptl: &'a [flows::UdptlFlow],
+    /// RTCP reports and round-trip samples (`high_rtt`, `rtcp_reported_*`,
+    /// `capture_loss_suspected`); `None`: those rules do not run.
+    pub rtcp: Option<&'a crate::rtcp::RtcpTable>,
+    /// DTLS/ZRTP and SIP-over-TLS facts (`srtp_unanalyzable`); `None`: not gathered.
+    pub facts: Option<&'a streams::CaptureFacts>,
+    /// Per-input summaries: capture start, pcapng interface drops (`capture_loss_suspected`).
+    pub inputs: &'a [crate::capture::InputSummary],
 }
 
 /// The diagnosis of a whole run.
@@ -278,7 +286,7 @@ pub struct PairFinding {
 /// Diagnoses every call of a run.
 pub fn diagnose(input: &DiagnosisInput<'_>, cfg: &DiagnosisConfig) -> Diagnosis {
     let mut verdicts = Vec::with_capacity(input.dialogs.len());
-    let capture_loss = media::capture_loss_streams(input);
+    let capture_loss = streams::capture_loss_evidence(input, cfg);
     for (i, d) in input.dialogs.iter().enumerate() {
         if d.first_invite.is_none() {
             verdicts.push(None);

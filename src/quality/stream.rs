@@ -21,6 +21,29 @@ use super::emodel::{self, DelayBudget, DelayModel, RBreakdown};
 use super::jitterbuffer::StandardBuffers;
 use super::losspattern::gilbert_from_pairs;
 use super::{CodecParams, PacketObservation};
+use crate::capture::FrameRef;
+
+/// Loss runs kept per stream (the first ones of at least [`MIN_LOSS_RUN_KEPT`] packets; the
+/// count goes on in [`QualityStats::loss_runs_total`]).
+pub const MIN_LOSS_RUN_KEPT: u32 = 2;
+
+/// Most loss runs kept per stream.
+pub const MAX_LOSS_RUNS_KEPT: usize = 16;
+
+/// A run of consecutive sequence numbers never seen between two packets adjacent in arrival
+/// order (diagnosis.md §4.3 `burst_loss`), with the frames that bound it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LossRun {
+    /// Last packet before the run.
+    pub before: FrameRef,
+    /// First packet after it.
+    pub after: FrameRef,
+    /// Sequence numbers skipped.
+    pub missing: u32,
+    /// Audio the run held, ms: the media time between the bounding packets minus one packet
+    /// interval, i.e. `timestamp step · missing / (missing + 1)` converted with the clock.
+    pub audio_ms: f64,
+}
 
 /// Default window length, s (issue 4: "windows of 10 s (configurable)").
 pub const DEFAULT_WINDOW_S: f64 = 10.0;
@@ -49,6 +72,8 @@ struct Snapshot {
     played: u64,
     wait_sum_ms: f64,
     pairs: (u64, u64, u64, u64),
+    payload_judged: u64,
+    payload_silent: u64,
 }
 
 /// One closed window (raw numbers; [`score_window`] turns them into R and MOS).
@@ -75,6 +100,10 @@ pub struct WindowStats {
     pub ppl_pct: f64,
     /// BurstR of the adaptive model's indicators committed in the window.
     pub burst_r: f64,
+    /// Packets whose payload level was judged (G.711, L16), for `silent_payload`.
+    pub payload_judged: u64,
+    /// Of those, packets decoding to digital silence (below −60 dBov).
+    pub payload_silent: u64,
 }
 
 /// Heavy-hitter slots for the modal timestamp step (Misra–Gries with 4 counters: the step that
@@ -120,6 +149,9 @@ pub struct StreamQuality {
     clock_hz: u32,
     /// First media timestamp (unwrapped) of the stream, the origin of `media_ms`.
     ext_ts_first: Option<i64>,
+    /// The longest loss runs (at most [`MAX_LOSS_RUNS_KEPT`]) and how many there were.
+    loss_runs: Vec<LossRun>,
+    loss_runs_total: u64,
 }
 
 impl StreamQuality {
@@ -138,6 +170,30 @@ impl StreamQuality {
             step: ModalStep::default(),
             clock_hz: 0,
             ext_ts_first: None,
+            loss_runs: Vec::new(),
+            loss_runs_total: 0,
+        }
+    }
+
+    /// The payload of the packet just observed was judged for digital silence
+    /// ([`super::silence::rtp_payload_is_silent`]): counted in the stream and its window.
+    /// O(1), no allocation.
+    pub fn observe_payload_level(&mut self, silent: bool) {
+        self.last.payload_judged += 1;
+        self.last.payload_silent += u64::from(silent);
+    }
+
+    /// A forward sequence jump of `missing + 1` between two packets adjacent in arrival order
+    /// (diagnosis.md §4.3 `burst_loss`); `audio_ms` is the audio the skipped packets held.
+    /// Keeps the first [`MAX_LOSS_RUNS_KEPT`] runs of at least [`MIN_LOSS_RUN_KEPT`] packets
+    /// (single losses are only counted). First ones, not longest ones: what a capture cut short
+    /// keeps is then a prefix of what the whole capture keeps, so a call that ended before the
+    /// cut gets the same reasons (tests/it/hostile.rs `nothing_lost`). Bounded; the Vec grows
+    /// at most to 16 entries per stream.
+    pub fn observe_loss_run(&mut self, run: LossRun) {
+        self.loss_runs_total += 1;
+        if run.missing >= MIN_LOSS_RUN_KEPT && self.loss_runs.len() < MAX_LOSS_RUNS_KEPT {
+            self.loss_runs.push(run);
         }
     }
 
@@ -216,6 +272,8 @@ impl StreamQuality {
             played: adaptive.played(),
             wait_sum_ms: adaptive.wait_sum_ms(),
             pairs: adaptive.indicators().committed_pairs(),
+            payload_judged: self.last.payload_judged,
+            payload_silent: self.last.payload_silent,
         }
     }
 
@@ -252,13 +310,20 @@ impl StreamQuality {
             buffer_delay_ms: if played == 0 { 0.0 } else { (last.wait_sum_ms - open.wait_sum_ms) / played as f64 },
             ppl_pct: if expected == 0 { 0.0 } else { (100.0 * impaired as f64 / expected as f64).min(100.0) },
             burst_r: gilbert_from_pairs(n0, n1, n01, n10).2,
+            payload_judged: last.payload_judged - open.payload_judged,
+            payload_silent: last.payload_silent - open.payload_silent,
         });
     }
 
     /// Closes the open window and returns the results.
     pub fn finish(mut self) -> QualityStats {
         self.close_window();
+        let loss_runs = std::mem::take(&mut self.loss_runs);
         QualityStats {
+            payload_judged: self.last.payload_judged,
+            payload_silent: self.last.payload_silent,
+            loss_runs,
+            loss_runs_total: self.loss_runs_total,
             buffers: self.buffers,
             windows: self.windows,
             windows_dropped: self.windows_dropped,
@@ -285,6 +350,15 @@ pub struct QualityStats {
     pub measured_ptime_ms: Option<f64>,
     /// Clock of the audio packets (0 when none had a known clock: no emulation, no MOS).
     pub clock_hz: u32,
+    /// Packets whose payload level was judged (G.711, L16; diagnosis.md §4.3 `silent_payload`).
+    pub payload_judged: u64,
+    /// Of those, packets decoding to digital silence (below −60 dBov).
+    pub payload_silent: u64,
+    /// The first loss runs of ≥ [`MIN_LOSS_RUN_KEPT`] packets ([`MAX_LOSS_RUNS_KEPT`] at most),
+    /// in arrival order.
+    pub loss_runs: Vec<LossRun>,
+    /// All loss runs, kept or not.
+    pub loss_runs_total: u64,
 }
 
 impl QualityStats {
@@ -361,5 +435,29 @@ mod tests {
         assert!(!stats.emulated());
         assert_eq!(stats.measured_ptime_ms, None);
         assert_eq!(stats.windows.len(), 1);
+    }
+    #[test]
+    fn loss_runs_keep_the_longest_and_payload_levels_split_by_window() {
+        let at = |n: u64| FrameRef { file: 0, number: n, time: crate::time::Timestamp(n as i64) };
+        let mut q = StreamQuality::new(1000.0);
+        for k in 0..40u64 {
+            let c = StreamCounters { expected: k + 1, received: k + 1, jitter_ms: 0.0 };
+            q.observe(obs(k, 50.0 * k as f64), 160 * k as i64, 8000, c);
+            // 20 packets per 1 s window; the first window silent, the second half silent.
+            q.observe_payload_level(k < 20 || k % 2 == 0);
+        }
+        q.observe_loss_run(LossRun { before: at(1), after: at(2), missing: 1, audio_ms: 20.0 });
+        for n in 0..(MAX_LOSS_RUNS_KEPT as u64 + 3) {
+            q.observe_loss_run(LossRun { before: at(10 + n), after: at(11 + n), missing: 2, audio_ms: n as f64 });
+        }
+        let stats = q.finish();
+        assert_eq!((stats.payload_judged, stats.payload_silent), (40, 30));
+        let w: Vec<(u64, u64)> = stats.windows.iter().map(|w| (w.payload_judged, w.payload_silent)).collect();
+        assert_eq!(w, [(20, 20), (20, 10)]);
+        assert_eq!(stats.loss_runs_total, MAX_LOSS_RUNS_KEPT as u64 + 4);
+        assert_eq!(stats.loss_runs.len(), MAX_LOSS_RUNS_KEPT);
+        // The single loss is only counted; the first 16 runs of two are kept, in order.
+        assert_eq!(stats.loss_runs.first().map(|r| r.before.number), Some(10));
+        assert_eq!(stats.loss_runs.last().map(|r| r.before.number), Some(25));
     }
 }

@@ -396,6 +396,9 @@ pub fn build(analysis: &Analysis) -> Document {
         icmp: &analysis.icmp_errors,
         quality: &quality,
         udptl: &analysis.udptl_flows,
+        rtcp: Some(&analysis.rtcp),
+        facts: Some(&analysis.capture_facts),
+        inputs: &analysis.inputs,
     };
     let mut diagnosis = diagnose::diagnose(&input, &analysis.diagnosis);
     for (stream, reasons) in streams.iter_mut().zip(diagnosis.stream_reasons.drain(..)) {

@@ -66,6 +66,10 @@ pub struct RtpPacketInfo {
     /// The payload type is RFC 4733 telephone-event (from SDP, resolved by the caller):
     /// counted in `events`, never played through the buffer models, never loss.
     pub is_event: bool,
+    /// The payload decodes to digital silence (G.711/L16 only, `None` otherwise), from
+    /// [`crate::quality::silence::rtp_payload_is_silent`]; counted by the quality tracker for
+    /// `silent_payload` (diagnosis.md §4.3).
+    pub payload_silent: Option<bool>,
 }
 
 /// Statistics of one stream. Field meanings: output-contract.md `Stream` and

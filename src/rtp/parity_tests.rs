@@ -210,6 +210,7 @@ fn run_capture_with(path: &Path, dynamic: &[(u8, u32)]) -> Run {
                 clock_hz,
                 dscp,
                 is_event: false,
+                payload_silent: None,
             },
         );
     }

@@ -9,7 +9,7 @@ use super::{
     DscpChange, MediaGap, RtpPacketInfo, StreamExtras, StreamKey, StreamStats, MAX_DSCP_CHANGES_KEPT,
     MAX_MEDIA_GAPS_KEPT,
 };
-use crate::quality::{PacketObservation, StreamCounters, StreamQuality};
+use crate::quality::{LossRun, PacketObservation, StreamCounters, StreamQuality};
 
 /// Offset added to RFC 3550 extended sequence numbers before they go to the quality stage: a
 /// late packet of cycle 0 has an extended number down to −65535 (§1.3 step 2), the quality
@@ -109,6 +109,9 @@ impl StreamState {
             pkt.clock_hz,
             StreamCounters { expected: 1, received: 1, jitter_ms: 0.0 },
         );
+        if let Some(silent) = pkt.payload_silent {
+            quality.observe_payload_level(silent);
+        }
         StreamState {
             stats,
             rfc: Rfc3550Seq::new(h.seq),
@@ -274,6 +277,23 @@ impl StreamState {
             }
             // A possible restart, not in `received` (§1.3): only counted in the window.
             SeqOutcome::Held => self.quality.observe_unmeasured(t_ms, counters),
+        }
+        if let Some(silent) = pkt.payload_silent {
+            self.quality.observe_payload_level(silent);
+        }
+        // Loss runs for `burst_loss` (diagnosis.md §4.3): a forward jump between packets
+        // adjacent in arrival order; the audio it held from the timestamp step (arrival time
+        // when the clock is unknown), one packet interval less.
+        if (2..MAX_DROPOUT).contains(&seq_step) && !matches!(outcome, SeqOutcome::Restarted | SeqOutcome::Held) {
+            let span_ms =
+                if pkt.clock_hz == 0 { t_ms - self.last_ms } else { ts_step as f64 * 1000.0 / f64::from(pkt.clock_hz) };
+            let missing = u32::from(seq_step - 1);
+            self.quality.observe_loss_run(LossRun {
+                before: prev_at,
+                after: pkt.at,
+                missing,
+                audio_ms: span_ms.max(0.0) * f64::from(missing) / f64::from(missing + 1),
+            });
         }
 
         self.last_ms = t_ms;

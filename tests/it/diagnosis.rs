@@ -78,7 +78,17 @@ fn g711_vad_silences_are_not_gaps_and_ringing_call_is_incomplete() {
     assert!(!all_codes(&d).contains(&"long_setup"));
     let ringing = call(&d, "12015624");
     assert!(codes(ringing).iter().all(|c| !c.contains("timeout")), "{:?}", codes(ringing));
-    assert_eq!(class(call(&d, "12013223")), "ok");
+    // Its only finding: the far end's RR reports jitter (up to 9244 units, 1155 ms) against
+    // < 1 ms here, the case rtcp_reported_jitter is built for (diagnosis.md §8).
+    let answered = call(&d, "12013223");
+    let deciding: Vec<&str> = answered
+        .verdict
+        .reasons
+        .iter()
+        .filter(|r| r.severity != callscope::diagnose::Severity::Info)
+        .map(|r| r.code)
+        .collect();
+    assert_eq!(deciding, ["rtcp_reported_jitter"]);
 }
 
 #[test]

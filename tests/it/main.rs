@@ -6,6 +6,7 @@ mod cli;
 mod common;
 mod diagnosis;
 mod diagnosis_flow;
+mod diagnosis_stream;
 mod hostile;
 #[cfg(feature = "live")]
 mod live;

@@ -1,0 +1,181 @@
+//! Digital-silence test of one RTP payload, for `silent_payload` (diagnosis.md §4.3: "G.711 and
+//! L16 only: packets that decode to digital silence, below −60 dBov").
+//!
+//! Called once per RTP packet on the packet path: no allocation, one pass over the payload
+//! bytes with a 256-entry table lookup for G.711, and an integer comparison at the end (no
+//! logarithm). Other codecs are not judged ([`PayloadCodec::Other`]): their payload cannot be
+//! decoded to a level without a decoder.
+
+/// Codecs whose payload level can be read directly (ITU-T G.711, RFC 3551 §4.5.11 L16).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PayloadCodec {
+    /// G.711 µ-law (PCMU).
+    Pcmu,
+    /// G.711 A-law (PCMA).
+    Pcma,
+    /// Linear 16-bit big-endian samples (L16, any rate or channel count).
+    L16,
+    /// Anything else: not judged.
+    Other,
+}
+
+impl PayloadCodec {
+    /// The codec of an rtpmap encoding name (case-insensitive): `PCMU`, `PCMA`, `L16`.
+    pub fn from_name(name: &str) -> Self {
+        if name.eq_ignore_ascii_case("PCMU") {
+            PayloadCodec::Pcmu
+        } else if name.eq_ignore_ascii_case("PCMA") {
+            PayloadCodec::Pcma
+        } else if name.eq_ignore_ascii_case("L16") {
+            PayloadCodec::L16
+        } else {
+            PayloadCodec::Other
+        }
+    }
+}
+
+/// The silence level, dBov (diagnosis.md §4.3 `silent_payload`). 0 dBov is the RMS of a
+/// full-scale square wave of the 16-bit linear scale (ITU-T G.100.1), i.e. 32768.
+pub const SILENCE_DBOV: f64 = -60.0;
+
+/// Mean square of the 16-bit linear samples below which a payload is silent:
+/// `(32768 · 10^(−60/20))² = 32.768² ≈ 1073.7`, rounded down.
+const SILENT_MEAN_SQUARE: u64 = 1073;
+
+/// 16-bit linear magnitude of each G.711 µ-law code (ITU-T G.711 table 2a, the decoder of
+/// Sun's g711.c as used by most stacks): `((mantissa << 3) + 0x84) << exponent) − 0x84`.
+const fn ulaw_magnitudes() -> [u16; 256] {
+    let mut t = [0u16; 256];
+    let mut code = 0usize;
+    while code < 256 {
+        let inverted = !(code as u8);
+        let exponent = (inverted >> 4) & 0x07;
+        let mantissa = inverted & 0x0F;
+        let magnitude = ((((mantissa as u32) << 3) + 0x84) << exponent) - 0x84;
+        t[code] = magnitude as u16;
+        code += 1;
+    }
+    t
+}
+
+/// 16-bit linear magnitude of each G.711 A-law code (ITU-T G.711 table 1a; even bits are
+/// inverted on the wire, 0x55).
+const fn alaw_magnitudes() -> [u16; 256] {
+    let mut t = [0u16; 256];
+    let mut code = 0usize;
+    while code < 256 {
+        let a = (code as u8) ^ 0x55;
+        let exponent = (a >> 4) & 0x07;
+        let mantissa = (a & 0x0F) as u32;
+        let magnitude = if exponent == 0 { (mantissa << 4) + 8 } else { ((mantissa << 4) + 0x108) << (exponent - 1) };
+        t[code] = magnitude as u16;
+        code += 1;
+    }
+    t
+}
+
+const ULAW: [u16; 256] = ulaw_magnitudes();
+const ALAW: [u16; 256] = alaw_magnitudes();
+
+/// Offset of the payload in an RTP packet (fixed header, CSRCs, extension; RFC 3550 §5.1,
+/// §5.3.1), or `None` when the packet is too short for what its header claims.
+fn payload_offset(rtp: &[u8]) -> Option<usize> {
+    let b0 = *rtp.first()?;
+    let mut offset = 12usize.checked_add(4 * usize::from(b0 & 0x0F))?;
+    if b0 & 0x10 != 0 {
+        let words = rtp.get(offset.checked_add(2)?..offset.checked_add(4)?)?;
+        let words = usize::from(u16::from_be_bytes([*words.first()?, *words.get(1)?]));
+        offset = offset.checked_add(4 + 4 * words)?;
+    }
+    (offset <= rtp.len()).then_some(offset)
+}
+
+/// Whether the payload of the RTP packet `rtp` (the whole UDP payload) decodes to digital
+/// silence, for a payload of `payload_len` bytes (the header's, padding excluded). `None`
+/// when the codec is not judged or the payload is empty or out of bounds.
+pub fn rtp_payload_is_silent(rtp: &[u8], payload_len: usize, codec: PayloadCodec) -> Option<bool> {
+    if codec == PayloadCodec::Other || payload_len == 0 {
+        return None;
+    }
+    let start = payload_offset(rtp)?;
+    let payload = rtp.get(start..start.checked_add(payload_len)?)?;
+    let (sum, samples) = match codec {
+        PayloadCodec::Pcmu | PayloadCodec::Pcma => {
+            let table = if codec == PayloadCodec::Pcmu { &ULAW } else { &ALAW };
+            let sum: u64 = payload
+                .iter()
+                .map(|&b| {
+                    let m = u64::from(table[usize::from(b)]);
+                    m * m
+                })
+                .sum();
+            (sum, payload.len() as u64)
+        }
+        PayloadCodec::L16 => {
+            let sum: u64 = payload
+                .chunks_exact(2)
+                .map(|c| match c {
+                    [hi, lo] => i64::from(i16::from_be_bytes([*hi, *lo])).unsigned_abs().pow(2),
+                    _ => 0,
+                })
+                .sum();
+            (sum, (payload.len() / 2) as u64)
+        }
+        PayloadCodec::Other => return None,
+    };
+    if samples == 0 {
+        return None;
+    }
+    Some(sum <= SILENT_MEAN_SQUARE.saturating_mul(samples))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn packet(payload: &[u8]) -> Vec<u8> {
+        let mut p = vec![0x80, 0, 0, 1, 0, 0, 0, 160, 0, 0, 0, 1];
+        p.extend_from_slice(payload);
+        p
+    }
+
+    #[test]
+    fn g711_tables_match_the_reference_decoder() {
+        // µ-law 0xFF and 0x7F are the two zeros; 0x00 is the largest magnitude 32124.
+        assert_eq!((ULAW[0xFF], ULAW[0x7F], ULAW[0x00], ULAW[0xFE]), (0, 0, 32124, 8));
+        // µ-law 0xD5 (the byte the generator sends) decodes to ±716.
+        assert_eq!(ULAW[0xD5], 716);
+        // A-law 0xD5/0x55 are the smallest magnitude 8; 0xAA/0x2A the largest 32256.
+        assert_eq!((ALAW[0xD5], ALAW[0x55], ALAW[0xAA]), (8, 8, 32256));
+    }
+
+    #[test]
+    fn silence_and_speech_are_told_apart() {
+        let ulaw_idle = packet(&[0xFF; 160]);
+        let ulaw_tone = packet(&[0xD5; 160]);
+        let alaw_idle = packet(&[0xD5; 160]);
+        assert_eq!(rtp_payload_is_silent(&ulaw_idle, 160, PayloadCodec::Pcmu), Some(true));
+        assert_eq!(rtp_payload_is_silent(&ulaw_tone, 160, PayloadCodec::Pcmu), Some(false));
+        assert_eq!(rtp_payload_is_silent(&alaw_idle, 160, PayloadCodec::Pcma), Some(true));
+        // µ-law code 0xFE decodes to 8: still below −60 dBov (RMS 32.8).
+        assert_eq!(rtp_payload_is_silent(&packet(&[0xFE; 160]), 160, PayloadCodec::Pcmu), Some(true));
+        // L16: amplitude 30 is below the −60 dBov RMS of 32.77; 40 is above.
+        let l16 = |v: i16| packet(&v.to_be_bytes().repeat(80));
+        assert_eq!(rtp_payload_is_silent(&l16(30), 160, PayloadCodec::L16), Some(true));
+        assert_eq!(rtp_payload_is_silent(&l16(-40), 160, PayloadCodec::L16), Some(false));
+    }
+
+    #[test]
+    fn other_codecs_and_bad_lengths_are_not_judged() {
+        let p = packet(&[0xFF; 20]);
+        assert_eq!(rtp_payload_is_silent(&p, 20, PayloadCodec::Other), None);
+        assert_eq!(rtp_payload_is_silent(&p, 0, PayloadCodec::Pcmu), None);
+        assert_eq!(rtp_payload_is_silent(&p, 21, PayloadCodec::Pcmu), None);
+        // A CSRC count claiming more than the packet holds.
+        let mut bad = p.clone();
+        bad[0] = 0x8F;
+        assert_eq!(rtp_payload_is_silent(&bad, 20, PayloadCodec::Pcmu), None);
+        assert_eq!(PayloadCodec::from_name("pcma"), PayloadCodec::Pcma);
+        assert_eq!(PayloadCodec::from_name("G729"), PayloadCodec::Other);
+    }
+}
