@@ -65,8 +65,16 @@ fn emergency(input: &DiagnosisInput<'_>, d: &Dialog, cfg: &DiagnosisConfig, out:
     ));
     let cancelled_before_ringing =
         d.cancel.is_some_and(|c| d.first_provisional.is_none_or(|p| c.time < p.time)) && d.answered.is_none();
-    let timer_b = super::ms_ns(cfg.sip.timer_b_s.saturating_mul(1000));
-    let timed_out = d.final_response.is_none() && input.capture_end.0.saturating_sub(invite.time.0) >= timer_b;
+    // The same Timer B/C judgement as `invite_timeout`/`no_final_response` and the outcome.
+    let timed_out = matches!(
+        crate::sip::no_final_state(
+            d,
+            input.capture_end,
+            super::ms_ns(cfg.sip.timer_b_s.saturating_mul(1000)),
+            super::ms_ns(cfg.sip.timer_c_s.saturating_mul(1000)),
+        ),
+        Some(crate::sip::NoFinal::TimerB { .. } | crate::sip::NoFinal::TimerC { .. })
+    );
     let (sub, severity) = if cancelled_before_ringing {
         frames.extend(d.cancel.map(|c| c.number));
         ("abandoned", Severity::Degrade)

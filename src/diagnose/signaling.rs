@@ -7,7 +7,7 @@ use super::sdpstate::{initial_cseq, message_at};
 use super::{message_direction, ms_ns, secs, DiagnosisInput, Reason, ReasonClass, Severity};
 use crate::correlate::StreamDirection;
 use crate::sdp::MediaKind;
-use crate::sip::{Dialog, Method, RegistrationStatus};
+use crate::sip::{no_final_state, Dialog, Method, NoFinal, RegistrationStatus};
 
 use ReasonClass::{Info, Routing, Signaling};
 
@@ -160,87 +160,130 @@ fn offered_t38(d: &Dialog, from_frame: u64) -> bool {
 }
 
 /// `invite_timeout` and `no_final_response`: claim only what the capture covers (principle 2).
+/// Both read [`no_final_state`], which also decides the outcome, so a `failed` call without a
+/// final response always carries one of the two and an `incomplete` one never does.
 fn no_final(input: &DiagnosisInput<'_>, d: &Dialog, cfg: &DiagnosisConfig, out: &mut Vec<Reason>) {
     let Some(invite) = d.first_invite else { return };
     let to_user = d.to_user.as_deref().unwrap_or("?");
+    let timer_b = ms_ns(cfg.sip.timer_b_s.saturating_mul(1000));
+    let timer_c = ms_ns(cfg.sip.timer_c_s.saturating_mul(1000));
     let copies: Vec<u64> =
         d.messages.iter().filter(|m| m.method == Some(Method::Invite)).map(|m| m.at.number).collect();
-    // Timer B runs from the first transmission of the last INVITE transaction (RFC 3261 §17.1.1.2).
-    let last_cseq = d.messages.iter().filter(|m| m.method == Some(Method::Invite)).map(|m| m.cseq.0).next_back();
-    let last_copy = d
-        .messages
-        .iter()
-        .find(|m| m.method == Some(Method::Invite) && Some(m.cseq.0) == last_cseq)
-        .map_or(invite.time, |m| m.at.time);
-    let any_response = d.messages.iter().any(|m| m.status.is_some() && m.cseq.1 == Method::Invite);
-    let waited = input.capture_end.0.saturating_sub(last_copy.0);
-    if !any_response && waited >= ms_ns(cfg.sip.timer_b_s.saturating_mul(1000)) {
-        let callee = d.callee;
-        let icmp: Vec<u64> = input
-            .icmp
-            .iter()
-            .filter(|e| Some(e.quoted_dst) == callee && Some(e.quoted_src) == d.caller)
-            .map(|e| e.at.number)
-            .collect();
-        let silent = callee.is_some_and(|c| !input.dialogs.iter().any(|o| o.messages.iter().any(|m| m.src == c)));
-        let sub = if !icmp.is_empty() {
-            "icmp_unreachable"
-        } else if silent {
-            "peer_silent"
-        } else {
-            "no_response"
-        };
-        let mut frames = copies.clone();
-        frames.extend(icmp);
-        out.push(
-            Reason::new(
-                "invite_timeout",
-                Signaling,
-                Severity::Fail,
-                Some(StreamDirection::CallerToCallee),
-                format!(
-                    "INVITE to {to_user} on the hop {} got no response at all in {:.1} s after its first copy ({} copies; \
-                     Timer B is {} s){}.",
-                    hop(d.caller, d.callee),
-                    waited as f64 / 1e9,
-                    copies.len(),
-                    cfg.sip.timer_b_s,
-                    match sub {
-                        "icmp_unreachable" => "; an ICMP error reports the destination unreachable",
-                        "peer_silent" => "; that address never sent SIP in the capture",
-                        _ => "",
-                    }
-                ),
-                frames,
-            )
-            .with_subcode(sub)
-            .cd(),
-        );
-        return;
+    match no_final_state(d, input.capture_end, timer_b, timer_c) {
+        Some(NoFinal::TimerB { from, waited_ns }) => {
+            let callee = d.callee;
+            let icmp: Vec<u64> = input
+                .icmp
+                .iter()
+                .filter(|e| Some(e.quoted_dst) == callee && Some(e.quoted_src) == d.caller)
+                .map(|e| e.at.number)
+                .collect();
+            let silent = callee.is_some_and(|c| !input.dialogs.iter().any(|o| o.messages.iter().any(|m| m.src == c)));
+            let sub = if !icmp.is_empty() {
+                "icmp_unreachable"
+            } else if silent {
+                "peer_silent"
+            } else {
+                "no_response"
+            };
+            let mut frames = copies.clone();
+            frames.extend(icmp);
+            out.push(
+                Reason::new(
+                    "invite_timeout",
+                    Signaling,
+                    Severity::Fail,
+                    Some(StreamDirection::CallerToCallee),
+                    format!(
+                        "INVITE to {to_user} on the hop {} (first sent {}) got no response at all, not even 100, in \
+                         {:.1} s after its last copy (frame {}; {} copies; Timer B is {} s){}.",
+                        hop(d.caller, d.callee),
+                        invite.time,
+                        waited_ns as f64 / 1e9,
+                        from.number,
+                        copies.len(),
+                        cfg.sip.timer_b_s,
+                        match sub {
+                            "icmp_unreachable" => "; an ICMP error reports the destination unreachable",
+                            "peer_silent" => "; that address never sent SIP in the capture",
+                            _ => "",
+                        }
+                    ),
+                    frames,
+                )
+                .with_subcode(sub)
+                .metric("waited_s", waited_ns as f64 / 1e9)
+                .metric("timer_b_s", cfg.sip.timer_b_s as f64)
+                .cd(),
+            );
+        }
+        Some(NoFinal::TimerC { from, waited_ns }) if d.cancel.is_none() => {
+            let last_prov = d.last_provisional.map(|f| f.number);
+            let mut frames = vec![invite.number];
+            frames.extend(last_prov);
+            out.push(
+                Reason::new(
+                    "no_final_response",
+                    Signaling,
+                    Severity::Fail,
+                    Some(StreamDirection::CallerToCallee),
+                    format!(
+                        "INVITE to {to_user} (frame {}, {}) got provisional responses (last in frame {}) but no final \
+                         response in {:.0} s after frame {} (Timer C is {} s).",
+                        invite.number,
+                        invite.time,
+                        last_prov.map_or_else(|| "?".to_owned(), |f| f.to_string()),
+                        waited_ns as f64 / 1e9,
+                        from.number,
+                        cfg.sip.timer_c_s
+                    ),
+                    frames,
+                )
+                .metric("waited_s", waited_ns as f64 / 1e9)
+                .metric("timer_c_s", cfg.sip.timer_c_s as f64),
+            );
+        }
+        Some(NoFinal::TimerC { from, waited_ns }) => {
+            // A CANCEL that never got its 487: the caller gave up, the callee side never
+            // closed the transaction. Still a failure, and it must carry a reason.
+            let mut frames = vec![invite.number];
+            frames.extend(d.cancel.map(|c| c.number));
+            out.push(
+                Reason::new(
+                    "no_final_response",
+                    Signaling,
+                    Severity::Fail,
+                    Some(StreamDirection::CallerToCallee),
+                    format!(
+                        "INVITE to {to_user} (frame {}) was cancelled (frame {}) but no final response (487) followed \
+                         in {:.0} s after frame {} (Timer C is {} s).",
+                        invite.number,
+                        d.cancel.map_or(0, |c| c.number),
+                        waited_ns as f64 / 1e9,
+                        from.number,
+                        cfg.sip.timer_c_s
+                    ),
+                    frames,
+                )
+                .with_subcode("cancel_unanswered"),
+            );
+        }
+        _ => {}
     }
-    let since_first = input.capture_end.0.saturating_sub(invite.time.0);
-    if any_response && since_first >= ms_ns(cfg.sip.timer_c_s.saturating_mul(1000)) && d.cancel.is_none() {
-        let last_prov = d
-            .messages
-            .iter()
-            .filter(|m| m.status.is_some_and(|s| (100..200).contains(&s)))
-            .map(|m| m.at.number)
-            .next_back();
-        let mut frames = vec![invite.number];
-        frames.extend(last_prov);
-        out.push(Reason::new(
-            "no_final_response",
-            Signaling,
-            Severity::Fail,
-            Some(StreamDirection::CallerToCallee),
-            format!(
-                "INVITE to {to_user} got provisional responses but no final response in {:.0} s (Timer C is {} s).",
-                since_first as f64 / 1e9,
-                cfg.sip.timer_c_s
-            ),
-            frames,
-        ));
+}
+
+/// The outcome of a call as reported: the SIP stage's, except that for an attempt without
+/// final response the diagnosis decides between `failed` and `incomplete` with the configured
+/// Timer B/C (the SIP stage uses the defaults), so the outcome and `invite_timeout` /
+/// `no_final_response` always agree (diagnosis.md §4.6).
+pub fn reported_outcome(d: &Dialog, verdict: &super::Verdict) -> Option<crate::sip::Outcome> {
+    use crate::sip::Outcome;
+    let outcome = d.outcome?;
+    if d.final_response.is_some() || !matches!(outcome, Outcome::Failed | Outcome::Incomplete) {
+        return Some(outcome);
     }
+    let timed_out = verdict.reasons.iter().any(|r| matches!(r.code, "invite_timeout" | "no_final_response"));
+    Some(if timed_out { Outcome::Failed } else { Outcome::Incomplete })
 }
 
 fn hop(a: Option<std::net::SocketAddr>, b: Option<std::net::SocketAddr>) -> String {
