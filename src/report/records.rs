@@ -395,6 +395,9 @@ pub fn build(analysis: &Analysis) -> Document {
         quality: &quality,
     };
     let mut diagnosis = diagnose::diagnose(&input, &analysis.diagnosis);
+    if analysis.inputs.len() > 1 {
+        diagnose::evidence::attach_files(&input, &mut diagnosis);
+    }
     for (stream, reasons) in streams.iter_mut().zip(diagnosis.stream_reasons.drain(..)) {
         stream.reasons = reasons;
     }
