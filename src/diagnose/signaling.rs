@@ -198,7 +198,7 @@ fn no_final(input: &DiagnosisInput<'_>, d: &Dialog, cfg: &DiagnosisConfig, out: 
                     Some(StreamDirection::CallerToCallee),
                     format!(
                         "INVITE to {to_user} on the hop {} (first sent {}) got no response at all, not even 100, in \
-                         {:.1} s after its last copy (frame {}; {} copies; Timer B is {} s){}.",
+                         {:.1} s after its first copy (frame {}; {} copies; Timer B is {} s){}.",
                         hop(d.caller, d.callee),
                         invite.time,
                         waited_ns as f64 / 1e9,
@@ -686,7 +686,7 @@ fn session_timer_expiry(d: &Dialog, cfg: &DiagnosisConfig, out: &mut Vec<Reason>
     };
     let in_dialog = |m: &&crate::sip::MessageSummary| {
         matches!(m.cseq.1, Method::Invite | Method::Update)
-            && !(m.cseq.1 == Method::Invite && Some(m.cseq.0) == init)
+            && (m.cseq.1 != Method::Invite || Some(m.cseq.0) != init)
             && !m.retransmission
             && !m.mirror_duplicate
             && m.at.time > ans.time

@@ -46,7 +46,8 @@ pub const TIMER_C_NS: i64 = 180_000_000_000;
 pub enum NoFinal {
     /// The capture ended before the timer that applies ran out: `incomplete`, no code.
     Pending,
-    /// No response at all, not even 100, for Timer B after `from` (the last INVITE copy).
+    /// No response at all, not even 100, for Timer B after `from` (the first copy of the last
+    /// INVITE transaction).
     TimerB {
         /// Frame the timer runs from.
         from: FrameRef,
@@ -83,9 +84,10 @@ pub fn no_final_state(d: &Dialog, capture_end: Timestamp, timer_b_ns: i64, timer
             }
         }
         None => {
-            let waited_ns = capture_end.0.saturating_sub(last_copy.time.0);
+            let sent = d.last_invite_first_copy.unwrap_or(first);
+            let waited_ns = capture_end.0.saturating_sub(sent.time.0);
             if waited_ns >= timer_b_ns {
-                NoFinal::TimerB { from: last_copy, waited_ns }
+                NoFinal::TimerB { from: sent, waited_ns }
             } else {
                 NoFinal::Pending
             }
@@ -440,6 +442,7 @@ impl DialogTable {
                             d.diverted = msg.diversion.is_some() || msg.has_history_info;
                             d.invite_transactions = 1;
                             d.last_invite_copy = Some(at);
+                            d.last_invite_first_copy = Some(at);
                             state.attempt_cseqs.push(cseq.0);
                         } else if same_side_as_caller || d.from_tag.is_none() && from_tag.is_none() {
                             d.last_invite_copy = Some(at);
@@ -450,6 +453,7 @@ impl DialogTable {
                                 // response is now that of this INVITE.
                                 state.attempt_cseqs.push(cseq.0);
                                 d.invite_transactions += 1;
+                                d.last_invite_first_copy = Some(at);
                                 if state.answered_cseq.is_none() {
                                     d.final_response = None;
                                     d.final_reason = None;
@@ -966,17 +970,19 @@ Call-ID: call-1\r\nCSeq: CSEQ BYE\r\nContent-Length: 0\r\n\r\n"
         assert_eq!(c.finish(31_999).outcome, Some(Outcome::Incomplete));
         let mut c = Call::new();
         c.send(0, A, B, &req("INVITE", 1, "i1", None, false));
-        // Retransmissions move Timer B's start: last copy at 3.5 s → failed from 35.5 s.
+        // Timer B runs from the first transmission (RFC 3261 §17.1.1.2), not from a
+        // retransmission: copies up to 3.5 s, failed from 32 s.
         c.send(500, A, B, &req("INVITE", 1, "i1", None, false));
         c.send(1500, A, B, &req("INVITE", 1, "i1", None, false));
         c.send(3500, A, B, &req("INVITE", 1, "i1", None, false));
-        let d = c.finish(35_000);
-        assert_eq!(d.outcome, Some(Outcome::Incomplete));
+        let d = c.finish(32_000);
+        assert_eq!(d.outcome, Some(Outcome::Failed));
         assert_eq!(d.last_invite_copy.map(|f| f.number), Some(4));
+        assert_eq!(d.last_invite_first_copy.map(|f| f.number), Some(1));
         let mut c = Call::new();
         c.send(0, A, B, &req("INVITE", 1, "i1", None, false));
         c.send(3500, A, B, &req("INVITE", 1, "i1", None, false));
-        assert_eq!(c.finish(35_500).outcome, Some(Outcome::Failed));
+        assert_eq!(c.finish(31_900).outcome, Some(Outcome::Incomplete));
     }
 
     #[test]

@@ -257,6 +257,9 @@ pub struct Dialog {
     pub ack: Option<FrameRef>,
     /// Last copy (retransmissions included) of any INVITE of the attempt: Timer B runs from it.
     pub last_invite_copy: Option<FrameRef>,
+    /// First copy of the last INVITE transaction of the attempt: Timer B runs from its first
+    /// transmission (RFC 3261 §17.1.1.2; UDP copies at 0, 0.5, … 31.5 s).
+    pub last_invite_first_copy: Option<FrameRef>,
     /// Last provisional response (100–199, first copies) to an INVITE of the attempt: with one,
     /// the attempt waits on Timer C, not Timer B (see `dialog::no_final_state`).
     pub last_provisional: Option<FrameRef>,

@@ -15,6 +15,7 @@
 //!   [`fixtures::write_all_fixtures`].
 
 pub mod diag_scenarios;
+pub mod diag_sig_scenarios;
 pub mod fixtures;
 pub mod media;
 pub mod packet;

@@ -5,6 +5,7 @@ mod check;
 mod cli;
 mod common;
 mod diagnosis;
+mod diagnosis_sig;
 mod hostile;
 #[cfg(feature = "live")]
 mod live;
