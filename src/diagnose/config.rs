@@ -123,10 +123,28 @@ coincidence_ms = 50      # gaps on unrelated flows starting and ending this clos
 min_packets = 5          # RTCP proof: packets that existed but were not captured, at least this ...
 pct = 1.0                # ... and this share of the expected packets
 
+[diagnosis.session_timer_expiry]
+early_margin_s = 2       # BYE up to this long before expiry - min(32 s, SE/3) counts (RFC 4028 §10)
+late_margin_s = 5        # ... and up to this long after the expiry
+
+[diagnosis.transfer_target_failed]
+target_window_s = 32     # the transferee's INVITE to the Refer-To target starts this soon after the REFER
+
 [emergency]
 numbers = ["911", "112", "999", "000", "110", "119", "933"]
 test_numbers = ["933"]
 access_codes = ["9"]     # dialled prefixes stripped before matching
+require_location = false # no_location: the egress INVITE must carry Geolocation (RFC 6442) or PIDF-LO (RFC 4119)
+allowed_egress = []      # wrong_egress: IP addresses emergency calls may leave by (empty: not checked)
+
+[numbering]
+significant_digits = 7   # number_translation_mismatch without rules: last digits compared
+# Ordered rewrites of the ingress called number, first match wins, e.g.
+# rules = [{ match = '^9(\d+)$', replace = '+1$1' }]
+rules = []
+# Extension -> DID the egress leg must present as calling number (`calling` subcode), e.g.
+# did_map = { "2001" = "+15551232001" }
+did_map = {}
 
 [caller_id]
 trunk_pattern = '^\+[1-9][0-9]{6,14}$'
@@ -144,6 +162,10 @@ min_score = 5
 min_margin = 2
 # Groups of addresses that are one B2BUA/SBC (its interfaces), e.g. [["10.0.0.1", "192.0.2.1"]].
 b2bua_hosts = []
+# Correlation headers that link legs explicitly (the value is the other leg's Call-ID or a
+# shared id); any of X-CID, X-Call-ID, X-Orig-Call-ID, X-Original-Call-ID, X-Correlation-ID.
+# Session-ID (RFC 7989) and P-Charging-Vector icid-value (RFC 7315) are always used.
+headers = ["X-CID"]
 "#;
 
 /// The whole configuration file.
@@ -165,6 +187,8 @@ pub struct DiagnosisConfig {
     pub qos: QosConfig,
     /// `[pairing]` B2BUA leg linking.
     pub pairing: PairingConfig,
+    /// `[numbering]` number translation across legs.
+    pub numbering: NumberingConfig,
 }
 
 impl DiagnosisConfig {
@@ -176,6 +200,9 @@ impl DiagnosisConfig {
 
     /// Checks what serde cannot (the caller-ID pattern compiles).
     pub fn validate(self) -> Result<Self, String> {
+        for (i, r) in self.numbering.rules.iter().enumerate() {
+            regex_lite::Regex::new(&r.pattern).map_err(|e| format!("numbering.rules[{i}].match: {e}"))?;
+        }
         if !self.caller_id.trunk_pattern.is_empty() {
             regex_lite::Regex::new(&self.caller_id.trunk_pattern)
                 .map_err(|e| format!("caller_id.trunk_pattern: {e}"))?;
@@ -225,6 +252,10 @@ section!(
         test_numbers: Vec<String> = vec!["933".to_owned()],
         /// Access codes stripped before matching.
         access_codes: Vec<String> = vec!["9".to_owned()],
+        /// The egress leg must convey a location (`no_location`).
+        require_location: bool = false,
+        /// Addresses emergency calls may leave by (`wrong_egress`; empty: not checked).
+        allowed_egress: Vec<String> = Vec::new(),
     }
 );
 section!(
@@ -256,8 +287,32 @@ section!(
         min_margin: u32 = 2,
         /// Address groups that are one B2BUA.
         b2bua_hosts: Vec<Vec<String>> = Vec::new(),
+        /// Correlation headers used for explicit linking (names from `sip::facts::CORRELATION_HEADERS`).
+        headers: Vec<String> = vec!["X-CID".to_owned()],
     }
 );
+section!(
+    /// `[numbering]` (diagnosis.md §4.2 `number_translation_mismatch`).
+    NumberingConfig {
+        /// Trailing digits compared when no rule applies.
+        significant_digits: usize = 7,
+        /// Ordered rewrites of the ingress called number (first match wins).
+        rules: Vec<NumberRule> = Vec::new(),
+        /// Extension → DID expected as the egress calling number.
+        did_map: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new(),
+    }
+);
+
+/// One rewrite of `[numbering] rules`: regular expression and replacement (`$1` groups).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NumberRule {
+    /// Pattern the ingress number must match (`regex_lite` syntax).
+    #[serde(rename = "match")]
+    pub pattern: String,
+    /// Replacement.
+    pub replace: String,
+}
 section!(
     /// `[diagnosis]` and its per-code tables.
     Thresholds {
@@ -319,6 +374,10 @@ section!(
         rtcp_reported_jitter: RtcpReportedJitterCfg = RtcpReportedJitterCfg::default(),
         /// `capture_loss_suspected`.
         capture_loss_suspected: CaptureLossCfg = CaptureLossCfg::default(),
+        /// `session_timer_expiry`.
+        session_timer_expiry: SessionTimerExpiry = SessionTimerExpiry::default(),
+        /// `transfer_target_failed`.
+        transfer_target_failed: TransferTargetFailed = TransferTargetFailed::default(),
     }
 );
 section!(
@@ -373,6 +432,22 @@ section!(
         min_packets: u64 = 5,
         /// Same, as a share of expected packets, percent.
         pct: f64 = 1.0,
+    }
+);
+section!(
+    /// `[diagnosis.session_timer_expiry]` (RFC 4028 §10).
+    SessionTimerExpiry {
+        /// Seconds before expiry − min(32, SE/3) a BYE still counts.
+        early_margin_s: u64 = 2,
+        /// Seconds after expiry a BYE still counts.
+        late_margin_s: u64 = 5,
+    }
+);
+section!(
+    /// `[diagnosis.transfer_target_failed]`.
+    TransferTargetFailed {
+        /// The target INVITE starts at most this long after the REFER.
+        target_window_s: u64 = 32,
     }
 );
 section!(

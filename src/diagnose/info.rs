@@ -28,6 +28,40 @@ pub fn rules(input: &DiagnosisInput<'_>, i: usize, _cfg: &DiagnosisConfig, out: 
     forwarded(d, out);
     t38_fax(d, out);
     // `srtp_unanalyzable` is built with the stream codes (super::streams::call_rules).
+    transfer(d, out);
+}
+
+/// `transfer`: every REFER (RFC 3515) with Refer-To, Referred-By (RFC 3892) and Replaces
+/// (RFC 3891, attended when present), its answer and the outcome the sipfrag NOTIFYs report.
+fn transfer(d: &Dialog, out: &mut Vec<Reason>) {
+    for t in &d.transfers {
+        let kind = if t.attended() { "Attended" } else { "Blind" };
+        let mut frames = vec![t.refer.number];
+        frames.extend(t.response.map(|(_, f)| f.number));
+        frames.extend(t.notifies.iter().map(|n| n.at.number));
+        let answer =
+            t.response.map_or_else(|| "no answer".to_owned(), |(s, f)| format!("answered {s} (frame {})", f.number));
+        let outcome = match t.outcome() {
+            Some((s, f)) => format!("; the NOTIFY in frame {} reports {s} from the target", f.number),
+            None if t.notifies.is_empty() => String::new(),
+            None => "; the NOTIFYs report no final outcome".to_owned(),
+        };
+        out.push(info(
+            "transfer",
+            Some(dir_of(t.by_caller)),
+            format!(
+                "{kind} transfer: {} asked {} at {} (REFER frame {}) to call {}{}{}, {answer}{outcome}.",
+                t.src,
+                t.dst,
+                t.refer.time,
+                t.refer.number,
+                t.refer_to,
+                t.replaces.as_ref().map_or_else(String::new, |c| format!(" replacing dialog {c}")),
+                t.referred_by.as_ref().map_or_else(String::new, |b| format!(", referred by {b}")),
+            ),
+            frames,
+        ));
+    }
 }
 
 /// `hold`: a re-offer with sendonly/inactive or c=0.0.0.0 (RFC 3264 §8.4), and its resume.

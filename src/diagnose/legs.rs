@@ -1,4 +1,5 @@
-//! B2BUA / PBX leg linking (diagnosis.md §5, heuristic score of rule 3): an A-leg whose INVITE
+//! B2BUA / PBX leg linking (diagnosis.md §5): explicit identifiers (rule 2) first, then the
+//! heuristic score of rule 3: an A-leg whose INVITE
 //! goes to host H and a B-leg whose INVITE comes from H (or from an address configured as the
 //! same B2BUA in `pairing.b2bua_hosts`) within `pairing.max_invite_lag_ms`.
 
@@ -17,13 +18,16 @@ use crate::time::Timestamp;
 pub struct Link {
     /// The other leg's Call-ID.
     pub call_id: String,
-    /// `other_leg` (transfers and forwards are not linked yet).
+    /// `other_leg` or `replaces` (transfers and forwards by Referred-By/Diversion are not
+    /// linked yet).
     pub relation: &'static str,
-    /// `heuristic` (explicit identifiers need headers the SIP stage does not keep yet).
+    /// Which rule linked them: `session_id`, `icid`, `correlation_header`, `replaces`
+    /// (explicit, certain) or `heuristic`.
     pub basis: &'static str,
-    /// Heuristic score.
+    /// Heuristic score (0 for explicit links).
     pub score: u32,
-    /// The evidence that scored, in words.
+    /// The rule and the evidence, in words (`explicit: Session-ID … on both legs`,
+    /// `heuristic: called number, 2xx relayed`).
     pub rule: String,
 }
 
@@ -134,22 +138,118 @@ fn score(input: &DiagnosisInput<'_>, cfg: &DiagnosisConfig, ai: usize, bi: usize
     Some((pts, why))
 }
 
-/// Links per dialog (index-aligned with `input.dialogs`).
+/// Largest group of calls sharing one explicit identifier that is linked pairwise; a bigger
+/// group is a constant value (a misconfigured header), not one conversation.
+const MAX_EXPLICIT_GROUP: usize = 8;
+
+/// Explicit identifiers (diagnosis.md §5 rule 2, certain): Session-ID equal on both legs
+/// (RFC 7989), P-Charging-Vector icid-value equal (RFC 7315), a configured correlation header
+/// (`pairing.headers`) carrying the other leg's Call-ID or the same value on both legs, and
+/// Replaces (RFC 3891) naming the other dialog. Returns how many links were made.
+fn explicit_links(input: &DiagnosisInput<'_>, cfg: &DiagnosisConfig, links: &mut [Vec<Link>]) {
+    use std::collections::HashMap;
+    let calls: Vec<usize> = (0..input.dialogs.len()).filter(|&i| input.dialogs[i].first_invite.is_some()).collect();
+    let by_call_id: HashMap<&str, usize> = calls.iter().map(|&i| (input.dialogs[i].call_id.as_str(), i)).collect();
+    // (basis, rule text, key) → calls carrying it.
+    let mut groups: HashMap<(&'static str, String), Vec<usize>> = HashMap::new();
+    let add =
+        |a: usize, b: usize, relation: &'static str, basis: &'static str, rule: String, links: &mut [Vec<Link>]| {
+            if a == b || links[a].iter().any(|l| l.call_id == input.dialogs[b].call_id) {
+                return;
+            }
+            links[a].push(Link {
+                call_id: input.dialogs[b].call_id.clone(),
+                relation,
+                basis,
+                score: 0,
+                rule: rule.clone(),
+            });
+            links[b].push(Link { call_id: input.dialogs[a].call_id.clone(), relation, basis, score: 0, rule });
+        };
+    for &i in &calls {
+        let d = &input.dialogs[i];
+        if let Some(id) = &d.correlation.session_id {
+            groups.entry(("session_id", id.clone())).or_default().push(i);
+        }
+        if let Some(icid) = &d.correlation.icid {
+            groups.entry(("icid", icid.clone())).or_default().push(i);
+        }
+        for (name, value) in &d.correlation.headers {
+            if !cfg.pairing.headers.iter().any(|h| h.eq_ignore_ascii_case(name)) {
+                continue;
+            }
+            // The header names the other leg's Call-ID: certain on its own.
+            if let Some(&other) = by_call_id.get(value.as_str()) {
+                add(
+                    i,
+                    other,
+                    "other_leg",
+                    "correlation_header",
+                    format!("explicit: {name} carries the other leg's Call-ID"),
+                    links,
+                );
+            }
+            groups.entry(("correlation_header", format!("{name}={value}"))).or_default().push(i);
+        }
+        if let Some(rep) = &d.replaces {
+            if let Some(&other) = by_call_id.get(rep.call_id.as_str()) {
+                add(
+                    i,
+                    other,
+                    "replaces",
+                    "replaces",
+                    format!("explicit: INVITE with Replaces (frame {})", rep.at.number),
+                    links,
+                );
+            }
+        }
+    }
+    let mut keys: Vec<&(&'static str, String)> = groups.keys().collect();
+    keys.sort();
+    for key in keys {
+        let Some(members) = groups.get(key) else { continue };
+        if members.len() < 2 || members.len() > MAX_EXPLICIT_GROUP {
+            continue;
+        }
+        let rule = match key.0 {
+            "session_id" => format!("explicit: Session-ID {} on both legs (RFC 7989)", key.1),
+            "icid" => format!("explicit: P-Charging-Vector icid-value {} on both legs (RFC 7315)", key.1),
+            _ => format!("explicit: {} on both legs", key.1),
+        };
+        for (k, &a) in members.iter().enumerate() {
+            for &b in members.iter().skip(k + 1) {
+                add(a, b, "other_leg", key.0, rule.clone(), links);
+            }
+        }
+    }
+}
+
+/// Links per dialog (index-aligned with `input.dialogs`): explicit identifiers first, then the
+/// heuristic score for legs no explicit identifier linked.
 pub fn link(input: &DiagnosisInput<'_>, cfg: &DiagnosisConfig) -> Vec<Vec<Link>> {
     let n = input.dialogs.len();
     let mut links: Vec<Vec<Link>> = vec![Vec::new(); n];
+    explicit_links(input, cfg, &mut links);
+    let explicit: Vec<bool> = links.iter().map(|l| !l.is_empty()).collect();
     // Calls sorted by INVITE time, so candidates are the calls starting within the lag.
     let mut calls: Vec<usize> = (0..n).filter(|&i| input.dialogs[i].first_invite.is_some()).collect();
     calls.sort_by_key(|&i| input.dialogs[i].first_invite.map(|f| f.time));
     let lag = ms_ns(cfg.pairing.max_invite_lag_ms);
     for (pos, &a) in calls.iter().enumerate() {
         let Some(a_t) = input.dialogs[a].first_invite.map(|f| f.time) else { continue };
+        // An explicitly linked leg is not paired again by guesswork.
+        if explicit[a] {
+            continue;
+        }
         let mut scored: Vec<(u32, usize, Vec<&'static str>)> = Vec::new();
         // Bounded look-ahead: at most 64 candidates within the lag window.
         for &b in calls.iter().skip(pos + 1).take(64) {
             let Some(b_t) = input.dialogs[b].first_invite.map(|f| f.time) else { continue };
             if b_t.0 - a_t.0 > lag {
                 break;
+            }
+            if explicit[b] {
+                continue;
             }
             if let Some((s, why)) = score(input, cfg, a, b) {
                 scored.push((s, b, why));

@@ -12,6 +12,7 @@
 //! whether it follows signalling changes, and infers each call's capture [`flows::Vantage`] (§6).
 
 pub mod config;
+pub mod evidence;
 pub mod flows;
 pub mod info;
 pub mod legs;
@@ -104,6 +105,15 @@ pub struct Reason {
     /// Stream id for stream-scoped reasons.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stream: Option<u32>,
+    /// Input file (0-based index into the document's `inputs[]`, like `warnings[].file`) that
+    /// `frames` number into, when several inputs were analysed together and all cited frames
+    /// are in one file (frames are 1-based per file). Absent for a single input.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<u16>,
+    /// When the cited frames come from more than one input: the file of each frame,
+    /// index-aligned with `frames` (and `file` is absent).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub frame_files: Vec<u16>,
 }
 
 impl Reason {
@@ -127,6 +137,8 @@ impl Reason {
             capture_dependent: false,
             metrics: BTreeMap::new(),
             stream: None,
+            file: None,
+            frame_files: Vec::new(),
         }
     }
 
@@ -287,6 +299,8 @@ pub struct PairFinding {
 pub fn diagnose(input: &DiagnosisInput<'_>, cfg: &DiagnosisConfig) -> Diagnosis {
     let mut verdicts = Vec::with_capacity(input.dialogs.len());
     let capture_loss = streams::capture_loss_evidence(input, cfg);
+    // Links first: the cross-leg rules (§5 "What pairing enables") read them.
+    let linked = legs::link(input, cfg);
     for (i, d) in input.dialogs.iter().enumerate() {
         if d.first_invite.is_none() {
             verdicts.push(None);
@@ -297,10 +311,10 @@ pub fn diagnose(input: &DiagnosisInput<'_>, cfg: &DiagnosisConfig) -> Diagnosis 
         routing::rules(input, i, cfg, &mut reasons);
         media::rules(input, i, cfg, &capture_loss, &mut reasons);
         info::rules(input, i, cfg, &mut reasons);
+        routing::cross_leg_rules(input, i, linked.get(i).map_or(&[], Vec::as_slice), cfg, &mut reasons);
         let reasons = reasons.into_iter().map(|r| r.finish(cfg.diagnosis.max_frames)).collect();
         verdicts.push(Some(verdict_from(reasons)));
     }
-    let linked = legs::link(input, cfg);
     let stream_reasons = media::orphan_stream_rules(input, cfg, &capture_loss)
         .into_iter()
         .map(|v| {

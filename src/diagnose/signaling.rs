@@ -7,7 +7,7 @@ use super::sdpstate::{initial_cseq, message_at};
 use super::{message_direction, ms_ns, secs, DiagnosisInput, Reason, ReasonClass, Severity};
 use crate::correlate::StreamDirection;
 use crate::sdp::MediaKind;
-use crate::sip::{Dialog, Method, RegistrationStatus};
+use crate::sip::{no_final_state, Dialog, Method, NoFinal, Refresher, RegistrationStatus, SessionTimerFact};
 
 use ReasonClass::{Info, Routing, Signaling};
 
@@ -22,6 +22,8 @@ pub fn rules(input: &DiagnosisInput<'_>, i: usize, cfg: &DiagnosisConfig, out: &
     malformed(input, d, out);
     sdp_missing(d, out);
     in_dialog_failures(d, out);
+    session_timer_expiry(d, cfg, out);
+    transfer_rejected(input, d, cfg, out);
 }
 
 /// The code a final response to the initial INVITE implies (diagnosis.md §4.6).
@@ -160,87 +162,130 @@ fn offered_t38(d: &Dialog, from_frame: u64) -> bool {
 }
 
 /// `invite_timeout` and `no_final_response`: claim only what the capture covers (principle 2).
+/// Both read [`no_final_state`], which also decides the outcome, so a `failed` call without a
+/// final response always carries one of the two and an `incomplete` one never does.
 fn no_final(input: &DiagnosisInput<'_>, d: &Dialog, cfg: &DiagnosisConfig, out: &mut Vec<Reason>) {
     let Some(invite) = d.first_invite else { return };
     let to_user = d.to_user.as_deref().unwrap_or("?");
+    let timer_b = ms_ns(cfg.sip.timer_b_s.saturating_mul(1000));
+    let timer_c = ms_ns(cfg.sip.timer_c_s.saturating_mul(1000));
     let copies: Vec<u64> =
         d.messages.iter().filter(|m| m.method == Some(Method::Invite)).map(|m| m.at.number).collect();
-    // Timer B runs from the first transmission of the last INVITE transaction (RFC 3261 §17.1.1.2).
-    let last_cseq = d.messages.iter().filter(|m| m.method == Some(Method::Invite)).map(|m| m.cseq.0).next_back();
-    let last_copy = d
-        .messages
-        .iter()
-        .find(|m| m.method == Some(Method::Invite) && Some(m.cseq.0) == last_cseq)
-        .map_or(invite.time, |m| m.at.time);
-    let any_response = d.messages.iter().any(|m| m.status.is_some() && m.cseq.1 == Method::Invite);
-    let waited = input.capture_end.0.saturating_sub(last_copy.0);
-    if !any_response && waited >= ms_ns(cfg.sip.timer_b_s.saturating_mul(1000)) {
-        let callee = d.callee;
-        let icmp: Vec<u64> = input
-            .icmp
-            .iter()
-            .filter(|e| Some(e.quoted_dst) == callee && Some(e.quoted_src) == d.caller)
-            .map(|e| e.at.number)
-            .collect();
-        let silent = callee.is_some_and(|c| !input.dialogs.iter().any(|o| o.messages.iter().any(|m| m.src == c)));
-        let sub = if !icmp.is_empty() {
-            "icmp_unreachable"
-        } else if silent {
-            "peer_silent"
-        } else {
-            "no_response"
-        };
-        let mut frames = copies.clone();
-        frames.extend(icmp);
-        out.push(
-            Reason::new(
-                "invite_timeout",
-                Signaling,
-                Severity::Fail,
-                Some(StreamDirection::CallerToCallee),
-                format!(
-                    "INVITE to {to_user} on the hop {} got no response at all in {:.1} s after its first copy ({} copies; \
-                     Timer B is {} s){}.",
-                    hop(d.caller, d.callee),
-                    waited as f64 / 1e9,
-                    copies.len(),
-                    cfg.sip.timer_b_s,
-                    match sub {
-                        "icmp_unreachable" => "; an ICMP error reports the destination unreachable",
-                        "peer_silent" => "; that address never sent SIP in the capture",
-                        _ => "",
-                    }
-                ),
-                frames,
-            )
-            .with_subcode(sub)
-            .cd(),
-        );
-        return;
+    match no_final_state(d, input.capture_end, timer_b, timer_c) {
+        Some(NoFinal::TimerB { from, waited_ns }) => {
+            let callee = d.callee;
+            let icmp: Vec<u64> = input
+                .icmp
+                .iter()
+                .filter(|e| Some(e.quoted_dst) == callee && Some(e.quoted_src) == d.caller)
+                .map(|e| e.at.number)
+                .collect();
+            let silent = callee.is_some_and(|c| !input.dialogs.iter().any(|o| o.messages.iter().any(|m| m.src == c)));
+            let sub = if !icmp.is_empty() {
+                "icmp_unreachable"
+            } else if silent {
+                "peer_silent"
+            } else {
+                "no_response"
+            };
+            let mut frames = copies.clone();
+            frames.extend(icmp);
+            out.push(
+                Reason::new(
+                    "invite_timeout",
+                    Signaling,
+                    Severity::Fail,
+                    Some(StreamDirection::CallerToCallee),
+                    format!(
+                        "INVITE to {to_user} on the hop {} (first sent {}) got no response at all, not even 100, in \
+                         {:.1} s after its first copy (frame {}; {} copies; Timer B is {} s){}.",
+                        hop(d.caller, d.callee),
+                        invite.time,
+                        waited_ns as f64 / 1e9,
+                        from.number,
+                        copies.len(),
+                        cfg.sip.timer_b_s,
+                        match sub {
+                            "icmp_unreachable" => "; an ICMP error reports the destination unreachable",
+                            "peer_silent" => "; that address never sent SIP in the capture",
+                            _ => "",
+                        }
+                    ),
+                    frames,
+                )
+                .with_subcode(sub)
+                .metric("waited_s", waited_ns as f64 / 1e9)
+                .metric("timer_b_s", cfg.sip.timer_b_s as f64)
+                .cd(),
+            );
+        }
+        Some(NoFinal::TimerC { from, waited_ns }) if d.cancel.is_none() => {
+            let last_prov = d.last_provisional.map(|f| f.number);
+            let mut frames = vec![invite.number];
+            frames.extend(last_prov);
+            out.push(
+                Reason::new(
+                    "no_final_response",
+                    Signaling,
+                    Severity::Fail,
+                    Some(StreamDirection::CallerToCallee),
+                    format!(
+                        "INVITE to {to_user} (frame {}, {}) got provisional responses (last in frame {}) but no final \
+                         response in {:.0} s after frame {} (Timer C is {} s).",
+                        invite.number,
+                        invite.time,
+                        last_prov.map_or_else(|| "?".to_owned(), |f| f.to_string()),
+                        waited_ns as f64 / 1e9,
+                        from.number,
+                        cfg.sip.timer_c_s
+                    ),
+                    frames,
+                )
+                .metric("waited_s", waited_ns as f64 / 1e9)
+                .metric("timer_c_s", cfg.sip.timer_c_s as f64),
+            );
+        }
+        Some(NoFinal::TimerC { from, waited_ns }) => {
+            // A CANCEL that never got its 487: the caller gave up, the callee side never
+            // closed the transaction. Still a failure, and it must carry a reason.
+            let mut frames = vec![invite.number];
+            frames.extend(d.cancel.map(|c| c.number));
+            out.push(
+                Reason::new(
+                    "no_final_response",
+                    Signaling,
+                    Severity::Fail,
+                    Some(StreamDirection::CallerToCallee),
+                    format!(
+                        "INVITE to {to_user} (frame {}) was cancelled (frame {}) but no final response (487) followed \
+                         in {:.0} s after frame {} (Timer C is {} s).",
+                        invite.number,
+                        d.cancel.map_or(0, |c| c.number),
+                        waited_ns as f64 / 1e9,
+                        from.number,
+                        cfg.sip.timer_c_s
+                    ),
+                    frames,
+                )
+                .with_subcode("cancel_unanswered"),
+            );
+        }
+        _ => {}
     }
-    let since_first = input.capture_end.0.saturating_sub(invite.time.0);
-    if any_response && since_first >= ms_ns(cfg.sip.timer_c_s.saturating_mul(1000)) && d.cancel.is_none() {
-        let last_prov = d
-            .messages
-            .iter()
-            .filter(|m| m.status.is_some_and(|s| (100..200).contains(&s)))
-            .map(|m| m.at.number)
-            .next_back();
-        let mut frames = vec![invite.number];
-        frames.extend(last_prov);
-        out.push(Reason::new(
-            "no_final_response",
-            Signaling,
-            Severity::Fail,
-            Some(StreamDirection::CallerToCallee),
-            format!(
-                "INVITE to {to_user} got provisional responses but no final response in {:.0} s (Timer C is {} s).",
-                since_first as f64 / 1e9,
-                cfg.sip.timer_c_s
-            ),
-            frames,
-        ));
+}
+
+/// The outcome of a call as reported: the SIP stage's, except that for an attempt without
+/// final response the diagnosis decides between `failed` and `incomplete` with the configured
+/// Timer B/C (the SIP stage uses the defaults), so the outcome and `invite_timeout` /
+/// `no_final_response` always agree (diagnosis.md §4.6).
+pub fn reported_outcome(d: &Dialog, verdict: &super::Verdict) -> Option<crate::sip::Outcome> {
+    use crate::sip::Outcome;
+    let outcome = d.outcome?;
+    if d.final_response.is_some() || !matches!(outcome, Outcome::Failed | Outcome::Incomplete) {
+        return Some(outcome);
     }
+    let timed_out = verdict.reasons.iter().any(|r| matches!(r.code, "invite_timeout" | "no_final_response"));
+    Some(if timed_out { Outcome::Failed } else { Outcome::Incomplete })
 }
 
 fn hop(a: Option<std::net::SocketAddr>, b: Option<std::net::SocketAddr>) -> String {
@@ -615,5 +660,185 @@ fn in_dialog_failures(d: &Dialog, out: &mut Vec<Reason>) {
             }
             _ => {}
         }
+    }
+}
+
+/// The way a refresh should travel: the UAC of the transaction whose 2xx set the interval
+/// refreshes when `refresher=uac`, its UAS when `uas` (RFC 4028 §7.4, §9).
+fn refresher_direction(f: &SessionTimerFact) -> Option<StreamDirection> {
+    let uac = if f.request_by_caller { StreamDirection::CallerToCallee } else { StreamDirection::CalleeToCaller };
+    match f.refresher? {
+        Refresher::Uac => Some(uac),
+        Refresher::Uas => Some(uac.reverse()),
+    }
+}
+
+/// `session_timer_expiry` (RFC 4028): Session-Expires negotiated in the 2xx to the initial
+/// INVITE, and either no refresh (re-INVITE/UPDATE answered 2xx) before the interval ran out,
+/// with the BYE in [expiry − min(32 s, SE/3) − early margin, expiry + late margin] after the
+/// last refresh or the answer (§10: the side without refresh duty sends BYE then); or a refresh
+/// answered 408/481/5xx, an unresolved 491, or unanswered, then BYE.
+fn session_timer_expiry(d: &Dialog, cfg: &DiagnosisConfig, out: &mut Vec<Reason>) {
+    let (Some(ans), Some((bye, _))) = (d.answered, d.bye) else { return };
+    let init = initial_cseq(d);
+    let Some(first_se) = d.session_timers.iter().find(|f| f.cseq.1 == Method::Invite && Some(f.cseq.0) == init) else {
+        return;
+    };
+    let in_dialog = |m: &&crate::sip::MessageSummary| {
+        matches!(m.cseq.1, Method::Invite | Method::Update)
+            && (m.cseq.1 != Method::Invite || Some(m.cseq.0) != init)
+            && !m.retransmission
+            && !m.mirror_duplicate
+            && m.at.time > ans.time
+            && m.at.time < bye.time
+    };
+    // The last successful refresh (2xx to a re-INVITE or UPDATE) before the BYE, else the answer.
+    let last_ok = d
+        .messages
+        .iter()
+        .filter(in_dialog)
+        .filter(|m| m.status.is_some_and(|s| (200..300).contains(&s)))
+        .map(|m| m.at)
+        .next_back()
+        .unwrap_or(ans);
+    // The interval in force: the latest Session-Expires at or before that 2xx.
+    let se = d.session_timers.iter().rev().find(|f| f.at.time <= last_ok.time).unwrap_or(first_se);
+    let se_s = i64::from(se.expires_s);
+    if se_s == 0 {
+        return;
+    }
+    let expiry_ns = last_ok.time.0.saturating_add(se_s.saturating_mul(1_000_000_000));
+    let cfg_st = &cfg.diagnosis.session_timer_expiry;
+    // A refresh after the last success that failed or went unanswered.
+    let failed =
+        d.messages.iter().filter(in_dialog).filter(|m| m.method.is_some() && m.at.time > last_ok.time).find_map(
+            |req| {
+                let answer = d
+                    .messages
+                    .iter()
+                    .find(|r| r.cseq == req.cseq && r.status.is_some_and(|s| s >= 200) && r.at.time >= req.at.time);
+                match answer.and_then(|a| a.status.map(|s| (s, a))) {
+                    Some((s, a)) if s == 408 || s == 481 || s == 491 || (500..600).contains(&s) => {
+                        Some((req, Some((s, a))))
+                    }
+                    None => Some((req, None)),
+                    _ => None,
+                }
+            },
+        );
+    let bye_after_s = secs(last_ok.time, bye.time);
+    let (subcode, direction, frames, detail) = if let Some((req, answer)) = failed {
+        let what = req.cseq.1.as_str();
+        let answered = answer.map_or_else(
+            || "went unanswered".to_owned(),
+            |(s, a)| format!("was answered {s} in frame {}", a.at.number),
+        );
+        let mut frames = vec![se.at.number, req.at.number, bye.number];
+        frames.extend(answer.map(|(_, a)| a.at.number));
+        (
+            "refresh_failed",
+            Some(message_direction(d, req)),
+            frames,
+            format!(
+                "Session refresh {what} (frame {}, {}) {answered}, then BYE at {} (frame {}); the {} s session interval \
+                 was negotiated in frame {}.",
+                req.at.number, req.at.time, bye.time, bye.number, se_s, se.at.number
+            ),
+        )
+    } else {
+        // RFC 4028 §10: without a refresh, the side that does not refresh sends BYE
+        // min(32 s, SE/3) before the interval ends.
+        let lead_ns = (se_s / 3).min(32).saturating_mul(1_000_000_000);
+        let lower = expiry_ns - lead_ns - ms_ns(cfg_st.early_margin_s.saturating_mul(1000));
+        let upper = expiry_ns.saturating_add(ms_ns(cfg_st.late_margin_s.saturating_mul(1000)));
+        if bye.time.0 < lower || bye.time.0 > upper {
+            return;
+        }
+        let refresher = match se.refresher {
+            Some(Refresher::Uac) | Some(Refresher::Uas) => {
+                let dir = refresher_direction(se).unwrap_or(StreamDirection::CallerToCallee);
+                if dir == StreamDirection::CallerToCallee {
+                    "the caller"
+                } else {
+                    "the callee"
+                }
+            }
+            None => "the refresher (not named)",
+        };
+        (
+            "not_refreshed",
+            refresher_direction(se),
+            vec![se.at.number, last_ok.number, bye.number],
+            format!(
+                "Session interval {se_s} s (Session-Expires in frame {}) ran out without a refresh from {refresher}: BYE \
+                 at {} (frame {}) came {bye_after_s:.1} s after the last answer or refresh (frame {}).",
+                se.at.number, bye.time, bye.number, last_ok.number
+            ),
+        )
+    };
+    out.push(
+        Reason::new("session_timer_expiry", Signaling, Severity::Fail, direction, detail, frames)
+            .with_subcode(subcode)
+            .metric("session_expires_s", se_s as f64)
+            .metric("bye_after_s", bye_after_s),
+    );
+}
+
+/// `transfer_rejected`: a REFER (RFC 3515) answered ≥ 300 or unanswered (the capture runs
+/// Timer F past it), or an INVITE with Replaces (RFC 3891) answered 481 or 400.
+fn transfer_rejected(input: &DiagnosisInput<'_>, d: &Dialog, cfg: &DiagnosisConfig, out: &mut Vec<Reason>) {
+    let timer_f = ms_ns(cfg.sip.timer_b_s.saturating_mul(1000));
+    for t in &d.transfers {
+        let dir = if t.by_caller { StreamDirection::CallerToCallee } else { StreamDirection::CalleeToCaller };
+        let kind = if t.attended() { "Attended" } else { "Blind" };
+        let (text, frames) = match t.response {
+            Some((s, f)) if s >= 300 => (
+                format!(
+                    "{kind} transfer REFER from {} to {} (frame {}, {}) towards {} was refused {s} in frame {}.",
+                    t.src, t.dst, t.refer.number, t.refer.time, t.refer_to, f.number
+                ),
+                vec![t.refer.number, f.number],
+            ),
+            None if input.capture_end.0.saturating_sub(t.refer.time.0) >= timer_f => (
+                format!(
+                    "{kind} transfer REFER from {} to {} (frame {}, {}) towards {} got no final response in {:.0} s \
+                     (Timer F is {} s).",
+                    t.src,
+                    t.dst,
+                    t.refer.number,
+                    t.refer.time,
+                    t.refer_to,
+                    secs(t.refer.time, input.capture_end),
+                    cfg.sip.timer_b_s
+                ),
+                vec![t.refer.number],
+            ),
+            _ => continue,
+        };
+        let mut r = Reason::new("transfer_rejected", Signaling, Severity::Degrade, Some(dir), text, frames)
+            .with_subcode(if t.response.is_some() { "refused" } else { "unanswered" });
+        if let Some((s, _)) = t.response {
+            r = r.metric("status", f64::from(s));
+        }
+        out.push(r);
+    }
+    // The target side of an attended transfer: INVITE with Replaces refused 481/400.
+    if let (Some(rep), Some((status @ (481 | 400), f))) = (&d.replaces, d.final_response) {
+        out.push(
+            Reason::new(
+                "transfer_rejected",
+                Signaling,
+                Severity::Degrade,
+                Some(StreamDirection::CallerToCallee),
+                format!(
+                    "INVITE with Replaces for dialog {} (frame {}, {}) was refused {status} in frame {}: the dialog to \
+                     replace was not found or not accepted.",
+                    rep.call_id, rep.at.number, rep.at.time, f.number
+                ),
+                vec![rep.at.number, f.number],
+            )
+            .with_subcode("replaces_refused")
+            .metric("status", f64::from(status)),
+        );
     }
 }

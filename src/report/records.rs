@@ -401,6 +401,9 @@ pub fn build(analysis: &Analysis) -> Document {
         inputs: &analysis.inputs,
     };
     let mut diagnosis = diagnose::diagnose(&input, &analysis.diagnosis);
+    if analysis.inputs.len() > 1 {
+        diagnose::evidence::attach_files(&input, &mut diagnosis);
+    }
     for (stream, reasons) in streams.iter_mut().zip(diagnosis.stream_reasons.drain(..)) {
         stream.reasons = reasons;
     }
@@ -558,7 +561,7 @@ fn build_call(d: &Dialog, streams: &[Stream], verdict: Verdict, linked: Vec<Link
         };
         end.ms_since(ans.time).max(0.0).round() / 1000.0
     });
-    let outcome = d.outcome.unwrap_or(Outcome::Incomplete);
+    let outcome = diagnose::signaling::reported_outcome(d, &verdict).unwrap_or(Outcome::Incomplete);
     Call {
         call_id: d.call_id.clone(),
         from_uri: d.from_uri.clone(),

@@ -18,6 +18,7 @@ use std::fmt::Write as _;
 use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 
+use super::facts::{self, ReplacesFact, SessionTimerFact};
 use super::register::RegistrationTable;
 use super::scan::{ReasonRef, SipMessageRef, StartLine};
 use super::{Dialog, EndedBy, MessageSummary, Method, Outcome, ReasonInfo, Registration, SdpEvent};
@@ -32,6 +33,67 @@ pub const MIRROR_WINDOW_NS: i64 = 200_000_000;
 /// Timer B / Timer F (64·T1 = 32 s, RFC 3261 §17.1.1.2): an INVITE without a final response is
 /// `failed` only when the capture runs this long past its last copy.
 pub const TRANSACTION_TIMEOUT_NS: i64 = 32_000_000_000;
+
+/// Timer C (RFC 3261 §16.6 step 11, "> 3 min"; diagnosis.md `sip.timer_c_s` = 180 s): an
+/// INVITE that got a provisional response but no final one is `failed` only when the capture
+/// runs this long past the later of its last copy and its last provisional response.
+pub const TIMER_C_NS: i64 = 180_000_000_000;
+
+/// What the capture shows about an INVITE attempt that has no final response (diagnosis.md
+/// §4.6 last two rows, principle 2). The outcome (`failed` vs `incomplete`) and the codes
+/// `invite_timeout` / `no_final_response` are both decided by [`no_final_state`], so they agree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoFinal {
+    /// The capture ended before the timer that applies ran out: `incomplete`, no code.
+    Pending,
+    /// No response at all, not even 100, for Timer B after `from` (the first copy of the last
+    /// INVITE transaction).
+    TimerB {
+        /// Frame the timer runs from.
+        from: FrameRef,
+        /// How long the capture ran past it, ns.
+        waited_ns: i64,
+    },
+    /// A provisional response but no final one for Timer C after `from` (the later of the last
+    /// INVITE copy and the last provisional response: RFC 3261 §16.7 step 2 resets Timer C on
+    /// provisional responses).
+    TimerC {
+        /// Frame the timer runs from.
+        from: FrameRef,
+        /// How long the capture ran past it, ns.
+        waited_ns: i64,
+    },
+}
+
+/// The state of an attempt without final response at `capture_end`, with the given Timer B
+/// and Timer C; `None` when the dialog is no call or has a final response.
+pub fn no_final_state(d: &Dialog, capture_end: Timestamp, timer_b_ns: i64, timer_c_ns: i64) -> Option<NoFinal> {
+    let first = d.first_invite?;
+    if d.final_response.is_some() {
+        return None;
+    }
+    let last_copy = d.last_invite_copy.unwrap_or(first);
+    Some(match d.last_provisional {
+        Some(prov) => {
+            let from = if prov.time > last_copy.time { prov } else { last_copy };
+            let waited_ns = capture_end.0.saturating_sub(from.time.0);
+            if waited_ns >= timer_c_ns {
+                NoFinal::TimerC { from, waited_ns }
+            } else {
+                NoFinal::Pending
+            }
+        }
+        None => {
+            let sent = d.last_invite_first_copy.unwrap_or(first);
+            let waited_ns = capture_end.0.saturating_sub(sent.time.0);
+            if waited_ns >= timer_b_ns {
+                NoFinal::TimerB { from: sent, waited_ns }
+            } else {
+                NoFinal::Pending
+            }
+        }
+    })
+}
 
 /// Limits of the dialog table.
 #[derive(Clone, Debug, serde::Deserialize)]
@@ -380,6 +442,7 @@ impl DialogTable {
                             d.diverted = msg.diversion.is_some() || msg.has_history_info;
                             d.invite_transactions = 1;
                             d.last_invite_copy = Some(at);
+                            d.last_invite_first_copy = Some(at);
                             state.attempt_cseqs.push(cseq.0);
                         } else if same_side_as_caller || d.from_tag.is_none() && from_tag.is_none() {
                             d.last_invite_copy = Some(at);
@@ -390,9 +453,12 @@ impl DialogTable {
                                 // response is now that of this INVITE.
                                 state.attempt_cseqs.push(cseq.0);
                                 d.invite_transactions += 1;
+                                d.last_invite_first_copy = Some(at);
                                 if state.answered_cseq.is_none() {
                                     d.final_response = None;
                                     d.final_reason = None;
+                                    // Timer B/C of the new transaction: earlier 1xx do not count.
+                                    d.last_provisional = None;
                                 }
                             }
                         }
@@ -441,6 +507,9 @@ impl DialogTable {
                         if status > 100 && !challenge && d.first_response.is_none() {
                             d.first_response = Some((status, at));
                         }
+                        if (100..200).contains(&status) {
+                            d.last_provisional = Some(at);
+                        }
                         match status {
                             180..=189 if d.first_provisional.is_none() => {
                                 d.first_provisional = Some(at);
@@ -477,6 +546,9 @@ impl DialogTable {
                 }
             }
         }
+
+        // --- Facts read from headers on the few messages that need them (sip::facts).
+        record_facts(d, msg, wire, cseq, same_side_as_caller, warnings);
 
         // --- SDP (offer/answer bodies), parsed once per first copy.
         if let Some(body) = sdp_body {
@@ -604,6 +676,70 @@ impl DialogTable {
     }
 }
 
+/// Keeps the session-timer, transfer, correlation and location facts of a first copy.
+fn record_facts(
+    d: &mut Dialog,
+    msg: &SipMessageRef<'_>,
+    wire: Wire,
+    cseq: (u32, Method),
+    by_caller: bool,
+    warnings: &mut Warnings,
+) {
+    let at = wire.at;
+    match msg.start {
+        StartLine::Request { method: Method::Invite, .. } if d.first_invite == Some(at) => {
+            d.correlation = facts::correlation_of(msg);
+            d.replaces = facts::replaces_of(msg).map(|call_id| ReplacesFact { at, call_id });
+            d.referred_by = facts::header(msg.head, "Referred-By", Some(b'b')).map(|v| facts::text(facts::uri_of(v)));
+            d.location = facts::has_location(msg);
+        }
+        StartLine::Request { method: Method::Refer, .. } => {
+            if d.transfers.len() < facts::MAX_TRANSFERS {
+                d.transfers.push(facts::transfer_of(msg, at, wire.src, wire.dst, by_caller, cseq.0));
+            } else {
+                warnings.push(at.file, at.number, WarningKind::StateEvicted, || {
+                    format!("{} REFERs kept for this dialog: later ones are not kept", facts::MAX_TRANSFERS)
+                });
+            }
+        }
+        StartLine::Request { method: Method::Notify, .. } => {
+            if let Some((id, notify)) = facts::refer_notify(msg, at) {
+                // RFC 3515 §2.4.6: `id` is the CSeq number of the REFER; without it the
+                // latest REFER before the NOTIFY.
+                let t = match id {
+                    Some(id) => d.transfers.iter_mut().rev().find(|t| t.cseq == id),
+                    None => d.transfers.iter_mut().rev().find(|t| t.refer.time <= at.time),
+                };
+                if let Some(t) = t.filter(|t| t.notifies.len() < facts::MAX_NOTIFIES) {
+                    t.notifies.push(notify);
+                }
+            }
+        }
+        StartLine::Response { status, .. } => {
+            if cseq.1 == Method::Refer && status >= 200 {
+                if let Some(t) = d.transfers.iter_mut().rev().find(|t| t.cseq == cseq.0 && t.response.is_none()) {
+                    t.response = Some((status, at));
+                }
+            }
+            if (200..300).contains(&status)
+                && matches!(cseq.1, Method::Invite | Method::Update)
+                && d.session_timers.len() < facts::MAX_SESSION_TIMERS
+            {
+                if let Some(expires_s) = msg.session_expires {
+                    d.session_timers.push(SessionTimerFact {
+                        at,
+                        cseq,
+                        expires_s,
+                        refresher: facts::refresher_of(msg),
+                        request_by_caller: by_caller,
+                    });
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Decides `outcome` and `ended_by` (diagnosis.md §4.6, quality-metrics.md §6 "Attempts").
 fn decide(d: &mut Dialog, capture_end: Timestamp) {
     d.ended_by = match (d.bye, d.cancel) {
@@ -616,14 +752,10 @@ fn decide(d: &mut Dialog, capture_end: Timestamp) {
     }
     d.outcome = Some(match d.final_response {
         Some((status, _)) => outcome_for(status, d.first_provisional.is_some()),
-        None => {
-            let last = d.last_invite_copy.or(d.first_invite).map_or(capture_end, |f| f.time);
-            if capture_end.0.saturating_sub(last.0) >= TRANSACTION_TIMEOUT_NS {
-                Outcome::Failed
-            } else {
-                Outcome::Incomplete
-            }
-        }
+        None => match no_final_state(d, capture_end, TRANSACTION_TIMEOUT_NS, TIMER_C_NS) {
+            Some(NoFinal::TimerB { .. } | NoFinal::TimerC { .. }) => Outcome::Failed,
+            _ => Outcome::Incomplete,
+        },
     });
 }
 
@@ -838,17 +970,19 @@ Call-ID: call-1\r\nCSeq: CSEQ BYE\r\nContent-Length: 0\r\n\r\n"
         assert_eq!(c.finish(31_999).outcome, Some(Outcome::Incomplete));
         let mut c = Call::new();
         c.send(0, A, B, &req("INVITE", 1, "i1", None, false));
-        // Retransmissions move Timer B's start: last copy at 3.5 s → failed from 35.5 s.
+        // Timer B runs from the first transmission (RFC 3261 §17.1.1.2), not from a
+        // retransmission: copies up to 3.5 s, failed from 32 s.
         c.send(500, A, B, &req("INVITE", 1, "i1", None, false));
         c.send(1500, A, B, &req("INVITE", 1, "i1", None, false));
         c.send(3500, A, B, &req("INVITE", 1, "i1", None, false));
-        let d = c.finish(35_000);
-        assert_eq!(d.outcome, Some(Outcome::Incomplete));
+        let d = c.finish(32_000);
+        assert_eq!(d.outcome, Some(Outcome::Failed));
         assert_eq!(d.last_invite_copy.map(|f| f.number), Some(4));
+        assert_eq!(d.last_invite_first_copy.map(|f| f.number), Some(1));
         let mut c = Call::new();
         c.send(0, A, B, &req("INVITE", 1, "i1", None, false));
         c.send(3500, A, B, &req("INVITE", 1, "i1", None, false));
-        assert_eq!(c.finish(35_500).outcome, Some(Outcome::Failed));
+        assert_eq!(c.finish(31_900).outcome, Some(Outcome::Incomplete));
     }
 
     #[test]

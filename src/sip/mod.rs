@@ -6,6 +6,7 @@
 //! transaction keys for retransmission detection, TCP stream buffers (all bounded).
 
 pub mod dialog;
+pub mod facts;
 pub mod register;
 pub mod scan;
 pub mod tcp;
@@ -21,7 +22,8 @@ use crate::warn::{WarningKind, Warnings};
 
 use crate::sdp::SessionDescription;
 use crate::time::Timestamp;
-pub use dialog::{DialogCounters, DialogLimits, DialogTable, Wire};
+pub use dialog::{no_final_state, DialogCounters, DialogLimits, DialogTable, NoFinal, Wire};
+pub use facts::{Correlation, NotifyFact, Refresher, ReplacesFact, SessionTimerFact, TransferFact};
 pub use scan::{scan_datagram, scan_message, MalformedKind, ScanError, SipMessageRef};
 pub use tcp::{TcpCounters, TcpLimits, TcpReassembler};
 
@@ -255,6 +257,12 @@ pub struct Dialog {
     pub ack: Option<FrameRef>,
     /// Last copy (retransmissions included) of any INVITE of the attempt: Timer B runs from it.
     pub last_invite_copy: Option<FrameRef>,
+    /// First copy of the last INVITE transaction of the attempt: Timer B runs from its first
+    /// transmission (RFC 3261 §17.1.1.2; UDP copies at 0, 0.5, … 31.5 s).
+    pub last_invite_first_copy: Option<FrameRef>,
+    /// Last provisional response (100–199, first copies) to an INVITE of the attempt: with one,
+    /// the attempt waits on Timer C, not Timer B (see `dialog::no_final_state`).
+    pub last_provisional: Option<FrameRef>,
     /// First response other than 100 to an INVITE of the attempt, challenges (401/407)
     /// excluded: `srd_ms` end (RFC 6076).
     pub first_response: Option<(u16, FrameRef)>,
@@ -281,6 +289,32 @@ pub struct Dialog {
     pub p_asserted_identity: Option<String>,
     /// The initial INVITE carried Diversion or History-Info (a forwarded call).
     pub diverted: bool,
+    /// 2xx responses to INVITE/UPDATE that carried Session-Expires (RFC 4028), in order
+    /// (at most `facts::MAX_SESSION_TIMERS`).
+    pub session_timers: Vec<SessionTimerFact>,
+    /// REFERs of this dialog with their answer and NOTIFYs (RFC 3515), in order (at most
+    /// `facts::MAX_TRANSFERS`). See [`Dialog::transfer_point`].
+    pub transfers: Vec<TransferFact>,
+    /// The initial INVITE carried `Replaces` (RFC 3891): the dialog it replaces.
+    pub replaces: Option<ReplacesFact>,
+    /// Referred-By URI of the initial INVITE (RFC 3892): this call was started by a transfer.
+    pub referred_by: Option<String>,
+    /// Explicit leg identifiers of the initial INVITE (Session-ID, P-Charging-Vector icid,
+    /// correlation headers; diagnosis.md §5 rule 2).
+    pub correlation: Correlation,
+    /// The initial INVITE conveyed a location (Geolocation header, RFC 6442, or PIDF-LO body,
+    /// RFC 4119): for `emergency_routing`/`no_location`.
+    pub location: bool,
+}
+
+impl Dialog {
+    /// Where a transfer happened in this dialog: the frame (and so the time) of the first REFER
+    /// that was accepted with a 2xx (RFC 3515 §2.4.2), paired with that 2xx's frame. `None`
+    /// when no REFER was accepted. For the media rules (`media_stops_after_transfer`): media
+    /// after `.1.time` belongs to the transferred call.
+    pub fn transfer_point(&self) -> Option<(FrameRef, FrameRef)> {
+        self.transfers.iter().find_map(|t| t.accepted().map(|ok| (t.refer, ok)))
+    }
 }
 
 /// Registration state of an AOR (contract `registrations[].status`).

@@ -210,6 +210,10 @@ pub struct SipMessageRef<'a> {
     pub bad_header_lines: usize,
     /// The body (Content-Length bytes, or what the datagram has).
     pub body: &'a [u8],
+    /// The start line and header section as received (up to the empty line), for the few
+    /// headers the SIP stage reads only on some messages (Refer-To, Event, correlation ids:
+    /// `sip::facts`); borrowed, so scanning allocates nothing for it.
+    pub head: &'a [u8],
 }
 
 impl<'a> SipMessageRef<'a> {
@@ -291,6 +295,7 @@ pub struct DatagramFlaws {
 /// means an empty body (RFC 3261 §18.3 requires it on streams).
 pub fn scan_message(buf: &[u8]) -> Result<(SipMessageRef<'_>, usize), ScanError> {
     let (mut msg, body_start) = scan_head(buf, false)?;
+    msg.head = buf.get(..body_start).unwrap_or(buf);
     let len = match msg.content_length {
         ContentLength::Absent => 0,
         ContentLength::Value(n) if n > MAX_BODY_BYTES => return Err(ScanError::Malformed(MalformedKind::BodyTooLarge)),
@@ -307,6 +312,7 @@ pub fn scan_message(buf: &[u8]) -> Result<(SipMessageRef<'_>, usize), ScanError>
 pub fn scan_datagram(buf: &[u8]) -> Result<(SipMessageRef<'_>, DatagramFlaws), ScanError> {
     let mut flaws = DatagramFlaws::default();
     let (mut msg, body_start) = scan_head(buf, true)?;
+    msg.head = buf.get(..body_start).unwrap_or(buf);
     if body_start > buf.len() {
         // scan_head in datagram mode signals "no empty line" by body_start == len + 1.
         flaws.headers_unterminated = true;
@@ -514,6 +520,7 @@ fn scan_head(buf: &[u8], datagram: bool) -> Result<(SipMessageRef<'_>, usize), S
         header_count: 0,
         bad_header_lines: 0,
         body: &[],
+        head: &[],
     };
     loop {
         if pos > MAX_HEADER_BYTES {

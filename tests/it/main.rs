@@ -7,6 +7,7 @@ mod common;
 mod diagnosis;
 mod diagnosis_flow;
 mod diagnosis_stream;
+mod diagnosis_sig;
 mod hostile;
 #[cfg(feature = "live")]
 mod live;
