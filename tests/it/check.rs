@@ -472,6 +472,8 @@ fn hold_rtt_and_registrations_from_the_records() {
         attempts: 1,
         failures: u32::from(status != "registered"),
         missed_calls: Vec::new(),
+        reasons: Vec::new(),
+        activity: None,
     };
     doc.registrations =
         vec![reg("sip:2001@x", "registered"), reg("sip:2002@x", "registered"), reg("sip:2003@x", "failed")];
