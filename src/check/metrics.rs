@@ -43,6 +43,9 @@ pub const TWO_WAY_UNJUDGEABLE: &[&str] = &["media_not_captured", "negotiated_one
 pub const TRANSFER_CODES: &[&str] =
     &["transfer", "transfer_rejected", "transfer_target_failed", "media_stops_after_transfer"];
 
+/// Codes that fail a transfer call besides the transfer codes (diagnosis.md §7 "Transfers").
+pub const TRANSFER_ALSO_FAILING: &[&str] = &["glare", "call_leg_does_not_exist", "forbidden"];
+
 /// A metric name of the contract (plus the additive feature metrics at the end).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Metric {
@@ -90,11 +93,14 @@ pub enum Metric {
     TransferOkPct,
     /// Additive: forwarded calls (`forwarded`) that reached a destination, %.
     ForwardedReachedPct,
+    /// Additive: calls with `number_translation_mismatch` ("no calls with number-translation
+    /// mismatch", issue 9 provisioning).
+    TranslationMismatchCalls,
 }
 
 impl Metric {
     /// Every metric, in contract order.
-    pub const ALL: [Metric; 22] = [
+    pub const ALL: [Metric; 23] = [
         Metric::TwoWayAudioPct,
         Metric::OneWayCalls,
         Metric::JitterP95Ms,
@@ -117,6 +123,7 @@ impl Metric {
         Metric::HoldResumeOkPct,
         Metric::TransferOkPct,
         Metric::ForwardedReachedPct,
+        Metric::TranslationMismatchCalls,
     ];
 
     /// The contract name.
@@ -144,6 +151,7 @@ impl Metric {
             Metric::HoldResumeOkPct => "hold_resume_ok_pct",
             Metric::TransferOkPct => "transfer_ok_pct",
             Metric::ForwardedReachedPct => "forwarded_reached_pct",
+            Metric::TranslationMismatchCalls => "translation_mismatch_calls",
         }
     }
 
@@ -221,6 +229,8 @@ pub struct Context<'a> {
 pub struct Population<'a> {
     /// Scope kind.
     pub kind: ScopeKind,
+    /// The site or pair key (None for global).
+    pub site: Option<String>,
     /// Calls.
     pub calls: Vec<&'a CallRow>,
     /// Streams.
@@ -258,7 +268,7 @@ impl<'a> Context<'a> {
                     self.doc.registrations.iter().collect(),
                 ),
             };
-        Population { kind, calls, streams, registrations }
+        Population { kind, site: key.map(str::to_owned), calls, streams, registrations }
     }
 
     fn record(&self, row: &CallRow) -> Option<&'a Call> {
@@ -292,11 +302,11 @@ impl<'a> Context<'a> {
             Metric::CallerIdOkPct => self.caller_id(pop),
             Metric::EmergencyOkPct => self.share_of_calls(
                 pop,
-                |c| has(c, "emergency_call"),
+                |c| has(c, "emergency_call") || has(c, "emergency_routing"),
                 |c| !has(c, "emergency_routing"),
                 &["emergency_routing"],
                 "no emergency calls (emergency_call) in this scope",
-                Some("judged: answered or at least not failed/abandoned; egress trunk and location (wrong_egress, no_location) are not evaluated by today's diagnosis"),
+                Some("judged by emergency_routing (failed, abandoned, wrong_egress, no_location, translated) as the diagnosis emits it"),
             ),
             Metric::T38OkPct => self.share_of_calls(
                 pop,
@@ -315,7 +325,7 @@ impl<'a> Context<'a> {
             Metric::RegisteredPct => self.registered(pop),
             Metric::HoldResumeOkPct => self.share_of_calls(
                 pop,
-                |c| c.verdict.reasons.iter().any(resumed_hold),
+                |c| c.verdict.reasons.iter().any(resumed_hold) || has(c, "media_stops_after_resume"),
                 |c| !c.verdict.reasons.iter().any(|r| TWO_WAY_FAIL_CODES.contains(&r.code)),
                 TWO_WAY_FAIL_CODES,
                 "no call was put on hold and resumed (hold) in this scope",
@@ -324,14 +334,20 @@ impl<'a> Context<'a> {
             Metric::TransferOkPct => self.share_of_calls(
                 pop,
                 |c| c.verdict.reasons.iter().any(|r| TRANSFER_CODES.contains(&r.code)),
+                // Completes with two-way media (diagnosis.md §7 "Transfers").
                 |c| {
                     has(c, "transfer")
-                        && !c.verdict.reasons.iter().any(|r| r.code != "transfer" && TRANSFER_CODES.contains(&r.code))
+                        && !c.verdict.reasons.iter().any(|r| {
+                            (r.code != "transfer" && TRANSFER_CODES.contains(&r.code))
+                                || TRANSFER_ALSO_FAILING.contains(&r.code)
+                                || TWO_WAY_FAIL_CODES.contains(&r.code)
+                        })
                 },
-                &["transfer_rejected", "transfer_target_failed", "media_stops_after_transfer"],
-                "transfers cannot be judged: today's diagnosis emits no transfer codes (transfer, transfer_rejected, transfer_target_failed)",
+                &["transfer_rejected", "transfer_target_failed", "media_stops_after_transfer", "glare", "call_leg_does_not_exist"],
+                "no transfer (transfer, transfer_rejected, transfer_target_failed, media_stops_after_transfer) in this scope",
                 None,
             ),
+            Metric::TranslationMismatchCalls => self.translation(pop),
             Metric::ForwardedReachedPct => self.share_of_calls(
                 pop,
                 |c| has(c, "forwarded"),
@@ -362,6 +378,20 @@ impl<'a> Context<'a> {
             evidence: judged.len() as u64,
             worst: worst_by_reasons(&failing, TWO_WAY_FAIL_CODES),
             note: judged.is_empty().then(|| "no answered call with captured media in this scope".to_owned()),
+        }
+    }
+
+    fn translation(&self, pop: &Population<'_>) -> Measured {
+        let all: Vec<(&CallRow, &Call)> = pop.calls.iter().filter_map(|c| Some((*c, self.record(c)?))).collect();
+        let failing: Vec<(&CallRow, &Call)> =
+            all.iter().copied().filter(|(_, c)| has(c, "number_translation_mismatch")).collect();
+        Measured {
+            value: Some(failing.len() as f64),
+            evidence: all.len() as u64,
+            worst: worst_by_reasons(&failing, &["number_translation_mismatch"]),
+            note: Some(
+                "judged on paired legs only (diagnosis.md §5): a call seen on one leg cannot show a mismatch".into(),
+            ),
         }
     }
 
@@ -570,6 +600,11 @@ impl<'a> Context<'a> {
         )
     }
 
+    /// Registration health (diagnosis.md §7): the AORs of the scope plus the extensions the site
+    /// findings name (`unregistered_extensions`: listed for a site, or callees of 404/480) that
+    /// have no record; an AOR counts as registered when its status at the end is `registered`,
+    /// it does not churn (`registration_churn` inputs) and no failing `registration_failed`
+    /// stands on it.
     fn registered(&self, pop: &Population<'_>) -> Measured {
         if pop.kind == ScopeKind::SitePair {
             return Measured {
@@ -578,33 +613,88 @@ impl<'a> Context<'a> {
             };
         }
         let regs = &pop.registrations;
-        let ok = regs.iter().filter(|r| r.status == "registered").count();
-        let worst = regs
+        let healthy = |r: &RegistrationRecord| {
+            r.status == "registered"
+                && !r.activity.as_ref().is_some_and(|a| a.churning)
+                && !r.reasons.iter().any(|x| x.code == "registration_failed" && x.severity == Severity::Fail)
+        };
+        let ok = regs.iter().filter(|r| healthy(r)).count();
+        let mut worst: Vec<Worst> = regs
             .iter()
-            .filter(|r| r.status != "registered")
-            .take(WORST_CALLS)
-            .map(|r| Worst {
-                call_id: r.missed_calls.first().cloned(),
-                aor: Some(r.aor.clone()),
-                reasons: vec![format!("registration_{}", r.status)],
-                why: format!(
-                    "{} is {} (last response {}){}",
-                    r.aor,
-                    r.status,
-                    r.last_code.map_or_else(|| "none".to_owned(), |c| c.to_string()),
-                    if r.missed_calls.is_empty() {
-                        String::new()
-                    } else {
-                        format!("; {} calls to it failed while unregistered", r.missed_calls.len())
-                    }
-                ),
+            .filter(|r| !healthy(r))
+            .map(|r| {
+                let mut reasons: Vec<String> = r.reasons.iter().map(|x| x.code.to_owned()).collect();
+                if r.activity.as_ref().is_some_and(|a| a.churning) {
+                    reasons.push("registration_churn".into());
+                }
+                if reasons.is_empty() {
+                    reasons.push(format!("registration_{}", r.status));
+                }
+                reasons.dedup();
+                Worst {
+                    call_id: r.missed_calls.first().cloned(),
+                    aor: Some(r.aor.clone()),
+                    reasons,
+                    why: format!(
+                        "{} is {} (last response {}){}",
+                        r.aor,
+                        r.status,
+                        r.last_code.map_or_else(|| "none".to_owned(), |c| c.to_string()),
+                        if r.missed_calls.is_empty() {
+                            String::new()
+                        } else {
+                            format!("; {} calls to it failed while unregistered", r.missed_calls.len())
+                        }
+                    ),
+                }
             })
             .collect();
+        // Extensions the site findings name that no registration record covers.
+        let mut missing = 0usize;
+        for row in &self.doc.sites {
+            let site = row.get("site").and_then(|v| v.as_str()).unwrap_or("");
+            let in_scope = match pop.kind {
+                ScopeKind::Site => pop.site.as_deref() == Some(site),
+                _ => true,
+            };
+            if !in_scope || !row.get("peer_site").is_some_and(serde_json::Value::is_null) {
+                continue;
+            }
+            let findings = row.get("reasons").and_then(|v| v.as_array()).map_or(&[][..], Vec::as_slice);
+            for f in
+                findings.iter().filter(|f| f.get("code").and_then(|c| c.as_str()) == Some("unregistered_extensions"))
+            {
+                let calls: Vec<String> = f
+                    .get("calls")
+                    .and_then(|c| c.as_array())
+                    .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
+                    .unwrap_or_default();
+                for ext in
+                    f.get("extensions").and_then(|e| e.as_array()).into_iter().flatten().filter_map(|e| e.as_str())
+                {
+                    let covered = self.doc.registrations.iter().any(|r| {
+                        crate::report::registrations::same_user(crate::report::registrations::uri_user(&r.aor), ext)
+                    });
+                    if covered {
+                        continue;
+                    }
+                    missing += 1;
+                    worst.push(Worst {
+                        call_id: calls.first().cloned(),
+                        aor: Some(ext.to_owned()),
+                        reasons: vec!["unregistered_extensions".into()],
+                        why: format!("extension {ext} at site {site} had no binding in the capture (no REGISTER seen)"),
+                    });
+                }
+            }
+        }
+        worst.truncate(WORST_CALLS);
+        let total = regs.len() + missing;
         Measured {
-            value: ratio(ok, regs.len()),
-            evidence: regs.len() as u64,
+            value: ratio(ok, total),
+            evidence: total as u64,
             worst,
-            note: regs.is_empty().then(|| "no REGISTER transactions in this scope".to_owned()),
+            note: (total == 0).then(|| "no REGISTER transactions or listed extensions in this scope".to_owned()),
         }
     }
 

@@ -534,7 +534,12 @@ fn analyse_with_sites(
         callscope::pipeline::analyze(captures, config)?
     };
     let mut doc = report::build(&analysis);
-    let sites = callscope::sites::attach(&mut doc, &map, &SiteOptions { bucket_minutes: flags.bucket_minutes });
+    let sites = callscope::sites::attach_with(
+        &mut doc,
+        &map,
+        &SiteOptions { bucket_minutes: flags.bucket_minutes },
+        &config.diagnosis,
+    );
     Ok((doc, sites))
 }
 

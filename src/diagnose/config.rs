@@ -28,6 +28,41 @@ min_copies = 3           # transmissions of one message on one hop (>= 1.5 s los
 [diagnosis.auth_failure]
 max_challenges = 2       # credentialed retries challenged again this often = bad credentials
 
+[diagnosis.registration_churn]
+min_per_hour = 6         # REGISTER transactions per AOR per hour above max(this, expiry_factor x 3600/Expires)
+expiry_factor = 2.0
+max_address_changes = 3  # Contact or source ip:port changes per AOR per hour (NAT rebinding)
+max_consecutive_failures = 3
+site_aor_pct = 10.0      # flagged when at least this share of a site's AORs churn
+
+[diagnosis.unregistered_extensions]
+min_capture_s = 3600     # a listed extension never seen registering counts only if the capture runs this long
+
+[diagnosis.busy_hour_degradation]
+min_buckets = 8          # buckets (sites.bucket_min, 15 min) with media of the pair and direction
+min_calls = 30           # answered calls behind them
+min_rho = 0.6            # Spearman rho between concurrency and a quality measure
+mos_drop = 0.3           # top- vs bottom-quartile-concurrency median MOS
+loss_factor = 2.0        # ... or loss at least this many times higher
+loss_points = 1.0        # ... and at least this many points higher
+
+[diagnosis.trunk_saturation]
+min_failures = 3         # service_unavailable calls to the trunk in one bucket
+near_limit_pct = 90.0    # trunk concurrency at least this share of its limit
+# Channel limit per trunk host, e.g. { "203.0.113.20" = 30 }; unset: the observed maximum.
+# Trunks are caller_id.trunk_hosts and these hosts; with neither, every callee address.
+channels = {}
+
+[diagnosis.inter_site_one_way]
+min_calls = 3            # answered calls of the pair and direction
+rate_pct = 20.0          # one_way_audio + no_media rate on A->B at least this
+max_other_pct = 5.0      # while B->A and other pairs of A or B stay at or below this
+
+[diagnosis.inter_site_qos_mismatch]
+min_flows = 3            # RTP streams per direction
+marked_pct = 80.0        # A->B flows with the expected DSCP at least this share
+unmarked_pct = 20.0      # while B->A flows with it at most this share
+
 [diagnosis.long_setup]
 pdd_on_net_ms = 3000     # both ends internal (needs a site map; unused without one)
 pdd_off_net_ms = 8000    # otherwise (ITU-T E.721)
@@ -322,6 +357,18 @@ section!(
         retransmissions: Retransmissions = Retransmissions::default(),
         /// `auth_failure`.
         auth_failure: AuthFailure = AuthFailure::default(),
+        /// `registration_churn` (site).
+        registration_churn: RegistrationChurn = RegistrationChurn::default(),
+        /// `unregistered_extensions` (site).
+        unregistered_extensions: UnregisteredExtensions = UnregisteredExtensions::default(),
+        /// `busy_hour_degradation` (site pair).
+        busy_hour_degradation: BusyHourDegradation = BusyHourDegradation::default(),
+        /// `trunk_saturation` (trunk).
+        trunk_saturation: TrunkSaturation = TrunkSaturation::default(),
+        /// `inter_site_one_way` (site pair).
+        inter_site_one_way: InterSiteOneWay = InterSiteOneWay::default(),
+        /// `inter_site_qos_mismatch` (site pair).
+        inter_site_qos_mismatch: InterSiteQos = InterSiteQos::default(),
         /// `long_setup`.
         long_setup: LongSetup = LongSetup::default(),
         /// `unanswered_ringing`.
@@ -462,6 +509,78 @@ section!(
     AuthFailure {
         /// Re-challenges of credentialed retries.
         max_challenges: u32 = 2,
+    }
+);
+section!(
+    /// `[diagnosis.registration_churn]` (diagnosis.md §4.5).
+    RegistrationChurn {
+        /// Floor of the per-hour REGISTER transaction limit.
+        min_per_hour: u32 = 6,
+        /// Multiple of the refresh rate the granted expiry implies.
+        expiry_factor: f64 = 2.0,
+        /// Contact or source changes per hour.
+        max_address_changes: u32 = 3,
+        /// Consecutive failed attempts.
+        max_consecutive_failures: u32 = 3,
+        /// Share of a site's AORs that must churn, %.
+        site_aor_pct: f64 = 10.0,
+    }
+);
+section!(
+    /// `[diagnosis.unregistered_extensions]` (diagnosis.md §4.5).
+    UnregisteredExtensions {
+        /// Capture length that proves a listed extension never registered, s.
+        min_capture_s: u64 = 3600,
+    }
+);
+section!(
+    /// `[diagnosis.busy_hour_degradation]` (diagnosis.md §4.5).
+    BusyHourDegradation {
+        /// Buckets with media.
+        min_buckets: usize = 8,
+        /// Answered calls.
+        min_calls: usize = 30,
+        /// Spearman rho.
+        min_rho: f64 = 0.6,
+        /// Median MOS drop, top vs bottom quartile.
+        mos_drop: f64 = 0.3,
+        /// Loss ratio, top vs bottom quartile.
+        loss_factor: f64 = 2.0,
+        /// Loss difference, percentage points.
+        loss_points: f64 = 1.0,
+    }
+);
+section!(
+    /// `[diagnosis.trunk_saturation]` (diagnosis.md §4.5).
+    TrunkSaturation {
+        /// `service_unavailable` calls in one bucket.
+        min_failures: u32 = 3,
+        /// Concurrency as a share of the limit, %.
+        near_limit_pct: f64 = 90.0,
+        /// Channel limit per trunk host (IP address text).
+        channels: std::collections::BTreeMap<String, u32> = std::collections::BTreeMap::new(),
+    }
+);
+section!(
+    /// `[diagnosis.inter_site_one_way]` (diagnosis.md §4.5).
+    InterSiteOneWay {
+        /// Answered calls of the direction.
+        min_calls: u32 = 3,
+        /// Failure rate, %.
+        rate_pct: f64 = 20.0,
+        /// Reverse and neighbouring pairs' rate at most, %.
+        max_other_pct: f64 = 5.0,
+    }
+);
+section!(
+    /// `[diagnosis.inter_site_qos_mismatch]` (diagnosis.md §4.5).
+    InterSiteQos {
+        /// Streams per direction.
+        min_flows: usize = 3,
+        /// Marked share one way, %.
+        marked_pct: f64 = 80.0,
+        /// Marked share the other way at most, %.
+        unmarked_pct: f64 = 20.0,
     }
 );
 section!(

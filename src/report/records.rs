@@ -128,6 +128,9 @@ pub struct Call {
     pub linked: Vec<Link>,
     /// Where the capture saw this call from (diagnosis.md §6; additive).
     pub vantage: Option<diagnose::flows::Vantage>,
+    /// Frame number of the first INVITE (additive; site findings cite it, diagnosis.md §4.5).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_frame: Option<u64>,
 }
 
 /// `streams[]`.
@@ -344,6 +347,11 @@ pub struct RegistrationRecord {
     /// Additive: Call-IDs of calls that ended 404/480 towards this AOR's user while it was not
     /// registered (see [`crate::report::registrations::callee_unregistered`]).
     pub missed_calls: Vec<String>,
+    /// Additive: registration-scoped reasons (`registration_failed`, diagnosis.md §4.5).
+    pub reasons: Vec<Reason>,
+    /// Additive: REGISTER activity per hour (the `registration_churn` inputs); null without history.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub activity: Option<crate::report::registrations::RegisterActivity>,
 }
 
 /// Rounds to 3 decimals, the precision tshark prints, so JSON does not carry float noise.
@@ -593,6 +601,7 @@ fn build_call(d: &Dialog, streams: &[Stream], verdict: Verdict, linked: Vec<Link
         mos_callee_to_caller: direction_mos(&call_streams, StreamDirection::CalleeToCaller),
         linked,
         vantage: None,
+        first_frame: d.first_invite.map(|f| f.number),
     }
 }
 

@@ -7,11 +7,169 @@
 //! 3600 s). Known approximation: every 2xx of an AOR is given the expiry of its *last* 2xx,
 //! because the per-message expiry is not kept in the dialog timeline; a de-registration
 //! (`unregistered` status) ends the binding at its 2xx.
+//!
+//! It also judges each AOR's attempt history (diagnosis.md §4.5): `registration_failed`
+//! (incl. subcode `expired`) on the registration, and the per-AOR churn figures
+//! ([`RegisterActivity`]) the sites stage aggregates into `registration_churn`.
 
+use serde::Serialize;
+
+use crate::diagnose::{DiagnosisConfig, Reason, ReasonClass, Severity};
 use crate::pipeline::Analysis;
 use crate::report::records::RegistrationRecord;
+use crate::sip::dialog::TRANSACTION_TIMEOUT_NS;
+use crate::sip::register::{AttemptOutcome, RegisterAttempt};
 use crate::sip::{Dialog, Method, Registration, RegistrationStatus};
 use crate::time::Timestamp;
+
+/// One hour, ns: the window of the churn rule ("per AOR per hour", diagnosis.md §4.5).
+const HOUR_NS: i64 = 3_600_000_000_000;
+
+/// An AOR's REGISTER activity: the inputs of `registration_churn` (diagnosis.md §4.5).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RegisterActivity {
+    /// Most REGISTER transactions (attempts) inside any 60-minute window.
+    pub max_attempts_per_hour: u32,
+    /// The limit: max(`min_per_hour`, `expiry_factor` × 3600 / the shortest granted expiry).
+    pub attempts_limit_per_hour: f64,
+    /// Most Contact or source `ip:port` changes between consecutive attempts inside any 60-minute window.
+    pub max_address_changes_per_hour: u32,
+    /// Longest run of consecutive failed attempts.
+    pub max_consecutive_failures: u32,
+    /// Any of the three limits was reached: the AOR churns.
+    pub churning: bool,
+    /// A 2xx granted a binding at some time in the capture.
+    pub ever_granted: bool,
+    /// Frame of the AOR's first REGISTER.
+    pub first_frame: u64,
+}
+
+/// Reason phrases of the finals a registrar sends (RFC 3261 §21), for details.
+fn register_phrase(code: u16) -> &'static str {
+    match code {
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        407 => "Proxy Authentication Required",
+        408 => "Request Timeout",
+        423 => "Interval Too Brief",
+        480 => "Temporarily Unavailable",
+        500 => "Server Internal Error",
+        503 => "Service Unavailable",
+        504 => "Server Time-out",
+        _ => "response",
+    }
+}
+
+/// The churn figures of one AOR's history, `None` without history.
+pub fn activity(history: &[RegisterAttempt], cfg: &DiagnosisConfig) -> Option<RegisterActivity> {
+    let first = history.first()?;
+    let c = &cfg.diagnosis.registration_churn;
+    let mut max_attempts = 0u32;
+    let mut max_changes = 0u32;
+    for (i, a) in history.iter().enumerate() {
+        let end = a.first.time.0.saturating_add(HOUR_NS);
+        let window: Vec<&RegisterAttempt> = history.iter().skip(i).take_while(|b| b.first.time.0 < end).collect();
+        max_attempts = max_attempts.max(u32::try_from(window.len()).unwrap_or(u32::MAX));
+        let changes = window
+            .windows(2)
+            .filter(|w| matches!(w, [x, y] if x.source != y.source || x.contact_hash != y.contact_hash))
+            .count();
+        max_changes = max_changes.max(u32::try_from(changes).unwrap_or(u32::MAX));
+    }
+    let (mut run, mut max_run) = (0u32, 0u32);
+    for a in history {
+        run = if a.failed() { run + 1 } else { 0 };
+        max_run = max_run.max(run);
+    }
+    let shortest = history.iter().filter_map(|a| a.expires_s).filter(|&e| e > 0).min();
+    let implied = shortest.map_or(0.0, |e| 3600.0 / f64::from(e));
+    let limit = f64::from(c.min_per_hour).max(c.expiry_factor * implied);
+    Some(RegisterActivity {
+        max_attempts_per_hour: max_attempts,
+        attempts_limit_per_hour: (limit * 1000.0).round() / 1000.0,
+        max_address_changes_per_hour: max_changes,
+        max_consecutive_failures: max_run,
+        churning: f64::from(max_attempts) > limit
+            || max_changes >= c.max_address_changes
+            || max_run >= c.max_consecutive_failures,
+        ever_granted: history.iter().any(|a| a.outcome == AttemptOutcome::Granted),
+        first_frame: first.first.number,
+    })
+}
+
+/// `registration_failed` reasons of one registration (diagnosis.md §4.5): attempts whose final
+/// is ≥ 300 and not resolved by a challenge or 423 retry, or unanswered within Timer F; subcode
+/// `expired` when a granted binding lapsed unrefreshed while the capture continued. An
+/// unretried challenge counts only once Timer F has passed before the capture's end (principle 2).
+/// Severity `fail` when the AOR ends unregistered because of it, `degrade` when a later
+/// attempt recovered.
+pub fn registration_reasons(reg: &Registration, capture_end: Timestamp, cfg: &DiagnosisConfig) -> Vec<Reason> {
+    let mut out = Vec::new();
+    let covered = |a: &RegisterAttempt| match a.outcome {
+        AttemptOutcome::ChallengeUnanswered => {
+            a.final_at.is_some_and(|f| capture_end.0.saturating_sub(f.time.0) >= TRANSACTION_TIMEOUT_NS)
+        }
+        _ => true,
+    };
+    let failed: Vec<&RegisterAttempt> = reg.history.iter().filter(|a| a.failed() && covered(a)).collect();
+    if let Some(last) = failed.last() {
+        let recovered = reg.history.iter().rev().take_while(|a| !std::ptr::eq(*a, *last)).any(|a| !a.failed());
+        let how = match (last.outcome, last.final_code) {
+            (AttemptOutcome::TimedOut, _) | (_, None) => "no final response within Timer F (32 s)".to_owned(),
+            (AttemptOutcome::ChallengeUnanswered, Some(code)) => {
+                format!("{code} {} never answered with a retry", register_phrase(code))
+            }
+            (_, Some(code)) => {
+                format!("{code} {}{}", register_phrase(code), if last.challenged { " after a challenge" } else { "" })
+            }
+        };
+        let frames: Vec<u64> = failed.iter().flat_map(|a| a.frames.iter().copied()).collect();
+        let detail = format!(
+            "{} of {} REGISTER attempts for {} failed; the last at {} from {}: {how}{}.",
+            failed.len(),
+            reg.history.len(),
+            reg.aor,
+            last.first.time,
+            last.source,
+            if recovered { "; a later attempt succeeded" } else { "" }
+        );
+        let severity = if recovered { Severity::Degrade } else { Severity::Fail };
+        out.push(
+            Reason::new("registration_failed", ReasonClass::Signaling, severity, None, detail, frames)
+                .metric("failed_attempts", failed.len() as f64)
+                .metric("attempts", reg.history.len() as f64)
+                .finish(cfg.diagnosis.max_frames),
+        );
+    }
+    if reg.status == RegistrationStatus::Expired {
+        let grant = reg.history.iter().rev().find(|a| a.outcome == AttemptOutcome::Granted);
+        if let (Some(g), Some(exp)) = (grant, reg.expires_s) {
+            let granted_at = g.final_at.map_or(g.first.time, |f| f.time);
+            let lapse = Timestamp(granted_at.0.saturating_add(i64::from(exp).saturating_mul(1_000_000_000)));
+            let detail = format!(
+                "The binding of {} granted at {granted_at} for {exp} s lapsed at {lapse} without a refresh; the capture went on {:.1} s past it.",
+                reg.aor,
+                capture_end.ms_since(lapse) / 1000.0
+            );
+            out.push(
+                Reason::new(
+                    "registration_failed",
+                    ReasonClass::Signaling,
+                    Severity::Fail,
+                    None,
+                    detail,
+                    g.frames.clone(),
+                )
+                .with_subcode("expired")
+                .metric("expires_s", f64::from(exp))
+                .metric("unrefreshed_s", capture_end.ms_since(lapse) / 1000.0)
+                .finish(cfg.diagnosis.max_frames),
+            );
+        }
+    }
+    out
+}
 
 /// RFC 3261 §10.2.1.1: a registrar without an explicit expiry grants 3600 s.
 const DEFAULT_EXPIRES_S: u32 = 3600;
@@ -164,6 +322,8 @@ pub fn build(analysis: &Analysis) -> Vec<RegistrationRecord> {
             attempts: r.attempts,
             failures: r.failures,
             missed_calls: Vec::new(),
+            reasons: registration_reasons(r, analysis.capture_end, &analysis.diagnosis),
+            activity: activity(&r.history, &analysis.diagnosis),
         })
         .collect();
     for d in analysis.dialogs.iter().filter(|d| d.first_invite.is_some()) {

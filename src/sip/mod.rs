@@ -364,6 +364,9 @@ pub struct Registration {
     pub failures: u32,
     /// Evidence frames: REGISTER first copies and final responses (first 32).
     pub frames: Vec<FrameRef>,
+    /// Every attempt in time order (at most `register::MAX_ATTEMPTS_PER_AOR`), for the
+    /// registration findings of diagnosis.md §4.5.
+    pub history: Vec<register::RegisterAttempt>,
 }
 
 /// Limits of the SIP stage.

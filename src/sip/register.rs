@@ -7,6 +7,11 @@
 //! retry, or unanswered for Timer F (32 s) while the capture went on. `expires_s` is the expiry
 //! granted in the 2xx (Contact `expires`, else Expires); `Expires: 0` granted → `unregistered`;
 //! a binding not refreshed by its expiry while the capture continues → `expired`.
+//!
+//! A 423 Interval Too Brief is resolved like a challenge: the retry with a longer expiry (same
+//! Call-ID, higher CSeq, within Timer F) belongs to the same attempt (RFC 3261 §10.2.8), so only
+//! an unresolved 423 is a failure (diagnosis.md §4.5 `registration_failed`). Every attempt is
+//! also kept in [`Registration::history`] (bounded) for the churn and failure findings.
 
 use std::collections::HashMap;
 
@@ -21,6 +26,65 @@ use crate::warn::{WarningKind, Warnings};
 pub const MAX_AORS: usize = 100_000;
 /// Most evidence frames kept per AOR.
 pub const MAX_FRAMES_PER_AOR: usize = 32;
+/// Most attempts kept in an AOR's history (a day of 6-minute refreshes, or hours of churn);
+/// later attempts are counted in [`RegistrationTable::history_dropped`], not kept.
+pub const MAX_ATTEMPTS_PER_AOR: usize = 256;
+/// Most frames kept per attempt (REGISTER, challenge, retry, final, and a few more retries).
+pub const MAX_FRAMES_PER_ATTEMPT: usize = 8;
+
+/// How one REGISTER attempt (a REGISTER plus its challenge or 423 retries) ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum AttemptOutcome {
+    /// No final response yet.
+    #[default]
+    Pending,
+    /// 2xx granting a binding (expiry > 0).
+    Granted,
+    /// 2xx with expiry 0 or `Contact: *` (de-registration).
+    Deregistered,
+    /// Last final was a 401/407/423 never retried (a failure once Timer F has passed).
+    ChallengeUnanswered,
+    /// Final ≥ 300 other than a resolvable challenge.
+    Failed,
+    /// No final response within Timer F while the capture went on.
+    TimedOut,
+}
+
+/// One REGISTER attempt of an AOR.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegisterAttempt {
+    /// First REGISTER of the attempt.
+    pub first: FrameRef,
+    /// Its source.
+    pub source: std::net::SocketAddr,
+    /// Hash of its Contact URI (0 without Contact): enough to see the binding address change.
+    pub contact_hash: u64,
+    /// Frame numbers: REGISTER, challenge, retry, final (at most [`MAX_FRAMES_PER_ATTEMPT`]).
+    pub frames: Vec<u64>,
+    /// Last final response code.
+    pub final_code: Option<u16>,
+    /// When the last final response (or challenge) arrived.
+    pub final_at: Option<FrameRef>,
+    /// A 401/407/423 came before the last REGISTER of the attempt.
+    pub challenged: bool,
+    /// Expiry granted by its 2xx.
+    pub expires_s: Option<u32>,
+    /// How it ended.
+    pub outcome: AttemptOutcome,
+}
+
+impl RegisterAttempt {
+    /// The attempt failed (a final ≥ 300 not resolved by a retry, or Timer F).
+    pub fn failed(&self) -> bool {
+        matches!(self.outcome, AttemptOutcome::Failed | AttemptOutcome::TimedOut | AttemptOutcome::ChallengeUnanswered)
+    }
+
+    fn note_frame(&mut self, number: u64) {
+        if self.frames.len() < MAX_FRAMES_PER_ATTEMPT {
+            self.frames.push(number);
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy)]
 struct Pending {
@@ -39,6 +103,18 @@ struct AorState {
     challenge: Option<Pending>,
     /// When the current binding was granted.
     granted_at: Option<Timestamp>,
+    /// The attempt in progress is the last entry of `reg.history` (false when the history was full).
+    current_recorded: bool,
+}
+
+impl AorState {
+    fn current(&mut self) -> Option<&mut RegisterAttempt> {
+        if self.current_recorded {
+            self.reg.history.last_mut()
+        } else {
+            None
+        }
+    }
 }
 
 /// Registrations keyed by AOR.
@@ -50,6 +126,8 @@ pub struct RegistrationTable {
     pub untracked: u64,
     /// REGISTER / response copies (retransmissions, mirror duplicates).
     pub copies: u64,
+    /// Attempts not kept in a history because it held [`MAX_ATTEMPTS_PER_AOR`].
+    pub history_dropped: u64,
 }
 
 fn call_id_hash(call_id: &[u8]) -> u64 {
@@ -109,6 +187,7 @@ impl RegistrationTable {
                     pending: None,
                     challenge: None,
                     granted_at: None,
+                    current_recorded: false,
                 },
             );
         }
@@ -124,14 +203,39 @@ impl RegistrationTable {
             if at.time.0.saturating_sub(p.sent.0) >= TRANSACTION_TIMEOUT_NS {
                 st.reg.failures += 1;
                 st.reg.status = RegistrationStatus::Failed;
+                if let Some(a) = st.current() {
+                    a.outcome = AttemptOutcome::TimedOut;
+                }
             }
         }
+        let contact_hash = msg.contact.map_or(0, |c| call_id_hash(c.uri));
         if !is_retry {
             if st.challenge.is_some() {
                 // A challenge never answered with credentials ends that attempt as a failure.
                 st.reg.failures += 1;
             }
             st.reg.attempts += 1;
+            if st.reg.history.len() < MAX_ATTEMPTS_PER_AOR {
+                st.reg.history.push(RegisterAttempt {
+                    first: at,
+                    source: wire.src,
+                    contact_hash,
+                    frames: Vec::new(),
+                    final_code: None,
+                    final_at: None,
+                    challenged: false,
+                    expires_s: None,
+                    outcome: AttemptOutcome::Pending,
+                });
+                st.current_recorded = true;
+            } else {
+                st.current_recorded = false;
+                self.history_dropped += 1;
+            }
+        }
+        if let Some(a) = st.current() {
+            a.note_frame(at.number);
+            a.outcome = AttemptOutcome::Pending;
         }
         st.challenge = None;
         st.pending = Some(Pending { call_id: cid, cseq, sent: at.time });
@@ -174,25 +278,42 @@ impl RegistrationTable {
         st.pending = None;
         st.reg.last_code = Some(status);
         push_frame(&mut st.reg, at);
-        match status {
+        let outcome = match status {
             200..=299 => {
                 let granted = msg.contact.and_then(|c| c.expires).or(msg.expires);
                 st.reg.expires_s = granted;
                 st.granted_at = Some(at.time);
-                st.reg.status = if granted == Some(0) || msg.contact_star {
-                    RegistrationStatus::Unregistered
+                let dereg = granted == Some(0) || msg.contact_star;
+                st.reg.status = if dereg { RegistrationStatus::Unregistered } else { RegistrationStatus::Registered };
+                if let Some(a) = st.current() {
+                    a.expires_s = granted;
+                }
+                if dereg {
+                    AttemptOutcome::Deregistered
                 } else {
-                    RegistrationStatus::Registered
-                };
+                    AttemptOutcome::Granted
+                }
             }
-            401 | 407 => {
-                st.reg.status = RegistrationStatus::Challenged;
+            401 | 407 | 423 => {
+                // 423 (RFC 3261 §10.2.8) is resolved by a retry with a longer expiry, like a challenge.
+                st.reg.status = if status == 423 { RegistrationStatus::Failed } else { RegistrationStatus::Challenged };
                 st.challenge = Some(Pending { call_id: cid, cseq: p.cseq, sent: at.time });
+                if let Some(a) = st.current() {
+                    a.challenged = true;
+                }
+                AttemptOutcome::ChallengeUnanswered
             }
             _ => {
                 st.reg.status = RegistrationStatus::Failed;
                 st.reg.failures += 1;
+                AttemptOutcome::Failed
             }
+        };
+        if let Some(a) = st.current() {
+            a.note_frame(at.number);
+            a.final_code = Some(status);
+            a.final_at = Some(at);
+            a.outcome = outcome;
         }
     }
 
@@ -209,6 +330,9 @@ impl RegistrationTable {
                     if capture_end.0.saturating_sub(p.sent.0) >= TRANSACTION_TIMEOUT_NS {
                         st.reg.failures += 1;
                         st.reg.status = RegistrationStatus::Failed;
+                        if let Some(a) = st.current() {
+                            a.outcome = AttemptOutcome::TimedOut;
+                        }
                     }
                 }
                 if let (RegistrationStatus::Registered, Some(exp), Some(t)) =

@@ -143,6 +143,9 @@ pub struct Site {
     pub expected_dscp: u8,
     /// Numbering plan.
     pub numbering: Numbering,
+    /// Extensions (user parts) provisioned at the site, for `unregistered_extensions`
+    /// (diagnosis.md §4.5); empty: callees of 404/480 never seen registering are used instead.
+    pub extensions: Vec<String>,
 }
 
 /// All sites, in file order (first match wins).
@@ -171,6 +174,8 @@ struct SiteEntry {
     expected_dscp: Option<u8>,
     #[serde(default)]
     numbering: Numbering,
+    #[serde(default)]
+    extensions: Vec<String>,
 }
 
 impl SiteMap {
@@ -235,6 +240,7 @@ impl SiteMap {
                 timezone: entry.timezone,
                 expected_dscp,
                 numbering: entry.numbering,
+                extensions: entry.extensions,
             });
         }
         Ok(SiteMap { sites })

@@ -139,6 +139,10 @@ pub struct SiteSummary {
     pub dscp_expected_pct: Option<f64>,
     /// Quality against concurrency (additive).
     pub quality_vs_concurrency: QualityVsConcurrency,
+    /// Site-level findings filed under this row (diagnosis.md §2 `sites[].reasons`, §4.5);
+    /// only site rows (`peer_site` null) carry them, filed under the finding's sending site.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<super::findings::SiteFinding>,
 }
 
 /// One time bucket of one site pair (`windows.parquet`, the busy-hour chart).
@@ -258,6 +262,11 @@ pub fn failures_of(cs: &[&CallRow]) -> FailureCounts {
     }
 }
 
+/// The row of a site without calls or streams (one that only has findings, e.g. registrations).
+pub fn empty_summary(site: &str, opts: &SiteOptions) -> SiteSummary {
+    summary(site, None, &[], &[], &[], opts)
+}
+
 fn summary(
     site: &str,
     peer: Option<&str>,
@@ -313,6 +322,7 @@ fn summary(
             .map_or(0, |(start, _)| count(cs, |c| c.start_us >= start && c.start_us < start + BUSY_HOUR_US)),
         dscp_expected_pct: ratio(ss.iter().filter(|s| s.dscp_ok).count() as u64, ss.len() as u64),
         quality_vs_concurrency: quality_vs_concurrency(&spans, ss, all_calls),
+        reasons: Vec::new(),
     }
 }
 

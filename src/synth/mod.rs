@@ -25,6 +25,7 @@ pub mod pcap;
 pub mod rtp;
 pub mod scenario;
 pub mod sip;
+pub mod site_scenarios;
 pub mod sites;
 pub mod truth;
 

@@ -406,8 +406,20 @@ fn feature_criteria_met_missed_and_not_judgeable() {
         } else {
             assert_eq!(row(&r, "t38_ok_pct", None), (Status::Insufficient, None));
         }
+        // The 404 to 2002 (c04), never seen registering, is an unregistered extension
+        // (diagnosis.md §4.5 without a list): registration health fails on it.
+        if broken {
+            let reg = r.results.iter().find(|x| x.metric == "registered_pct").unwrap();
+            assert_eq!((reg.status, reg.value), (Status::Fail, Some(0.0)));
+            assert_eq!(reg.worst[0].aor.as_deref(), Some("2002"));
+            assert_eq!(reg.worst_calls, vec!["c04@check"]);
+        }
         // Not judgeable from these captures (or from today's diagnosis): insufficient with a reason.
-        for metric in ["transfer_ok_pct", "hold_resume_ok_pct", "registered_pct", "rtt_p95_ms"] {
+        let mut unjudged = vec!["transfer_ok_pct", "hold_resume_ok_pct", "rtt_p95_ms"];
+        if !broken {
+            unjudged.push("registered_pct");
+        }
+        for metric in unjudged {
             let x = r.results.iter().find(|x| x.metric == metric).unwrap();
             assert_eq!((x.status, x.value), (Status::Insufficient, None), "{metric}");
             assert!(x.note.as_deref().is_some_and(|n| !n.is_empty()), "{metric}");
@@ -472,6 +484,8 @@ fn hold_rtt_and_registrations_from_the_records() {
         attempts: 1,
         failures: u32::from(status != "registered"),
         missed_calls: Vec::new(),
+        reasons: Vec::new(),
+        activity: None,
     };
     doc.registrations =
         vec![reg("sip:2001@x", "registered"), reg("sip:2002@x", "registered"), reg("sip:2003@x", "failed")];
@@ -662,4 +676,168 @@ fn cli_exit_codes_table_json_and_bad_files() {
     let example = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/criteria.toml");
     let parsed = Criteria::load(&example).expect("fixtures/criteria.toml parses");
     assert!(parsed.criteria.len() >= 20);
+}
+
+/// Criteria of the codes other diagnosis rules add (transfer*, media_stops_after_resume,
+/// number_translation_mismatch, t38_*, emergency_*): exercised on records carrying those codes,
+/// so they count as soon as the diagnosis emits them.
+const CODE_CRITERIA: &str = r#"
+min_calls = 1
+[[criterion]]
+name = "transfers complete"
+metric = "transfer_ok_pct"
+op = ">="
+value = 100.0
+[[criterion]]
+name = "hold resume"
+metric = "hold_resume_ok_pct"
+op = ">="
+value = 100.0
+[[criterion]]
+name = "no translation mismatch"
+metric = "translation_mismatch_calls"
+op = "<="
+value = 0
+[[criterion]]
+name = "fax"
+metric = "t38_ok_pct"
+op = ">="
+value = 100.0
+[[criterion]]
+name = "emergency"
+metric = "emergency_ok_pct"
+op = ">="
+value = 100.0
+"#;
+
+fn coded(code: &'static str, class: ReasonClass, severity: Severity, frame: u64) -> Reason {
+    Reason::new(code, class, severity, None, format!("{code} (hand-built)"), vec![frame])
+}
+
+#[test]
+fn criteria_on_codes_of_other_rules_from_hand_built_records() {
+    let d = dir("codes");
+    let pcap = d.join("codes.pcap");
+    write(&series(|_, _| {}), &pcap);
+    let diag = DiagnosisConfig::default();
+    for broken in [false, true] {
+        let (mut doc, map) = analyse(&pcap, &diag);
+        let info = |code: &'static str, f: u64| coded(code, ReasonClass::Info, Severity::Info, f);
+        let mut add = |k: usize, r: Reason| doc.calls[k].verdict.reasons.push(r);
+        add(0, info("transfer", 5));
+        add(1, info("transfer", 6));
+        add(4, Reason::new("hold", ReasonClass::Info, Severity::Info, None, "held".into(), vec![10, 20]));
+        add(5, Reason::new("hold", ReasonClass::Info, Severity::Info, None, "held".into(), vec![11, 21]));
+        add(7, info("t38_fax", 30));
+        add(8, info("t38_fax", 31));
+        add(9, info("emergency_call", 40));
+        add(10, info("emergency_call", 41));
+        if broken {
+            add(1, coded("transfer_rejected", ReasonClass::Signaling, Severity::Degrade, 7));
+            add(2, coded("transfer_target_failed", ReasonClass::Routing, Severity::Fail, 8));
+            add(3, info("transfer", 9));
+            add(3, coded("media_stops_after_transfer", ReasonClass::Media, Severity::Fail, 9));
+            add(5, coded("media_stops_after_resume", ReasonClass::Media, Severity::Fail, 22));
+            add(6, coded("media_stops_after_resume", ReasonClass::Media, Severity::Fail, 23)); // hold not resumed-shaped
+            add(6, coded("number_translation_mismatch", ReasonClass::Routing, Severity::Fail, 24));
+            add(8, coded("t38_not_flowing", ReasonClass::Media, Severity::Fail, 32));
+            add(11, info("emergency_call", 42));
+            add(11, coded("emergency_routing", ReasonClass::Routing, Severity::Fail, 43).with_subcode("wrong_egress"));
+        }
+        let r = run_check(&mut doc, &map, CODE_CRITERIA, None, &diag);
+        let get = |metric: &str| r.results.iter().find(|x| x.metric == metric && x.site.is_none()).unwrap();
+        if !broken {
+            for (metric, value) in [
+                ("transfer_ok_pct", 100.0),
+                ("hold_resume_ok_pct", 100.0),
+                ("translation_mismatch_calls", 0.0),
+                ("t38_ok_pct", 100.0),
+                ("emergency_ok_pct", 100.0),
+            ] {
+                assert_eq!((get(metric).status, get(metric).value), (Status::Pass, Some(value)), "{metric}");
+            }
+            assert!(r.passed);
+            continue;
+        }
+        let t = get("transfer_ok_pct");
+        assert_eq!((t.status, t.value, t.calls), (Status::Fail, Some(25.0), 4));
+        assert_eq!(t.worst_calls, vec!["c01@check", "c02@check", "c03@check"]);
+        let h = get("hold_resume_ok_pct");
+        assert_eq!((h.status, h.value, h.calls), (Status::Fail, Some(33.333), 3));
+        assert_eq!(h.worst_calls, vec!["c05@check", "c06@check"]);
+        let n = get("translation_mismatch_calls");
+        assert_eq!((n.status, n.value, n.worst_calls.clone()), (Status::Fail, Some(1.0), vec!["c06@check".to_owned()]));
+        assert_eq!(n.worst[0].reasons, vec!["number_translation_mismatch"]);
+        let f = get("t38_ok_pct");
+        assert_eq!(
+            (f.status, f.value, f.worst_calls.clone()),
+            (Status::Fail, Some(50.0), vec!["c08@check".to_owned()])
+        );
+        let e = get("emergency_ok_pct");
+        assert_eq!(
+            (e.status, e.value, e.worst_calls.clone()),
+            (Status::Fail, Some(66.667), vec!["c11@check".to_owned()])
+        );
+        assert!(!r.passed);
+    }
+}
+
+/// "Extensions registered" (issue 9 provisioning) reads the registration findings: AORs with
+/// their status, churn and `registration_failed`, plus listed extensions never seen.
+fn site_scenario_check(name: &str, s: &callscope::synth::diag_scenarios::Script, criteria: &str) -> CheckReport {
+    let d = dir("registrations");
+    let pcap = d.join(format!("{name}.pcap"));
+    s.write_file(&pcap).expect("writes");
+    let diag = DiagnosisConfig::default();
+    let analysis =
+        callscope::pipeline::analyze(&[pcap.to_string_lossy().into_owned()], &Config::default()).expect("opens");
+    let mut doc = build(&analysis);
+    let map = SiteMap::parse(callscope::synth::site_scenarios::SITE_MAP_TOML, "sites.toml").expect("map");
+    callscope::sites::attach_with(&mut doc, &map, &SiteOptions::default(), &diag);
+    run_check(&mut doc, &map, criteria, None, &diag)
+}
+
+const REGISTERED: &str =
+    "min_calls = 1\n[[criterion]]\nname = \"extensions registered\"\nmetric = \"registered_pct\"\n\
+                          op = \">=\"\nvalue = 100.0\nscope = \"site\"\nonly = [\"hq\"]\n";
+
+#[test]
+fn extensions_registered_reads_the_registration_findings() {
+    use callscope::synth::site_scenarios as sc;
+    // hq lists 1001–1003: 1001 registered, 1002 refused 403, 1003 never registers (a call to it 480).
+    let r = site_scenario_check("unreg", &sc::unregistered_extensions(false), REGISTERED);
+    let x = &r.results[0];
+    assert_eq!((x.status, x.value, x.calls), (Status::Fail, Some(33.333), 3));
+    let aors: Vec<&str> = x.worst.iter().filter_map(|w| w.aor.as_deref()).collect();
+    assert_eq!(aors, vec!["sip:1002@10.1.0.1", "1003"]);
+    assert_eq!(x.worst[0].reasons, vec!["registration_failed"]);
+    assert_eq!(x.worst[1].reasons, vec!["unregistered_extensions"]);
+    assert_eq!(x.worst_calls, vec!["u1003@br"]);
+    // Near miss: 1001 and 1002 registered, 1003 not proven missing (short capture, no failed call).
+    let r = site_scenario_check("unreg-near", &sc::unregistered_extensions(true), REGISTERED);
+    assert_eq!((r.results[0].status, r.results[0].value), (Status::Pass, Some(100.0)));
+    // Churn: five AORs registered at the end, 1005 churning → 80 %.
+    let r = site_scenario_check("churn", &sc::registration_churn(false, false), REGISTERED);
+    assert_eq!((r.results[0].status, r.results[0].value), (Status::Fail, Some(80.0)));
+    assert_eq!(r.results[0].worst[0].reasons, vec!["registration_churn"]);
+    let r = site_scenario_check("churn-near", &sc::registration_churn(true, false), REGISTERED);
+    assert_eq!(r.results[0].status, Status::Pass);
+}
+
+#[test]
+fn cli_registration_gate_exit_2_then_0() {
+    use callscope::synth::site_scenarios as sc;
+    let d = dir("cli-registrations");
+    let s = |p: &Path| p.to_string_lossy().into_owned();
+    let (map, criteria) = (d.join("sites.toml"), d.join("criteria.toml"));
+    std::fs::write(&map, sc::SITE_MAP_TOML).unwrap();
+    std::fs::write(&criteria, REGISTERED).unwrap();
+    for (near, code) in [(false, 2), (true, 0)] {
+        let pcap = d.join(format!("unreg-{near}.pcap"));
+        sc::unregistered_extensions(near).write_file(&pcap).unwrap();
+        let out = cli(&["check", "--criteria", &s(&criteria), "--sites", &s(&map), "--format", "json", &s(&pcap)]);
+        assert_eq!(out.status.code(), Some(code), "{}", String::from_utf8_lossy(&out.stderr));
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(json["results"][0]["site"], "hq");
+    }
 }

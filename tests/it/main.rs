@@ -14,5 +14,6 @@ mod live;
 mod pairing;
 mod quality;
 mod shared_captures;
+mod site_findings;
 mod sites;
 mod synthetic;

@@ -273,9 +273,14 @@ fn report_renders_in_headless_chromium_with_the_expected_numbers() {
         assert!(html.contains(&format!("id=\"chart-{plot}\"")), "{plot} inline");
     }
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(report.join("report.json")).unwrap()).unwrap();
-    // 9 site and site-pair summaries, then the diagnosis' address-pair finding (hq→branch one-way).
-    assert_eq!(json["sites"].as_array().map(Vec::len), Some(10));
-    assert_eq!(json["sites"][9]["code"], "inter_site_one_way");
+    // 9 site and site-pair summaries; the one-way finding (branch never sends to hq) is a site
+    // pair finding in `reasons` of branch's site row (diagnosis.md §2 `sites[].reasons`).
+    assert_eq!(json["sites"].as_array().map(Vec::len), Some(9));
+    let branch = json["sites"].as_array().unwrap().iter().find(|s| s["site"] == "branch" && s["peer_site"].is_null());
+    let finding = &branch.expect("branch row")["reasons"][0];
+    assert_eq!((finding["code"].as_str(), finding["from_site"].as_str()), (Some("inter_site_one_way"), Some("branch")));
+    assert_eq!(finding["to_site"], "hq");
+    assert_eq!(finding["calls"].as_array().map(Vec::len), Some(4));
 
     let Some(browser) = chromium() else { return };
     let profile = dir.join("chromium-profile");
