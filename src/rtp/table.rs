@@ -21,10 +21,17 @@ pub const DEFAULT_MAX_STREAMS: usize = 100_000;
 pub struct StreamTable {
     index: crate::FastHashMap<StreamKey, usize>,
     streams: Vec<StreamState>,
+    /// Index-aligned with `streams`: the ordinal of each stream's first packet (see
+    /// [`StreamTable::observe_ordinal`]); shards are merged back into first-packet order by it.
+    first_ordinals: Vec<u64>,
+    /// Ordinal given to the next packet by [`StreamTable::observe`].
+    next_ordinal: u64,
     max_streams: usize,
     origin: Option<Timestamp>,
     refused_packets: u64,
     first_refused: Option<FrameRef>,
+    /// Ordinal of `first_refused`.
+    first_refused_ordinal: u64,
     /// Length of the quality windows, ms (quality-metrics "quality over time").
     window_ms: f64,
 }
@@ -41,10 +48,13 @@ impl StreamTable {
         StreamTable {
             index: crate::FastHashMap::default(),
             streams: Vec::new(),
+            first_ordinals: Vec::new(),
+            next_ordinal: 0,
             max_streams,
             origin: None,
             refused_packets: 0,
             first_refused: None,
+            first_refused_ordinal: 0,
             window_ms: crate::quality::stream::DEFAULT_WINDOW_S * 1000.0,
         }
     }
@@ -87,6 +97,16 @@ impl StreamTable {
     /// Updates (or creates) the stream of `key` with one packet, in capture order.
     /// Returns false when the packet was refused (table full).
     pub fn observe(&mut self, key: StreamKey, pkt: &RtpPacketInfo) -> bool {
+        let ordinal = self.next_ordinal;
+        self.next_ordinal += 1;
+        self.observe_ordinal(ordinal, key, pkt)
+    }
+
+    /// [`StreamTable::observe`] for a table that sees only part of the packets (one shard of a
+    /// multi-threaded run): `ordinal` is the packet's position among all RTP packets of the
+    /// run (strictly increasing), which [`StreamTable::merge`] uses to put the shards' streams
+    /// back into first-packet order.
+    pub fn observe_ordinal(&mut self, ordinal: u64, key: StreamKey, pkt: &RtpPacketInfo) -> bool {
         let origin = *self.origin.get_or_insert(pkt.at.time);
         // Matches tshark: nstime_to_msec(rel_ts), rel_ts = frame time − first frame time.
         let t_ms = pkt.at.time.ms_since(origin);
@@ -98,12 +118,62 @@ impl StreamTable {
         }
         if self.streams.len() >= self.max_streams {
             self.refused_packets += 1;
-            self.first_refused.get_or_insert(pkt.at);
+            if self.first_refused.is_none() {
+                self.first_refused = Some(pkt.at);
+                self.first_refused_ordinal = ordinal;
+            }
             return false;
         }
         self.index.insert(key, self.streams.len());
         self.streams.push(StreamState::new(key, pkt, t_ms, self.window_ms));
+        self.first_ordinals.push(ordinal);
         true
+    }
+
+    /// Joins the tables of the shards of one run (each fed a disjoint set of flows through
+    /// [`StreamTable::observe_ordinal`], with the same origin and window) into the table one
+    /// shard-less run would have built: streams in order of their first packet, and the
+    /// `max_streams` bound applied to the whole run. A stream is accepted by a single table iff
+    /// fewer than `max_streams` streams started before it, so exactly the first `max_streams`
+    /// streams by first-packet ordinal are kept; the packets of the later ones are counted as
+    /// refused, as a single table would have refused them. (A shard reaching its own bound
+    /// implies the whole run had reached it before, so shard-refused packets are refused here
+    /// too.)
+    pub fn merge(shards: Vec<StreamTable>, max_streams: usize) -> StreamTable {
+        let mut merged = StreamTable::with_capacity_limit(max_streams);
+        let mut all: Vec<(u64, StreamState)> = Vec::new();
+        let mut refused: Option<(u64, FrameRef)> = None;
+        let mut note_refused = |ordinal: u64, at: FrameRef| {
+            if refused.is_none_or(|(o, _)| ordinal < o) {
+                refused = Some((ordinal, at));
+            }
+        };
+        for shard in shards {
+            merged.origin = merged.origin.or(shard.origin);
+            merged.window_ms = shard.window_ms;
+            merged.next_ordinal = merged.next_ordinal.max(shard.next_ordinal);
+            merged.refused_packets += shard.refused_packets;
+            if let Some(at) = shard.first_refused {
+                note_refused(shard.first_refused_ordinal, at);
+            }
+            all.extend(shard.first_ordinals.into_iter().zip(shard.streams));
+        }
+        all.sort_unstable_by_key(|(ordinal, _)| *ordinal);
+        for (ordinal, state) in all {
+            if merged.streams.len() >= max_streams {
+                merged.refused_packets += state.stats.packets;
+                note_refused(ordinal, state.stats.first);
+                continue;
+            }
+            merged.index.insert(state.stats.key, merged.streams.len());
+            merged.streams.push(state);
+            merged.first_ordinals.push(ordinal);
+        }
+        if let Some((ordinal, at)) = refused {
+            merged.first_refused = Some(at);
+            merged.first_refused_ordinal = ordinal;
+        }
+        merged
     }
 
     /// Statistics of every stream so far, in order of their first packet, without ending them
@@ -118,14 +188,18 @@ impl StreamTable {
     pub fn take_where(&mut self, take: &mut dyn FnMut(&StreamStats) -> bool) -> Vec<StreamStats> {
         let mut taken = Vec::new();
         let mut kept = Vec::with_capacity(self.streams.len());
-        for s in std::mem::take(&mut self.streams) {
+        let mut kept_ordinals = Vec::with_capacity(self.streams.len());
+        let ordinals = std::mem::take(&mut self.first_ordinals);
+        for (s, ordinal) in std::mem::take(&mut self.streams).into_iter().zip(ordinals) {
             if take(&s.stats) {
                 taken.push(s.finish());
             } else {
                 kept.push(s);
+                kept_ordinals.push(ordinal);
             }
         }
         self.streams = kept;
+        self.first_ordinals = kept_ordinals;
         if !taken.is_empty() {
             self.index.clear();
             for (i, s) in self.streams.iter().enumerate() {

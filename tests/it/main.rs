@@ -13,3 +13,4 @@ mod quality;
 mod shared_captures;
 mod sites;
 mod synthetic;
+mod threads;
