@@ -151,7 +151,7 @@ pub fn analyze_capture_threaded(
         let mut shards = Vec::with_capacity(threads);
         for worker in workers {
             match worker.join() {
-                Ok(table) => shards.push(table),
+                Ok(shard) => shards.push(shard),
                 Err(panic) => std::panic::resume_unwind(panic),
             }
         }
@@ -262,7 +262,7 @@ fn rtp_worker(
     recycle: std::sync::mpsc::SyncSender<Vec<ShardPacket>>,
     max_streams: usize,
     window_s: f64,
-) -> StreamTable {
+) -> rtp::FinishedShard {
     let mut table = StreamTable::with_capacity_limit(max_streams);
     table.set_window_s(window_s);
     for mut batch in batches {
@@ -272,7 +272,7 @@ fn rtp_worker(
         }
         let _ = recycle.try_send(batch.packets);
     }
-    table
+    table.finish_shard()
 }
 
 /// When an incremental run ([`Analyzer::take_finished`]) lets a call go. All times are capture

@@ -38,6 +38,18 @@ impl std::hash::Hash for PackedKey {
     }
 }
 
+/// One shard's streams, finished ([`StreamTable::finish_shard`]), waiting for
+/// [`StreamTable::merge`].
+#[derive(Debug)]
+pub struct FinishedShard {
+    ordinals: Vec<u64>,
+    stats: Vec<StreamStats>,
+    origin: Option<Timestamp>,
+    window_ms: f64,
+    refused_packets: u64,
+    first_refused: Option<(u64, FrameRef)>,
+}
+
 /// The stream table.
 #[derive(Debug)]
 pub struct StreamTable {
@@ -54,6 +66,9 @@ pub struct StreamTable {
     first_refused: Option<FrameRef>,
     /// Ordinal of `first_refused`.
     first_refused_ordinal: u64,
+    /// Final statistics joined from the shards of a multi-threaded run ([`StreamTable::merge`]),
+    /// in first-packet order; such a table measures no more packets.
+    merged: Vec<StreamStats>,
     /// Length of the quality windows, ms (quality-metrics "quality over time").
     window_ms: f64,
 }
@@ -77,6 +92,7 @@ impl StreamTable {
             refused_packets: 0,
             first_refused: None,
             first_refused_ordinal: 0,
+            merged: Vec::new(),
             window_ms: crate::quality::stream::DEFAULT_WINDOW_S * 1000.0,
         }
     }
@@ -108,12 +124,12 @@ impl StreamTable {
 
     /// Streams currently tracked.
     pub fn len(&self) -> usize {
-        self.streams.len()
+        self.streams.len() + self.merged.len()
     }
 
     /// True when no stream is tracked.
     pub fn is_empty(&self) -> bool {
-        self.streams.is_empty()
+        self.streams.is_empty() && self.merged.is_empty()
     }
 
     /// Updates (or creates) the stream of `key` with one packet, in capture order.
@@ -152,63 +168,101 @@ impl StreamTable {
         true
     }
 
-    /// Joins the tables of the shards of one run (each fed a disjoint set of flows through
+    /// Ends one shard of a multi-threaded run (in its worker thread, so finishing is parallel
+    /// too): its streams' final statistics with their first-packet ordinals, for
+    /// [`StreamTable::merge`].
+    pub fn finish_shard(self) -> FinishedShard {
+        FinishedShard {
+            ordinals: self.first_ordinals,
+            stats: self.streams.into_iter().map(StreamState::finish).collect(),
+            origin: self.origin,
+            window_ms: self.window_ms,
+            refused_packets: self.refused_packets,
+            first_refused: self.first_refused.map(|at| (self.first_refused_ordinal, at)),
+        }
+    }
+
+    /// Joins the finished shards of one run (each fed a disjoint set of flows through
     /// [`StreamTable::observe_ordinal`], with the same origin and window) into the table one
     /// shard-less run would have built: streams in order of their first packet, and the
-    /// `max_streams` bound applied to the whole run. A stream is accepted by a single table iff
-    /// fewer than `max_streams` streams started before it, so exactly the first `max_streams`
-    /// streams by first-packet ordinal are kept; the packets of the later ones are counted as
-    /// refused, as a single table would have refused them. (A shard reaching its own bound
-    /// implies the whole run had reached it before, so shard-refused packets are refused here
-    /// too.)
-    pub fn merge(shards: Vec<StreamTable>, max_streams: usize) -> StreamTable {
+    /// `max_streams` bound applied to the whole run. A single table accepts a stream iff fewer
+    /// than `max_streams` streams started before it, so exactly the first `max_streams` streams
+    /// by first-packet ordinal are kept; the packets of the later ones are counted as refused,
+    /// as a single table would have refused them. (A shard reaching its own bound implies the
+    /// whole run had reached it before, so shard-refused packets are refused here too.)
+    ///
+    /// Only final statistics move (not the running states), and a lone non-empty shard is
+    /// taken as it is, so the merge adds no second copy of a huge table.
+    pub fn merge(shards: Vec<FinishedShard>, max_streams: usize) -> StreamTable {
         let mut merged = StreamTable::with_capacity_limit(max_streams);
-        let mut all: Vec<(u64, StreamState)> = Vec::new();
         let mut refused: Option<(u64, FrameRef)> = None;
-        let mut note_refused = |ordinal: u64, at: FrameRef| {
-            if refused.is_none_or(|(o, _)| ordinal < o) {
-                refused = Some((ordinal, at));
+        let mut note_refused = |candidate: (u64, FrameRef)| {
+            if refused.is_none_or(|(o, _)| candidate.0 < o) {
+                refused = Some(candidate);
             }
         };
+        let mut lists: Vec<(Vec<u64>, Vec<StreamStats>)> = Vec::new();
         for shard in shards {
             merged.origin = merged.origin.or(shard.origin);
             merged.window_ms = shard.window_ms;
-            merged.next_ordinal = merged.next_ordinal.max(shard.next_ordinal);
             merged.refused_packets += shard.refused_packets;
-            if let Some(at) = shard.first_refused {
-                note_refused(shard.first_refused_ordinal, at);
+            if let Some(candidate) = shard.first_refused {
+                note_refused(candidate);
             }
-            all.extend(shard.first_ordinals.into_iter().zip(shard.streams));
+            if !shard.stats.is_empty() {
+                lists.push((shard.ordinals, shard.stats));
+            }
         }
-        all.sort_unstable_by_key(|(ordinal, _)| *ordinal);
-        for (ordinal, state) in all {
-            if merged.streams.len() >= max_streams {
-                merged.refused_packets += state.stats.packets;
-                note_refused(ordinal, state.stats.first);
-                continue;
+        let (ordinals, mut stats) = if lists.len() == 1 {
+            lists.pop().unwrap_or_default()
+        } else {
+            // Each shard's list is already in ordinal order: sort the (ordinal, shard, index)
+            // triples and move the statistics in that order.
+            let mut order: Vec<(u64, usize, usize)> = Vec::new();
+            for (shard, (ords, _)) in lists.iter().enumerate() {
+                order.extend(ords.iter().enumerate().map(|(i, &o)| (o, shard, i)));
             }
-            merged.index.insert(PackedKey(state.stats.key), merged.streams.len());
-            merged.streams.push(state);
-            merged.first_ordinals.push(ordinal);
+            order.sort_unstable();
+            let mut slots: Vec<Vec<Option<StreamStats>>> =
+                lists.into_iter().map(|(_, st)| st.into_iter().map(Some).collect()).collect();
+            let mut ordinals = Vec::with_capacity(order.len());
+            let mut stats = Vec::with_capacity(order.len());
+            for (ordinal, shard, i) in order {
+                if let Some(s) = slots.get_mut(shard).and_then(|v| v.get_mut(i)).and_then(Option::take) {
+                    ordinals.push(ordinal);
+                    stats.push(s);
+                }
+            }
+            (ordinals, stats)
+        };
+        if stats.len() > max_streams {
+            for (s, &ordinal) in stats.iter().zip(&ordinals).skip(max_streams) {
+                merged.refused_packets += s.packets;
+                note_refused((ordinal, s.first));
+            }
+            stats.truncate(max_streams);
         }
         if let Some((ordinal, at)) = refused {
             merged.first_refused = Some(at);
             merged.first_refused_ordinal = ordinal;
         }
+        merged.merged = stats;
         merged
     }
 
     /// Statistics of every stream so far, in order of their first packet, without ending them
     /// (each state is copied and finished; incremental runs pair these with finished calls).
     pub fn snapshot(&self) -> Vec<StreamStats> {
-        self.streams.iter().map(|s| s.clone().finish()).collect()
+        self.merged.iter().cloned().chain(self.streams.iter().map(|s| s.clone().finish())).collect()
     }
 
     /// Removes the streams for which `take` is true and returns their final statistics, in order
     /// of their first packet (incremental runs: finished streams leave memory). A later packet
     /// of the same key starts a new stream.
     pub fn take_where(&mut self, take: &mut dyn FnMut(&StreamStats) -> bool) -> Vec<StreamStats> {
-        let mut taken = Vec::new();
+        let (mut taken, merged): (Vec<StreamStats>, Vec<StreamStats>) =
+            std::mem::take(&mut self.merged).into_iter().partition(|s| take(s));
+        self.merged = merged;
         let mut kept = Vec::with_capacity(self.streams.len());
         let mut kept_ordinals = Vec::with_capacity(self.streams.len());
         let ordinals = std::mem::take(&mut self.first_ordinals);
@@ -233,7 +287,12 @@ impl StreamTable {
 
     /// All streams, in order of their first packet.
     pub fn finish(self) -> Vec<StreamStats> {
-        self.streams.into_iter().map(StreamState::finish).collect()
+        if self.merged.is_empty() {
+            return self.streams.into_iter().map(StreamState::finish).collect();
+        }
+        let mut all = self.merged;
+        all.extend(self.streams.into_iter().map(StreamState::finish));
+        all
     }
 }
 
