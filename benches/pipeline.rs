@@ -1,4 +1,5 @@
-//! Criterion benchmarks per stage and for the whole pipeline, on a generated capture
+//! Criterion benchmarks per stage (read, decode, SIP scan, RTP observe) and for the whole
+//! pipeline (one thread and `--threads 2`), on a generated capture
 //! (src/synth: 40 concurrent G.711 calls with faults). Throughput is in packets.
 //! Run: `cargo bench --bench pipeline`. Targets and measured ratios live in notes, not tests.
 
@@ -36,6 +37,17 @@ fn benches(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("stage");
     group.throughput(Throughput::Elements(packets));
+    group.bench_function("read", |b| {
+        b.iter(|| {
+            let mut set = CaptureSet::open(&[path.to_string_lossy().into_owned()]).expect("capture opens");
+            let mut warnings = Warnings::default();
+            let mut bytes = 0u64;
+            while let Some(f) = set.next_frame(&mut warnings) {
+                bytes += f.data.len() as u64;
+            }
+            black_box(bytes)
+        })
+    });
     group.bench_function("decode", |b| {
         b.iter(|| {
             let mut decoder = Decoder::new(Default::default());
@@ -98,6 +110,13 @@ Content-Type: application/sdp\r\nContent-Length: 0\r\n\r\n";
     let paths = [path.to_string_lossy().into_owned()];
     group.bench_function("analyze", |b| {
         b.iter(|| black_box(callscope::pipeline::analyze(&paths, &Config::default()).expect("analysis").streams.len()))
+    });
+    // The same run with the RTP statistics on 2 worker threads (`--threads 2`).
+    group.bench_function("analyze_2_threads", |b| {
+        b.iter(|| {
+            let analysis = callscope::pipeline::analyze_threaded(&paths, &Config::default(), 2, &mut |_| {});
+            black_box(analysis.expect("analysis").streams.len())
+        })
     });
     group.finish();
 }

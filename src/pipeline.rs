@@ -99,6 +99,186 @@ pub fn analyze_capture_with_progress(
     analysis
 }
 
+/// [`analyze_capture_with_progress`] with the RTP statistics sharded over `threads` worker
+/// threads (`threads <= 1`: everything on this thread, no channel).
+///
+/// This thread reads, decodes and classifies every frame and runs SIP/SDP in frame order, so
+/// every SDP-learned fact an RTP packet needs (clock rate, telephone-event, T.38, announced
+/// address) is resolved before the packet leaves; the packet then goes, with its ordinal among
+/// all RTP packets, to the worker owning its flow (a hash of source and destination address
+/// and port: every packet of a stream reaches the same worker, in frame order). RTCP stays on
+/// this thread. At the end the workers' tables are merged back in first-packet order with the
+/// run's stream bound ([`StreamTable::merge`]) and paired with the calls as in a one-thread run,
+/// so the analysis does not depend on `threads`.
+pub fn analyze_capture_threaded(
+    mut capture: CaptureSet,
+    config: &Config,
+    threads: usize,
+    progress: &mut dyn FnMut(Progress),
+) -> Analysis {
+    if threads <= 1 {
+        return analyze_capture_with_progress(capture, config, progress);
+    }
+    let max_streams = config.limits.max_rtp_streams;
+    let window_s = config.window_s;
+    std::thread::scope(|scope| {
+        // Emptied batches come back through here, so that after the first few batches the
+        // packet path allocates nothing (at most this many are kept; extras are dropped).
+        let (recycle_tx, recycle_rx) = std::sync::mpsc::sync_channel(threads * (SHARD_QUEUE_BATCHES + 2));
+        let mut senders = Vec::with_capacity(threads);
+        let mut workers = Vec::with_capacity(threads);
+        for _ in 0..threads {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<ShardBatch>(SHARD_QUEUE_BATCHES);
+            let recycle = recycle_tx.clone();
+            workers.push(scope.spawn(move || rtp_worker(rx, recycle, max_streams, window_s)));
+            senders.push(tx);
+        }
+        drop(recycle_tx);
+        let mut router = ShardRouter {
+            batches: (0..threads).map(|_| Vec::with_capacity(SHARD_BATCH)).collect(),
+            senders,
+            recycled: recycle_rx,
+            next_ordinal: 0,
+            origin: None,
+        };
+        let mut analyzer = Analyzer::new(config);
+        while let Some(frame) = capture.next_frame(analyzer.warnings_mut()) {
+            analyzer.push_frame_to(&frame, Some(&mut router));
+            let read = analyzer.progress();
+            if read.frames % PROGRESS_EVERY_FRAMES == 0 {
+                progress(read);
+            }
+        }
+        progress(analyzer.progress());
+        router.flush_all();
+        drop(router); // closes the channels: the workers return their tables
+        let mut shards = Vec::with_capacity(threads);
+        for worker in workers {
+            match worker.join() {
+                Ok(shard) => shards.push(shard),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        analyzer.streams = StreamTable::merge(shards, max_streams);
+        let mut analysis = analyzer.finish();
+        analysis.inputs = capture.summaries();
+        analysis
+    })
+}
+
+/// [`analyze_with_progress`] over `threads` RTP worker threads ([`analyze_capture_threaded`]).
+pub fn analyze_threaded(
+    paths: &[String],
+    config: &Config,
+    threads: usize,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Analysis, CaptureError> {
+    Ok(analyze_capture_threaded(CaptureSet::open(paths)?, config, threads, progress))
+}
+
+/// RTP packets per batch sent to a worker (amortises the channel's synchronisation: about 30 KB).
+const SHARD_BATCH: usize = 256;
+/// Batches queued per worker before the reading thread waits (bounds memory and keeps the
+/// reader at most this far ahead).
+const SHARD_QUEUE_BATCHES: usize = 8;
+
+/// One RTP packet on its way to a worker: everything [`StreamTable::observe_ordinal`] needs.
+struct ShardPacket {
+    ordinal: u64,
+    key: StreamKey,
+    pkt: RtpPacketInfo,
+}
+
+/// A batch of packets for one worker, with the run's time origin (the first frame's time).
+struct ShardBatch {
+    origin: Timestamp,
+    packets: Vec<ShardPacket>,
+}
+
+/// The reading thread's side of the RTP workers: one open batch per worker.
+struct ShardRouter {
+    batches: Vec<Vec<ShardPacket>>,
+    senders: Vec<std::sync::mpsc::SyncSender<ShardBatch>>,
+    recycled: std::sync::mpsc::Receiver<Vec<ShardPacket>>,
+    next_ordinal: u64,
+    origin: Option<Timestamp>,
+}
+
+impl ShardRouter {
+    /// Sends worker `shard`'s open batch (if any) and opens a recycled (or new) one.
+    fn flush(&mut self, shard: usize) {
+        let Some(open) = self.batches.get_mut(shard) else { return };
+        if open.is_empty() {
+            return;
+        }
+        let fresh = self.recycled.try_recv().unwrap_or_else(|_| Vec::with_capacity(SHARD_BATCH));
+        let packets = std::mem::replace(open, fresh);
+        let origin = self.origin.unwrap_or_default();
+        if let Some(sender) = self.senders.get(shard) {
+            // A send fails only when the worker is gone (it panicked): its join re-raises that.
+            let _ = sender.send(ShardBatch { origin, packets });
+        }
+    }
+
+    fn flush_all(&mut self) {
+        for shard in 0..self.batches.len() {
+            self.flush(shard);
+        }
+    }
+}
+
+impl RtpSink for ShardRouter {
+    fn observe(&mut self, key: StreamKey, pkt: &RtpPacketInfo) {
+        let shard = shard_of(&key, self.batches.len());
+        let ordinal = self.next_ordinal;
+        self.next_ordinal += 1;
+        let Some(open) = self.batches.get_mut(shard) else { return };
+        open.push(ShardPacket { ordinal, key, pkt: *pkt });
+        if open.len() >= SHARD_BATCH {
+            self.flush(shard);
+        }
+    }
+}
+
+/// The worker owning a flow: a hash of source and destination address and port (not the
+/// SSRC, so that every stream of a 5-tuple lands on the same worker). Any function would do
+/// for correctness (the merge restores first-packet order); this one spreads flows evenly.
+fn shard_of(key: &StreamKey, shards: usize) -> usize {
+    fn bits(addr: std::net::SocketAddr) -> u64 {
+        let port = u64::from(addr.port());
+        match addr.ip() {
+            std::net::IpAddr::V4(ip) => (u64::from(u32::from(ip)) << 16) | port,
+            std::net::IpAddr::V6(ip) => {
+                let x = u128::from(ip);
+                (x as u64) ^ ((x >> 64) as u64) ^ (port << 48)
+            }
+        }
+    }
+    let mixed = bits(key.src).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ bits(key.dst);
+    let mixed = (mixed ^ (mixed >> 29)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    ((mixed >> 32) % shards.max(1) as u64) as usize
+}
+
+/// One RTP worker: measures the packets of its flows until the reading thread closes the
+/// channel, then hands its table back.
+fn rtp_worker(
+    batches: std::sync::mpsc::Receiver<ShardBatch>,
+    recycle: std::sync::mpsc::SyncSender<Vec<ShardPacket>>,
+    max_streams: usize,
+    window_s: f64,
+) -> rtp::FinishedShard {
+    let mut table = StreamTable::with_capacity_limit(max_streams);
+    table.set_window_s(window_s);
+    for mut batch in batches {
+        table.set_origin(batch.origin);
+        for p in batch.packets.drain(..) {
+            table.observe_ordinal(p.ordinal, p.key, &p.pkt);
+        }
+        let _ = recycle.try_send(batch.packets);
+    }
+    table.finish_shard()
+}
+
 /// When an incremental run ([`Analyzer::take_finished`]) lets a call go. All times are capture
 /// time, so a replayed file and a live interface behave alike.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -222,20 +402,35 @@ impl Analyzer {
 
     /// Feeds one frame, in capture order.
     pub fn push_frame(&mut self, frame: &crate::capture::Frame<'_>) {
+        self.push_frame_to(frame, None);
+    }
+
+    /// [`Analyzer::push_frame`], with the RTP packets measured by `rtp_shards` (worker threads)
+    /// instead of this analyzer's own table when given. Everything the RTP stage needs from
+    /// SIP/SDP (clock rate, telephone-event, T.38, whether an address was announced) is resolved
+    /// here, in frame order, before the packet leaves.
+    fn push_frame_to(&mut self, frame: &crate::capture::Frame<'_>, mut rtp_shards: Option<&mut ShardRouter>) {
         if self.origin.is_none() {
             // tshark measures RTP times from the first frame of the capture (quality-metrics.md §1.6).
             self.streams.set_origin(frame.at.time);
             self.origin = Some(frame.at.time);
         }
+        if let Some(router) = rtp_shards.as_deref_mut() {
+            router.origin = router.origin.or(self.origin);
+        }
         self.end = self.end.max(frame.at.time);
         self.read.frames += 1;
         self.read.bytes = self.read.bytes.saturating_add(frame.data.len() as u64 + 16);
         let Analyzer { decoder, sip, payloads, streams, rtcp, icmp_errors, udptl, capture_facts, warnings, .. } = self;
+        let rtp: &mut dyn RtpSink = match rtp_shards {
+            Some(router) => router,
+            None => streams,
+        };
         decoder.decode(frame, warnings, &mut |dg, warnings| {
             if dg.icmp_error.is_some() && icmp_errors.len() < MAX_ICMP_ERRORS {
                 icmp_errors.push(crate::diagnose::IcmpSeen { at: dg.at, quoted_src: dg.src, quoted_dst: dg.dst });
             }
-            on_datagram(dg, &mut Stages { sip, payloads, streams, rtcp, udptl, capture_facts }, warnings);
+            on_datagram(dg, &mut Stages { sip, payloads, streams: &mut *rtp, rtcp, udptl, capture_facts }, warnings);
         });
     }
 
@@ -430,10 +625,22 @@ fn reported_streams(
 struct Stages<'s> {
     sip: &'s mut SipStage,
     payloads: &'s mut PayloadMap,
-    streams: &'s mut StreamTable,
+    streams: &'s mut dyn RtpSink,
     rtcp: &'s mut crate::rtcp::RtcpTable,
     udptl: &'s mut crate::diagnose::flows::UdptlTable,
     capture_facts: &'s mut crate::diagnose::streams::CaptureFacts,
+}
+
+/// Where [`on_datagram`] sends the RTP packets it resolved: this thread's [`StreamTable`], or
+/// the [`ShardRouter`] of a multi-threaded run.
+trait RtpSink {
+    fn observe(&mut self, key: StreamKey, pkt: &RtpPacketInfo);
+}
+
+impl RtpSink for StreamTable {
+    fn observe(&mut self, key: StreamKey, pkt: &RtpPacketInfo) {
+        StreamTable::observe(self, key, pkt);
+    }
 }
 
 fn on_datagram(dg: &Datagram<'_>, stages: &mut Stages<'_>, warnings: &mut Warnings) {

@@ -161,6 +161,9 @@ pub(crate) struct Input {
     /// Latest drop counter per interface (ISB counters are cumulative), bounded by
     /// [`MAX_DROP_INTERFACES`].
     interface_drops: Vec<(u32, u64)>,
+    /// pcap-parser has handed over the legacy file header, so the buffer now starts with a
+    /// record: [`Input::advance`] may parse complete standard records itself.
+    legacy_records: bool,
 }
 
 /// Interfaces whose ISB drop counters are remembered (more are ignored).
@@ -236,6 +239,7 @@ impl Input {
             previous_time: None,
             summary,
             interface_drops: Vec::new(),
+            legacy_records: false,
         })
     }
 
@@ -267,6 +271,13 @@ impl Input {
             self.reader.consume(self.pending_consume);
             self.summary.bytes = self.summary.bytes.saturating_add(self.pending_consume as u64);
             self.pending_consume = 0;
+        }
+        if self.legacy_records && !self.finished {
+            if let Some((head, block_len)) = self.complete_legacy_record() {
+                self.accept_packet(head, warnings);
+                self.pending_consume = block_len;
+                return;
+            }
         }
         let mut stalled_refills = 0;
         while !self.finished {
@@ -320,6 +331,7 @@ impl Input {
                     self.summary.interface_drops = Some(total);
                 }
                 Step::Packet { head, block_len } => {
+                    self.legacy_records = matches!(self.format, Format::Legacy { .. });
                     self.accept_packet(head, warnings);
                     self.pending_consume = block_len;
                     return;
@@ -330,6 +342,41 @@ impl Input {
                 }
             }
         }
+    }
+
+    /// The fast path of legacy pcap (the bulk of large captures): a standard 16-byte record
+    /// header followed by the whole record in the buffer is read here directly, exactly as
+    /// pcap-parser's `parse_pcap_frame` + [`interpret_block`] would read it (same fields, same
+    /// `MAX_PCAP_CAPLEN` bound), without its per-record dispatch. Anything else (short buffer,
+    /// end of file, oversized record, modified pcap) returns `None` and takes the general path,
+    /// which refills, warns and stops as before.
+    fn complete_legacy_record(&self) -> Option<(Head, usize)> {
+        let Format::Legacy { big_endian, record_header: PCAP_RECORD_HEADER, link, nanosecond } = self.format else {
+            return None;
+        };
+        let data = self.reader.data();
+        let caplen = read_u32(data, 8, big_endian)?;
+        if caplen > MAX_PCAP_CAPLEN {
+            return None;
+        }
+        let block_len = PCAP_RECORD_HEADER.checked_add(caplen as usize)?;
+        if data.len() < block_len {
+            return None;
+        }
+        let ts_sec = read_u32(data, 0, big_endian)?;
+        let ts_frac = read_u32(data, 4, big_endian)?;
+        let orig_len = read_u32(data, 12, big_endian)?;
+        let fraction_ns = if nanosecond { i64::from(ts_frac) } else { i64::from(ts_frac).saturating_mul(1000) };
+        let time = Timestamp(i64::from(ts_sec).saturating_mul(1_000_000_000).saturating_add(fraction_ns));
+        let head = Head {
+            time,
+            link,
+            orig_len,
+            number: self.packet_blocks.saturating_add(1),
+            data_start: PCAP_RECORD_HEADER,
+            data_len: caplen as usize,
+        };
+        Some((head, block_len))
     }
 
     /// Counts a packet block, checks time order and makes it the head.

@@ -248,6 +248,15 @@ struct AnalyzeArgs {
     /// directory, else a `# windows` table after the others).
     #[arg(long)]
     windows: bool,
+    /// RTP worker threads (default: the available cores). SIP/SDP run in order on the reading
+    /// thread; RTP flows are sharded by 5-tuple. The output does not depend on this number.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+    threads: Option<u16>,
+}
+
+/// Worker threads when `--threads` is not given: the available cores.
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }
 
 fn parse_window_s(s: &str) -> Result<f64, String> {
@@ -378,7 +387,7 @@ fn check_cmd(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         Some(path) => SiteMap::load(path)?,
         None => SiteMap::default(),
     };
-    let (mut doc, _) = analyse_with_sites(&args.captures, &args.site, &config)?;
+    let (mut doc, _) = analyse_with_sites(&args.captures, &args.site, &config, default_threads())?;
     report_warnings(&doc);
     let inputs = check::CheckInputs {
         map: &map,
@@ -512,6 +521,7 @@ fn analyse_with_sites(
     captures: &[String],
     flags: &SiteFlags,
     config: &Config,
+    threads: usize,
 ) -> anyhow::Result<(report::Document, SiteReport)> {
     // The map is read before the captures: a bad map is a usage error (exit 1) found at once.
     let map = match &flags.sites {
@@ -523,7 +533,7 @@ fn analyse_with_sites(
         let total: u64 = captures.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
         let bar = progress_bar(total);
         let started = std::time::Instant::now();
-        let result = callscope::pipeline::analyze_with_progress(captures, config, &mut |p| {
+        let result = callscope::pipeline::analyze_threaded(captures, config, threads, &mut |p| {
             bar.set_position(p.bytes.min(total));
             let secs = started.elapsed().as_secs_f64().max(1e-3);
             bar.set_message(format!("{} packets, {:.0} packets/s", p.frames, p.frames as f64 / secs));
@@ -531,7 +541,7 @@ fn analyse_with_sites(
         bar.finish_and_clear();
         result?
     } else {
-        callscope::pipeline::analyze(captures, config)?
+        callscope::pipeline::analyze_threaded(captures, config, threads, &mut |_| {})?
     };
     let mut doc = report::build(&analysis);
     let sites = callscope::sites::attach_with(
@@ -555,7 +565,7 @@ fn progress_bar(total_bytes: u64) -> indicatif::ProgressBar {
 }
 
 fn report_cmd(args: &ReportArgs) -> anyhow::Result<ExitCode> {
-    let (doc, sites) = analyse_with_sites(&args.captures, &args.site, &Config::default())?;
+    let (doc, sites) = analyse_with_sites(&args.captures, &args.site, &Config::default(), default_threads())?;
     report_warnings(&doc);
     let written = report::html::write_report(&doc, &sites, &args.out)
         .with_context(|| format!("writing the report into {}", args.out.display()))?;
@@ -572,7 +582,12 @@ fn analyze(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
         config.apply_file(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     }
     config.window_s = args.window_s;
-    let (doc, sites) = analyse_with_sites(&args.captures, &args.site, &config)?;
+    let (doc, sites) = analyse_with_sites(
+        &args.captures,
+        &args.site,
+        &config,
+        args.threads.map_or_else(default_threads, usize::from),
+    )?;
     report_warnings(&doc);
     let format = match args.format {
         Some(FormatArg::Table) => Format::Table,

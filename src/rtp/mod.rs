@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 
 pub use seq::{MAX_DROPOUT, MAX_MISORDER};
 pub use stats::accept_without_signalling;
-pub use table::{StreamTable, DEFAULT_MAX_STREAMS};
+pub use table::{FinishedShard, StreamTable, DEFAULT_MAX_STREAMS};
 pub use wire::{parse_fixed_header, parse_header};
 
 use crate::capture::FrameRef;

@@ -16,15 +16,59 @@ use crate::time::Timestamp;
 /// Default bound on the number of streams.
 pub const DEFAULT_MAX_STREAMS: usize = 100_000;
 
+/// A [`StreamKey`] hashed as three or four machine words instead of field by field (the
+/// derived `SocketAddr` hash feeds the hasher the enum tag, every address byte group and the
+/// port separately: about 10 % of the per-packet cost before). Equality is the key's own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct PackedKey(StreamKey);
+
+impl std::hash::Hash for PackedKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        use std::net::SocketAddr::V4;
+        let StreamKey { src, dst, ssrc } = self.0;
+        match (src, dst) {
+            (V4(s), V4(d)) => {
+                state.write_u64((u64::from(u32::from(*s.ip())) << 32) | u64::from(u32::from(*d.ip())));
+                state.write_u64((u64::from(s.port()) << 48) | (u64::from(d.port()) << 32) | u64::from(ssrc));
+            }
+            // Equal keys hash alike whatever the packing, so the rare IPv6 keys keep the
+            // derived hash.
+            _ => std::hash::Hash::hash(&self.0, state),
+        }
+    }
+}
+
+/// One shard's streams, finished ([`StreamTable::finish_shard`]), waiting for
+/// [`StreamTable::merge`].
+#[derive(Debug)]
+pub struct FinishedShard {
+    ordinals: Vec<u64>,
+    stats: Vec<StreamStats>,
+    origin: Option<Timestamp>,
+    window_ms: f64,
+    refused_packets: u64,
+    first_refused: Option<(u64, FrameRef)>,
+}
+
 /// The stream table.
 #[derive(Debug)]
 pub struct StreamTable {
-    index: crate::FastHashMap<StreamKey, usize>,
+    index: crate::FastHashMap<PackedKey, usize>,
     streams: Vec<StreamState>,
+    /// Index-aligned with `streams`: the ordinal of each stream's first packet (see
+    /// [`StreamTable::observe_ordinal`]); shards are merged back into first-packet order by it.
+    first_ordinals: Vec<u64>,
+    /// Ordinal given to the next packet by [`StreamTable::observe`].
+    next_ordinal: u64,
     max_streams: usize,
     origin: Option<Timestamp>,
     refused_packets: u64,
     first_refused: Option<FrameRef>,
+    /// Ordinal of `first_refused`.
+    first_refused_ordinal: u64,
+    /// Final statistics joined from the shards of a multi-threaded run ([`StreamTable::merge`]),
+    /// in first-packet order; such a table measures no more packets.
+    merged: Vec<StreamStats>,
     /// Length of the quality windows, ms (quality-metrics "quality over time").
     window_ms: f64,
 }
@@ -41,10 +85,14 @@ impl StreamTable {
         StreamTable {
             index: crate::FastHashMap::default(),
             streams: Vec::new(),
+            first_ordinals: Vec::new(),
+            next_ordinal: 0,
             max_streams,
             origin: None,
             refused_packets: 0,
             first_refused: None,
+            first_refused_ordinal: 0,
+            merged: Vec::new(),
             window_ms: crate::quality::stream::DEFAULT_WINDOW_S * 1000.0,
         }
     }
@@ -76,21 +124,31 @@ impl StreamTable {
 
     /// Streams currently tracked.
     pub fn len(&self) -> usize {
-        self.streams.len()
+        self.streams.len() + self.merged.len()
     }
 
     /// True when no stream is tracked.
     pub fn is_empty(&self) -> bool {
-        self.streams.is_empty()
+        self.streams.is_empty() && self.merged.is_empty()
     }
 
     /// Updates (or creates) the stream of `key` with one packet, in capture order.
     /// Returns false when the packet was refused (table full).
     pub fn observe(&mut self, key: StreamKey, pkt: &RtpPacketInfo) -> bool {
+        let ordinal = self.next_ordinal;
+        self.next_ordinal += 1;
+        self.observe_ordinal(ordinal, key, pkt)
+    }
+
+    /// [`StreamTable::observe`] for a table that sees only part of the packets (one shard of a
+    /// multi-threaded run): `ordinal` is the packet's position among all RTP packets of the
+    /// run (strictly increasing), which [`StreamTable::merge`] uses to put the shards' streams
+    /// back into first-packet order.
+    pub fn observe_ordinal(&mut self, ordinal: u64, key: StreamKey, pkt: &RtpPacketInfo) -> bool {
         let origin = *self.origin.get_or_insert(pkt.at.time);
         // Matches tshark: nstime_to_msec(rel_ts), rel_ts = frame time − first frame time.
         let t_ms = pkt.at.time.ms_since(origin);
-        if let Some(&i) = self.index.get(&key) {
+        if let Some(&i) = self.index.get(&PackedKey(key)) {
             if let Some(state) = self.streams.get_mut(i) {
                 state.observe(pkt, t_ms);
                 return true;
@@ -98,38 +156,130 @@ impl StreamTable {
         }
         if self.streams.len() >= self.max_streams {
             self.refused_packets += 1;
-            self.first_refused.get_or_insert(pkt.at);
+            if self.first_refused.is_none() {
+                self.first_refused = Some(pkt.at);
+                self.first_refused_ordinal = ordinal;
+            }
             return false;
         }
-        self.index.insert(key, self.streams.len());
+        self.index.insert(PackedKey(key), self.streams.len());
         self.streams.push(StreamState::new(key, pkt, t_ms, self.window_ms));
+        self.first_ordinals.push(ordinal);
         true
+    }
+
+    /// Ends one shard of a multi-threaded run (in its worker thread, so finishing is parallel
+    /// too): its streams' final statistics with their first-packet ordinals, for
+    /// [`StreamTable::merge`].
+    pub fn finish_shard(self) -> FinishedShard {
+        FinishedShard {
+            ordinals: self.first_ordinals,
+            stats: self.streams.into_iter().map(StreamState::finish).collect(),
+            origin: self.origin,
+            window_ms: self.window_ms,
+            refused_packets: self.refused_packets,
+            first_refused: self.first_refused.map(|at| (self.first_refused_ordinal, at)),
+        }
+    }
+
+    /// Joins the finished shards of one run (each fed a disjoint set of flows through
+    /// [`StreamTable::observe_ordinal`], with the same origin and window) into the table one
+    /// shard-less run would have built: streams in order of their first packet, and the
+    /// `max_streams` bound applied to the whole run. A single table accepts a stream iff fewer
+    /// than `max_streams` streams started before it, so exactly the first `max_streams` streams
+    /// by first-packet ordinal are kept; the packets of the later ones are counted as refused,
+    /// as a single table would have refused them. (A shard reaching its own bound implies the
+    /// whole run had reached it before, so shard-refused packets are refused here too.)
+    ///
+    /// Only final statistics move (not the running states), and a lone non-empty shard is
+    /// taken as it is, so the merge adds no second copy of a huge table.
+    pub fn merge(shards: Vec<FinishedShard>, max_streams: usize) -> StreamTable {
+        let mut merged = StreamTable::with_capacity_limit(max_streams);
+        let mut refused: Option<(u64, FrameRef)> = None;
+        let mut note_refused = |candidate: (u64, FrameRef)| {
+            if refused.is_none_or(|(o, _)| candidate.0 < o) {
+                refused = Some(candidate);
+            }
+        };
+        let mut lists: Vec<(Vec<u64>, Vec<StreamStats>)> = Vec::new();
+        for shard in shards {
+            merged.origin = merged.origin.or(shard.origin);
+            merged.window_ms = shard.window_ms;
+            merged.refused_packets += shard.refused_packets;
+            if let Some(candidate) = shard.first_refused {
+                note_refused(candidate);
+            }
+            if !shard.stats.is_empty() {
+                lists.push((shard.ordinals, shard.stats));
+            }
+        }
+        let (ordinals, mut stats) = if lists.len() == 1 {
+            lists.pop().unwrap_or_default()
+        } else {
+            // Each shard's list is already in ordinal order: sort the (ordinal, shard, index)
+            // triples and move the statistics in that order.
+            let mut order: Vec<(u64, usize, usize)> = Vec::new();
+            for (shard, (ords, _)) in lists.iter().enumerate() {
+                order.extend(ords.iter().enumerate().map(|(i, &o)| (o, shard, i)));
+            }
+            order.sort_unstable();
+            let mut slots: Vec<Vec<Option<StreamStats>>> =
+                lists.into_iter().map(|(_, st)| st.into_iter().map(Some).collect()).collect();
+            let mut ordinals = Vec::with_capacity(order.len());
+            let mut stats = Vec::with_capacity(order.len());
+            for (ordinal, shard, i) in order {
+                if let Some(s) = slots.get_mut(shard).and_then(|v| v.get_mut(i)).and_then(Option::take) {
+                    ordinals.push(ordinal);
+                    stats.push(s);
+                }
+            }
+            (ordinals, stats)
+        };
+        if stats.len() > max_streams {
+            for (s, &ordinal) in stats.iter().zip(&ordinals).skip(max_streams) {
+                merged.refused_packets += s.packets;
+                note_refused((ordinal, s.first));
+            }
+            stats.truncate(max_streams);
+        }
+        if let Some((ordinal, at)) = refused {
+            merged.first_refused = Some(at);
+            merged.first_refused_ordinal = ordinal;
+        }
+        merged.merged = stats;
+        merged
     }
 
     /// Statistics of every stream so far, in order of their first packet, without ending them
     /// (each state is copied and finished; incremental runs pair these with finished calls).
     pub fn snapshot(&self) -> Vec<StreamStats> {
-        self.streams.iter().map(|s| s.clone().finish()).collect()
+        self.merged.iter().cloned().chain(self.streams.iter().map(|s| s.clone().finish())).collect()
     }
 
     /// Removes the streams for which `take` is true and returns their final statistics, in order
     /// of their first packet (incremental runs: finished streams leave memory). A later packet
     /// of the same key starts a new stream.
     pub fn take_where(&mut self, take: &mut dyn FnMut(&StreamStats) -> bool) -> Vec<StreamStats> {
-        let mut taken = Vec::new();
+        let (mut taken, merged): (Vec<StreamStats>, Vec<StreamStats>) =
+            std::mem::take(&mut self.merged).into_iter().partition(|s| take(s));
+        self.merged = merged;
         let mut kept = Vec::with_capacity(self.streams.len());
-        for s in std::mem::take(&mut self.streams) {
+        let mut kept_ordinals = Vec::with_capacity(self.streams.len());
+        let ordinals = std::mem::take(&mut self.first_ordinals);
+        for (s, ordinal) in std::mem::take(&mut self.streams).into_iter().zip(ordinals) {
             if take(&s.stats) {
                 taken.push(s.finish());
             } else {
                 kept.push(s);
+                kept_ordinals.push(ordinal);
             }
         }
         self.streams = kept;
+        self.first_ordinals = kept_ordinals;
         if !taken.is_empty() {
             self.index.clear();
             for (i, s) in self.streams.iter().enumerate() {
-                self.index.insert(s.stats.key, i);
+                self.index.insert(PackedKey(s.stats.key), i);
             }
         }
         taken
@@ -137,7 +287,12 @@ impl StreamTable {
 
     /// All streams, in order of their first packet.
     pub fn finish(self) -> Vec<StreamStats> {
-        self.streams.into_iter().map(StreamState::finish).collect()
+        if self.merged.is_empty() {
+            return self.streams.into_iter().map(StreamState::finish).collect();
+        }
+        let mut all = self.merged;
+        all.extend(self.streams.into_iter().map(StreamState::finish));
+        all
     }
 }
 

@@ -17,3 +17,4 @@ mod shared_captures;
 mod site_findings;
 mod sites;
 mod synthetic;
+mod threads;
