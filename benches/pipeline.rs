@@ -42,7 +42,7 @@ fn benches(c: &mut Criterion) {
             let mut warnings = Warnings::default();
             let mut datagrams = 0u64;
             for (at, link, data) in &frames {
-                let frame = Frame { at: *at, link: *link, data, orig_len: data.len() as u32 };
+                let frame = Frame { at: *at, link: *link, data, orig_len: data.len() as u32, interface: None };
                 decoder.decode(&frame, &mut warnings, &mut |dg, _| datagrams += dg.payload.len() as u64);
             }
             black_box(datagrams)
@@ -82,7 +82,18 @@ Content-Type: application/sdp\r\nContent-Length: 0\r\n\r\n";
                     payload_len: 160,
                 };
                 let at = FrameRef { file: 0, number: u64::from(i), time: Timestamp(i64::from(i) * 20_000_000 + 17) };
-                table.observe(key, &RtpPacketInfo { at, header, clock_hz: 8000, dscp: 46, is_event: false });
+                table.observe(
+                    key,
+                    &RtpPacketInfo {
+                        at,
+                        header,
+                        clock_hz: 8000,
+                        dscp: 46,
+                        vlan: None,
+                        interface: None,
+                        is_event: false,
+                    },
+                );
             }
             black_box(table.finish().len())
         })

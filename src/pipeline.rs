@@ -459,7 +459,18 @@ fn on_datagram(dg: &Datagram<'_>, stages: &mut Stages<'_>, warnings: &mut Warnin
                     None => rtp::payload::static_codec(header.pt).map_or(0, |(_, hz)| hz),
                 };
                 let key = StreamKey { src: dg.src, dst: dg.dst, ssrc: header.ssrc };
-                streams.observe(key, &RtpPacketInfo { at: dg.at, header, clock_hz, dscp: dg.dscp, is_event });
+                streams.observe(
+                    key,
+                    &RtpPacketInfo {
+                        at: dg.at,
+                        header,
+                        clock_hz,
+                        dscp: dg.dscp,
+                        vlan: dg.vlan,
+                        interface: dg.interface,
+                        is_event,
+                    },
+                );
             }
         }
         PayloadKind::Rtcp if dg.icmp_error.is_none() => {

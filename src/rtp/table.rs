@@ -165,7 +165,10 @@ mod tests {
         for (i, &(seq, ts, us, marker)) in pkts.iter().enumerate() {
             let at = FrameRef { file: 0, number: i as u64 + 1, time: Timestamp(origin.0 + us * 1000) };
             let header = RtpHeader { marker, pt, seq, ts, ssrc: 7, payload_len: 160 };
-            table.observe(key(7), &RtpPacketInfo { at, header, clock_hz, dscp: 46, is_event: false });
+            table.observe(
+                key(7),
+                &RtpPacketInfo { at, header, clock_hz, dscp: 46, vlan: None, interface: None, is_event: false },
+            );
         }
         let mut out = table.finish();
         assert_eq!(out.len(), 1);
@@ -305,6 +308,8 @@ mod tests {
                 header,
                 clock_hz: 8000,
                 dscp: 0,
+                vlan: None,
+                interface: None,
                 is_event: false,
             };
             table.observe(key(ssrc), &pkt);

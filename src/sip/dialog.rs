@@ -87,6 +87,10 @@ pub struct Wire {
     pub src: SocketAddr,
     /// Receiver.
     pub dst: SocketAddr,
+    /// Outermost VLAN id of the frame (for the site map).
+    pub vlan: Option<u16>,
+    /// Capture interface of the frame (for the site map).
+    pub interface: Option<u16>,
 }
 
 #[derive(Debug)]
@@ -373,6 +377,8 @@ impl DialogTable {
                             d.first_invite = Some(at);
                             d.caller = Some(wire.src);
                             d.callee = Some(wire.dst);
+                            d.invite_vlan = wire.vlan;
+                            d.invite_interface = wire.interface;
                             d.from_tag = msg.from_tag().map(lossy);
                             d.user_agent = msg.user_agent.map(lossy);
                             d.via_transport = msg.via.map(|v| lossy(v.transport));
@@ -669,6 +675,7 @@ mod tests {
                 dst: SocketAddr::from(to),
                 transport: Transport::Udp,
                 vlan: None,
+                interface: None,
                 dscp: 0,
                 icmp_error: None,
                 payload: text.as_bytes(),
@@ -955,6 +962,8 @@ To: <sip:x@y>\r\nCall-ID: c{i}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
                 at: FrameRef { file: 0, number: i + 1, time: Timestamp(i as i64) },
                 src: SocketAddr::from(A),
                 dst: SocketAddr::from(B),
+                vlan: None,
+                interface: None,
             };
             t.on_message(&m, wire, &mut w, &mut |_| {});
         }
@@ -980,6 +989,7 @@ To: <sip:x@y>\r\nCall-ID: c{i}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
                 dst: SocketAddr::from(B),
                 transport: Transport::Udp,
                 vlan: None,
+                interface: None,
                 dscp: 0,
                 icmp_error: None,
                 payload: text,
