@@ -300,12 +300,38 @@ fn report_renders_in_headless_chromium_with_the_expected_numbers() {
     );
     assert!(ok, "{log}");
     assert!(shot.metadata().map(|m| m.len()).unwrap_or(0) > 20_000, "screenshot too small");
+
+    // Layout on a narrow window: nothing widens the page past the viewport, even a 400-character
+    // Call-ID without a break opportunity (wide tables scroll inside their own box). The page has
+    // no script, so a test-only copy gets one that measures the laid-out page.
+    let long_id = "x".repeat(400);
+    let probe = html.replace("notfound@10.3.0.32", &long_id).replace(
+        "</body>",
+        "<script>const d=document.documentElement;const w=[...document.querySelectorAll('.scroll')]\
+         .filter(e=>e.scrollWidth>e.clientWidth).length;document.body.setAttribute('data-layout',\
+         'overflow='+(d.scrollWidth-d.clientWidth)+' scrolling='+w);</script></body>",
+    );
+    let probe_path = report.join("layout-probe.html");
+    std::fs::write(&probe_path, probe).unwrap();
+    let (ok, dom, log) = run_bounded(
+        headless(&browser, &profile)
+            .arg("--window-size=800,1000")
+            .arg("--dump-dom")
+            .arg(format!("file://{}", probe_path.display())),
+        Duration::from_secs(90),
+    );
+    assert!(ok, "{log}");
+    // The site and pair tables (25+ columns) scroll inside their boxes at 800 px.
+    let layout = dom.split("data-layout=\"").nth(1).and_then(|s| s.split('"').next()).unwrap_or("missing");
+    assert!(layout.starts_with("overflow=0 scrolling="), "page wider than the window: {layout}");
+    assert_ne!(layout, "overflow=0 scrolling=0", "the wide tables should scroll in their boxes: {layout}");
 }
 
 #[cfg(feature = "polars")]
 #[test]
 fn parquet_reads_back_with_the_same_rows_and_polars_equals_plain_rust() {
-    use polars::prelude::{DataType, ParquetReader, SerReader, TimeUnit, TimeZone};
+    use polars::prelude::{DataType, TimeUnit, TimeZone};
+    use polars_io::prelude::{ParquetReader, SerReader};
     let (_, _, mut doc, sites) = analysed("sites_parquet");
     let dir = out_dir("sites_parquet").join("dataset");
     let written = callscope::report::parquet::write_dir(&doc, &sites, &dir).unwrap();
