@@ -268,7 +268,7 @@ fn report_renders_in_headless_chromium_with_the_expected_numbers() {
         !html.contains("http://") && !html.contains("https://") || !html.contains("src=\"http"),
         "no network resources"
     );
-    for plot in ["busy_hour", "loss_vs_concurrency", "site_matrix", "loss_distribution"] {
+    for plot in ["busy_hour", "loss_vs_concurrency", "site_matrix", "loss_distribution", "mos_by_site"] {
         assert!(report.join(format!("plots/{plot}.png")).metadata().unwrap().len() > 1000, "{plot}.png");
         assert!(html.contains(&format!("id=\"chart-{plot}\"")), "{plot} inline");
     }
