@@ -350,6 +350,37 @@ fn parquet_reads_back_with_the_same_rows_and_polars_equals_plain_rust() {
     assert_eq!(ids, doc.calls.iter().map(|c| c.call_id.clone()).collect::<Vec<_>>());
     assert_eq!(read("streams").height(), doc.streams.len());
     assert_eq!(read("windows").height(), sites.windows.len());
+    // Stable column names and types: what DuckDB/Spark/Trino users query.
+    let names = |name: &str| -> Vec<String> { read(name).get_column_names().iter().map(|n| n.to_string()).collect() };
+    assert_eq!(names("streams").len(), 17);
+    assert_eq!(
+        names("windows"),
+        [
+            "start",
+            "site",
+            "peer_site",
+            "concurrent_peak",
+            "attempts",
+            "failures_signaling",
+            "failures_media",
+            "failures_routing",
+            "mos_p5",
+            "loss_p95_pct",
+        ]
+    );
+    assert_eq!(names("calls")[..3], ["call_id", "from_user", "to_user"]);
+    assert_eq!(names("sites").len(), 25);
+    let utc_us = DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC));
+    for (file, column) in
+        [("streams", "first_time"), ("streams", "last_time"), ("windows", "start"), ("sites", "busy_hour_start")]
+    {
+        assert_eq!(read(file).column(column).unwrap().dtype(), &utc_us, "{file}.{column}");
+    }
+    // The same rows as the JSON document's arrays.
+    let json = serde_json::to_value(&doc).unwrap();
+    assert_eq!(json["calls"].as_array().map(Vec::len), Some(calls.height()));
+    assert_eq!(json["streams"].as_array().map(Vec::len), Some(read("streams").height()));
+    assert_eq!(json["site_windows"].as_array().map(Vec::len), Some(read("windows").height()));
     let s = read("sites");
     assert_eq!(s.height(), sites.summaries.len());
     let asr: Vec<Option<f64>> = s.column("asr_pct").unwrap().f64().unwrap().into_iter().collect();
