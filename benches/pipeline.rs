@@ -54,7 +54,7 @@ fn benches(c: &mut Criterion) {
             let mut warnings = Warnings::default();
             let mut datagrams = 0u64;
             for (at, link, data) in &frames {
-                let frame = Frame { at: *at, link: *link, data, orig_len: data.len() as u32 };
+                let frame = Frame { at: *at, link: *link, data, orig_len: data.len() as u32, interface: None };
                 decoder.decode(&frame, &mut warnings, &mut |dg, _| datagrams += dg.payload.len() as u64);
             }
             black_box(datagrams)
@@ -96,7 +96,7 @@ Content-Type: application/sdp\r\nContent-Length: 0\r\n\r\n";
                 let at = FrameRef { file: 0, number: u64::from(i), time: Timestamp(i64::from(i) * 20_000_000 + 17) };
                 table.observe(
                     key,
-                    &RtpPacketInfo { at, header, clock_hz: 8000, dscp: 46, is_event: false, payload_silent: None },
+                    &RtpPacketInfo { at, header, clock_hz: 8000, dscp: 46, vlan: None, interface: None, is_event: false, payload_silent: None },
                 );
             }
             black_box(table.finish().len())

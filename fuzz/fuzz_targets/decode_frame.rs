@@ -29,7 +29,7 @@ fuzz_target!(|data: &[u8]| {
             let at = FrameRef { file: 0, number: *n, time: ts(*n as i64 * 100) };
             // orig_len both equal and larger than the bytes (snap-length cut).
             let orig_len = bytes.len() as u32 + (*n as u32 % 2) * 10;
-            let f = Frame { at, link: *link, data: bytes, orig_len };
+            let f = Frame { at, link: *link, data: bytes, orig_len, interface: None };
             decoder.decode(&f, warnings, &mut |dg, _| {
                 assert!(dg.payload.len() <= 65_535 + 65_535);
             });

@@ -44,6 +44,7 @@ fuzz_target!(|data: &[u8]| {
             dst,
             transport: Transport::Tcp { seq, flags },
             vlan: None,
+            interface: None,
             dscp: 0,
             icmp_error: None,
             payload,

@@ -2,7 +2,8 @@
 //! provider ticket as is.
 //!
 //! Per call: `summary.txt`/`summary.md` ([`render::summary`]), `ladder.txt`/`ladder.svg`
-//! ([`render`]), `call.pcap` (exactly the call's packets, found by a second pass over the
+//! ([`render`]), `timeline.svg`/`timeline.png` (jitter and loss of each stream over the call,
+//! the report's chart [`crate::report::plots::call_timeline`]), `call.pcap` (exactly the call's packets, found by a second pass over the
 //! inputs, [`extract`]), `call.json` (the call's contract records). With `--redact` every file
 //! goes through one [`redact::Redactor`] so pseudonyms agree across files; the pcap is rewritten
 //! in place ([`packet`]) or the bundle is refused with the reason.
@@ -326,6 +327,12 @@ fn write_one(
         ("ladder.txt", render::ladder_text(&view)),
         ("ladder.svg", render::ladder_svg(&view)),
     ];
+    // The chart names streams by direction and SSRC only (no address, no number), so the PNG
+    // needs no redaction; the SVG goes through the redactor with the other text files anyway.
+    let timeline = crate::report::plots::call_timeline(call, &p.streams);
+    if let Ok(svg) = timeline.to_svg() {
+        files.push(("timeline.svg", svg));
+    }
     let regs: Vec<&crate::report::records::RegistrationRecord> = doc
         .registrations
         .iter()
@@ -384,6 +391,11 @@ fn write_one(
     }
     let json_bytes = serde_json::to_vec_pretty(&json).unwrap_or_default();
     write_file(&dir.join("call.json"), &json_bytes)?;
+    // create_output_file refuses a planted symlink and removes an old file; plotters then
+    // creates the PNG itself.
+    let png = dir.join("timeline.png");
+    drop(crate::report::create_output_file(&png).map_err(io_err(&png))?);
+    timeline.write_png(&png).map_err(|e| BundleError::Io { path: png.clone(), source: std::io::Error::other(e) })?;
     if let Some(r) = redactor.as_mut() {
         for f in &mut ex.frames {
             let link = f.link;

@@ -295,7 +295,7 @@ pub fn summary(v: &BundleView<'_>, markdown: bool) -> String {
     h(&mut s, "Files");
     let _ = writeln!(
         s,
-        "summary.txt, summary.md, ladder.txt, ladder.svg, call.pcap (the call's own packets, original timestamps), call.json (contract records)"
+        "summary.txt, summary.md, ladder.txt, ladder.svg, timeline.svg/.png (jitter and loss per stream over the call), call.pcap (the call's own packets, original timestamps), call.json (contract records)"
     );
     s
 }

@@ -69,6 +69,9 @@ pub struct Frame<'a> {
     pub data: &'a [u8],
     /// Length of the packet on the wire.
     pub orig_len: u32,
+    /// Capture interface: index into the file's [`InputSummary::interfaces`] (pcapng), None for
+    /// pcap files and interfaces past the cap. Matched by the site map's `interface`.
+    pub interface: Option<u16>,
 }
 
 /// Summary of one input, filled in while reading; becomes `inputs[]` in the output.
@@ -92,6 +95,9 @@ pub struct InputSummary {
     pub interface_drops: Option<u64>,
     /// Frames read before the ISB that reported the drops (the ISB has no frame number).
     pub interface_drops_after_frame: u64,
+    /// pcapng interface names (`if_name`) in Interface Description Block order over all
+    /// sections; None for an unnamed interface. Empty for pcap files.
+    pub interfaces: Vec<Option<String>>,
 }
 
 /// Errors that stop reading an input before any frame could be read (not a capture, cannot open).

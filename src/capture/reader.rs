@@ -31,6 +31,9 @@ const MAX_PCAP_CAPLEN: u32 = 262_144;
 
 /// Most pcapng interfaces kept per section; the table grows with the input, so it is bounded.
 const MAX_INTERFACES: usize = 65_536;
+/// Most interface names kept per file (over all sections): site matching needs a handful; a
+/// file with more only loses the interface of the later ones (their frames carry `None`).
+pub(crate) const MAX_INTERFACE_NAMES: usize = 1024;
 
 /// Size of a legacy pcap record header (ts_sec, ts_usec, incl_len, orig_len).
 const PCAP_RECORD_HEADER: usize = 16;
@@ -96,6 +99,9 @@ impl<R: Read> Read for FillFirstRead<R> {
 #[derive(Clone, Copy, Debug)]
 struct Interface {
     link: LinkType,
+    /// Index of this interface in [`InputSummary::interfaces`] (None past
+    /// [`MAX_INTERFACE_NAMES`]): the capture interface the site map matches (`interface = ...`).
+    name_index: Option<u16>,
     /// Timestamp units per second (`if_tsresol`, pcapng §4.2: 10^-n or 2^-n when bit 7 is set).
     units_per_second: u128,
     /// `if_tsoffset`: seconds added to every timestamp.
@@ -128,6 +134,8 @@ pub(crate) struct Head {
     data_start: usize,
     /// Captured length (padding excluded).
     data_len: usize,
+    /// Index into the input's interface names (pcapng), None for pcap.
+    interface: Option<u16>,
 }
 
 /// What one block means for the reader (owned, so the block's borrow of the buffer ends).
@@ -254,6 +262,7 @@ impl Input {
             link: head.link,
             data,
             orig_len: head.orig_len,
+            interface: head.interface,
         })
     }
 
@@ -286,6 +295,7 @@ impl Input {
                 Ok((block_len, block)) => interpret_block(
                     &mut self.format,
                     &mut self.summary.link_types,
+                    &mut self.summary.interfaces,
                     self.previous_time,
                     next_frame_number,
                     block_len,
@@ -375,6 +385,7 @@ impl Input {
             number: self.packet_blocks.saturating_add(1),
             data_start: PCAP_RECORD_HEADER,
             data_len: caplen as usize,
+            interface: None,
         };
         Some((head, block_len))
     }
@@ -521,6 +532,7 @@ fn read_u32(data: &[u8], offset: usize, big_endian: bool) -> Option<u32> {
 fn interpret_block(
     format: &mut Format,
     link_types: &mut Vec<LinkType>,
+    interface_names: &mut Vec<Option<String>>,
     previous_time: Option<Timestamp>,
     number: u64,
     block_len: usize,
@@ -539,6 +551,7 @@ fn interpret_block(
                 head: Head {
                     time,
                     link: *link,
+                    interface: None,
                     orig_len: record.origlen,
                     number,
                     data_start: *record_header,
@@ -568,7 +581,14 @@ fn interpret_block(
                 if !link_types.contains(&link) {
                     link_types.push(link);
                 }
-                interfaces.push(Interface { link, units_per_second, offset_secs, snaplen: idb.snaplen });
+                let name_index = (interface_names.len() < MAX_INTERFACE_NAMES)
+                    .then(|| u16::try_from(interface_names.len()).ok())
+                    .flatten();
+                if name_index.is_some() {
+                    // pcapng §4.2 if_name (e.g. "eth1"); invalid UTF-8 counts as unnamed.
+                    interface_names.push(idb.if_name().and_then(Result::ok).map(str::to_owned));
+                }
+                interfaces.push(Interface { link, name_index, units_per_second, offset_secs, snaplen: idb.snaplen });
                 Step::Skip { block_len }
             }
             Block::EnhancedPacket(epb) => {
@@ -586,6 +606,7 @@ fn interpret_block(
                     head: Head {
                         time: ticks_to_time(ticks, interface),
                         link: interface.link,
+                        interface: interface.name_index,
                         orig_len: epb.origlen,
                         number,
                         data_start: EPB_DATA_OFFSET,
@@ -610,6 +631,7 @@ fn interpret_block(
                         // and time order are not disturbed (0 when it is the first frame).
                         time: previous_time.unwrap_or_default(),
                         link: interface.link,
+                        interface: interface.name_index,
                         orig_len: spb.origlen,
                         number,
                         data_start: SPB_DATA_OFFSET,
@@ -683,6 +705,7 @@ fn obsolete_packet_block(
         head: Head {
             time: ticks_to_time(ticks, interface),
             link: interface.link,
+            interface: interface.name_index,
             orig_len: origlen,
             number,
             data_start: PB_DATA_OFFSET,

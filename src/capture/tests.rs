@@ -812,3 +812,48 @@ fn stdin_smoke() {
     let frames = drain(&mut set, &mut warnings);
     eprintln!("stdin: {} frames, {:?}, {} warnings", frames.len(), set.summaries()[0], warnings.total());
 }
+
+/// IDB carrying an `if_name` option (code 2), for the site map's `interface` matching.
+fn idb_named(out: &mut Vec<u8>, be: bool, link: u16, name: &str) {
+    let mut body = Vec::new();
+    put_u16(&mut body, link, be);
+    put_u16(&mut body, 0, be);
+    put_u32(&mut body, 0, be);
+    put_u16(&mut body, 2, be);
+    put_u16(&mut body, name.len() as u16, be);
+    body.extend_from_slice(name.as_bytes());
+    while body.len() % 4 != 0 {
+        body.push(0);
+    }
+    put_u32(&mut body, 0, be); // opt_endofopt
+    block(out, 1, &body, be);
+}
+
+#[test]
+fn pcapng_interface_names_reach_frames_and_summary_over_sections() {
+    for be in [false, true] {
+        let mut f = Vec::new();
+        shb(&mut f, be);
+        idb_named(&mut f, be, 1, "eth1");
+        idb(&mut f, be, 1, None, None); // unnamed
+        epb(&mut f, be, 1, 1_000_000, b"a", 1);
+        epb(&mut f, be, 0, 2_000_000, b"b", 1);
+        // A new section numbers interfaces from 0 again; its names append to the file's list.
+        shb(&mut f, be);
+        idb_named(&mut f, be, 1, "vlan300");
+        epb(&mut f, be, 0, 3_000_000, b"c", 1);
+        let mut set = from_bytes(&[f]).expect("opens");
+        let mut warnings = Warnings::default();
+        let mut seen = Vec::new();
+        while let Some(frame) = set.next_frame(&mut warnings) {
+            seen.push(frame.interface);
+            assert!(seen.len() < 10);
+        }
+        assert_eq!(seen, vec![Some(1), Some(0), Some(2)], "be={be}");
+        let names = &set.summaries()[0].interfaces;
+        assert_eq!(names, &vec![Some("eth1".to_string()), None, Some("vlan300".to_string())]);
+    }
+    let (frames, _, summaries) = read_all(&[pcap(false, false, 1, &[(1, 0, b"x", 1)])]);
+    assert_eq!(frames.len(), 1);
+    assert!(summaries[0].interfaces.is_empty());
+}

@@ -80,6 +80,8 @@ pub struct Datagram<'a> {
     pub transport: Transport,
     /// Outermost VLAN id, if any.
     pub vlan: Option<u16>,
+    /// Capture interface of the frame ([`Frame::interface`]), matched by the site map.
+    pub interface: Option<u16>,
     /// DSCP of the innermost IP header (TOS / traffic class >> 2).
     pub dscp: u8,
     /// Set when this datagram was quoted inside an ICMP error rather than seen itself.
@@ -183,6 +185,7 @@ struct Walk<'w> {
     /// The bytes being walked may be cut short by the snap length.
     cut: bool,
     vlan: Option<u16>,
+    interface: Option<u16>,
     depth: u8,
     emitted: u32,
     warnings: &'w mut Warnings,
@@ -201,7 +204,17 @@ impl Walk<'_> {
         icmp_error: Option<IcmpError>,
         payload: &[u8],
     ) {
-        let datagram = Datagram { at: self.at, src, dst, transport, vlan: self.vlan, dscp, icmp_error, payload };
+        let datagram = Datagram {
+            at: self.at,
+            src,
+            dst,
+            transport,
+            vlan: self.vlan,
+            interface: self.interface,
+            dscp,
+            icmp_error,
+            payload,
+        };
         (self.sink)(&datagram, self.warnings);
         self.emitted += 1;
         counters.datagrams += 1;
@@ -254,7 +267,8 @@ impl Decoder {
     ) {
         self.fragments.expire(frame.at, &self.limits, &mut self.counters, warnings);
         let cut = usize::try_from(frame.orig_len).map_or(true, |orig| orig > frame.data.len());
-        let mut walk = Walk { at: frame.at, cut, vlan: None, depth: 0, emitted: 0, warnings, sink };
+        let mut walk =
+            Walk { at: frame.at, cut, vlan: None, interface: frame.interface, depth: 0, emitted: 0, warnings, sink };
         let result = match link::start(frame.link, frame.data, cut) {
             Ok(next) => self.next_layer(&mut walk, next),
             Err(stop) => Err(stop),

@@ -27,6 +27,7 @@ fn frame_at(link: LinkType, data: &[u8], number: u64, secs: i64) -> Frame<'_> {
         link,
         data,
         orig_len: u32::try_from(data.len()).unwrap(),
+        interface: None,
     }
 }
 
@@ -692,6 +693,7 @@ fn decode_capture(name: &str) -> Option<(Vec<Seen>, Warnings, Decoder)> {
             link: f.link,
             data: &f.data,
             orig_len: f.orig_len,
+            interface: None,
         };
         seen.extend(decode_one(&mut decoder, &mut warnings, &frame));
     }
@@ -857,6 +859,7 @@ fn decode_cost() {
                 link: f.link,
                 data: &f.data,
                 orig_len: f.orig_len,
+                interface: None,
             };
             decoder.decode(&frame, &mut warnings, &mut |dg, _| bytes += dg.payload.len());
         }

@@ -926,6 +926,7 @@ mod tests {
             dst: dst.parse().unwrap_or_else(|_| unreachable!()),
             transport: if tcp { Transport::Tcp { seq: 0, flags: 0 } } else { Transport::Udp },
             vlan: None,
+            interface: None,
             dscp: 0,
             icmp_error: None,
             payload,

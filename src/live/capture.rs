@@ -263,7 +263,7 @@ pub fn run(opts: &LiveOptions, config: &Config) -> anyhow::Result<()> {
                 // time_t is i32 on some 32-bit targets, i64 here.
                 #[allow(clippy::useless_conversion)]
                 let at = FrameRef { file: 0, number, time: Timestamp::from_parts(i64::from(ts.tv_sec), micros * 1000) };
-                let frame = Frame { at, link, data: packet.data, orig_len: packet.header.len };
+                let frame = Frame { at, link, data: packet.data, orig_len: packet.header.len, interface: None };
                 analyzer.push_frame(&frame);
                 if let Some(r) = rotator.as_mut() {
                     r.write(&packet)?;

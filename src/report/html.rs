@@ -21,7 +21,11 @@ h1{font-size:24px}h2{font-size:19px;border-bottom:1px solid #ccc;padding-bottom:
 table{border-collapse:collapse;font-size:13px;margin:8px 0}th,td{border:1px solid #ccc;padding:3px 7px;text-align:right}\
 th{background:#eef}td.l,th.l{text-align:left}.bad{color:#b00;font-weight:bold}.ok{color:#070}\
 .charts{display:flex;flex-wrap:wrap;gap:12px}.charts figure{margin:0;border:1px solid #ddd}\
-.kv td{text-align:left}section.call{border-left:4px solid #b00;padding-left:10px;margin:14px 0}";
+.kv td{text-align:left}section.call{border-left:4px solid #b00;padding-left:10px;margin:14px 0}\
+.scroll{overflow-x:auto;max-width:100%}\
+td.l,h3,li,.kv td{overflow-wrap:anywhere;word-break:break-word}\
+.kv{table-layout:fixed;width:100%}.kv th{width:14em}\
+.charts svg{max-width:100%;height:auto}";
 
 /// Writes the report into `dir` (created if missing); returns the files written.
 pub fn write_report(doc: &Document, sites: &SiteReport, dir: &Path) -> io::Result<Vec<PathBuf>> {
@@ -148,6 +152,13 @@ pub fn charts(doc: &Document, sites: &SiteReport) -> Vec<Chart> {
             ChartKind::TimeLines(over_time(&|w| w.mos_p5)),
         ),
         chart(
+            "mos_by_site",
+            "MOS p5 over time, by site (streams of calls from or to the site)",
+            "time (UTC)",
+            "MOS p5",
+            ChartKind::TimeLines(mos_by_site(doc, sites, &site_names)),
+        ),
+        chart(
             "loss_over_time",
             "Loss p95 over time, by site pair",
             "time (UTC)",
@@ -176,6 +187,44 @@ pub fn charts(doc: &Document, sites: &SiteReport) -> Vec<Chart> {
             ChartKind::Matrix { sites: site_names.clone(), cells },
         ),
     ]
+}
+
+/// Bucket width of the time view, s: the spacing of one pair's consecutive buckets (15 min when
+/// no pair has two).
+fn bucket_secs(windows: &[TimeBucket]) -> i64 {
+    windows
+        .windows(2)
+        .filter(|w| w[0].site == w[1].site && w[0].peer_site == w[1].peer_site)
+        .map(|w| w[1].start.secs() - w[0].start.secs())
+        .filter(|d| *d > 0)
+        .min()
+        .unwrap_or(900)
+}
+
+/// MOS p5 per site and time bucket over the streams of the calls placed from or to the site
+/// (the site rows' definition, sites/summary.rs), by the stream's first packet.
+fn mos_by_site(doc: &Document, sites: &SiteReport, site_names: &[String]) -> Vec<Series> {
+    let width = bucket_secs(&sites.windows);
+    let call_sites: std::collections::HashMap<&str, (&str, &str)> =
+        doc.calls.iter().map(|c| (c.call_id.as_str(), (c.caller_site.as_str(), c.callee_site.as_str()))).collect();
+    site_names
+        .iter()
+        .map(|site| {
+            let mut buckets: std::collections::BTreeMap<i64, Vec<f64>> = std::collections::BTreeMap::new();
+            for s in &doc.streams {
+                let Some((a, b)) = s.call_id.as_deref().and_then(|id| call_sites.get(id)) else { continue };
+                if let (true, Some(mos)) = (*a == site || *b == site, s.mos) {
+                    buckets.entry(s.first_time.secs().div_euclid(width) * width).or_default().push(mos);
+                }
+            }
+            let points = buckets
+                .iter()
+                .filter_map(|(start, mos)| Some((*start as f64, crate::sites::stats::percentile(mos, 0.05)?)))
+                .collect();
+            Series { name: site.clone(), points }
+        })
+        .filter(|s| !s.points.is_empty())
+        .collect()
 }
 
 fn pair_names(windows: &[TimeBucket]) -> Vec<(String, String)> {
@@ -282,7 +331,8 @@ fn summary_table<'a>(h: &mut String, rows: impl Iterator<Item = &'a SiteSummary>
         "loss r(conc.)",
         "loss from conc.",
     ];
-    h.push_str("<table><tr><th class=\"l\">site</th>");
+    // Many columns: the table scrolls inside its box instead of widening the page.
+    h.push_str("<div class=\"scroll\"><table><tr><th class=\"l\">site</th>");
     if pairs {
         h.push_str("<th class=\"l\">peer site</th>");
     }
@@ -317,7 +367,7 @@ fn summary_table<'a>(h: &mut String, rows: impl Iterator<Item = &'a SiteSummary>
         h.push_str(&cells.concat());
         h.push_str("</tr>\n");
     }
-    h.push_str("</table>\n");
+    h.push_str("</table></div>\n");
 }
 
 /// Failed calls grouped by verdict class and first reason code, each linking to its section.
@@ -387,7 +437,7 @@ fn call_section(h: &mut String, doc: &Document, i: usize, c: &Call) {
     h.push_str("</ul>");
     let streams: Vec<_> = doc.streams.iter().filter(|s| c.streams.contains(&s.id)).collect();
     if !streams.is_empty() {
-        h.push_str("<table><tr><th class=\"l\">stream</th><th>packets</th><th>lost %</th><th>mean jitter ms</th><th>MOS</th></tr>");
+        h.push_str("<div class=\"scroll\"><table><tr><th class=\"l\">stream</th><th>packets</th><th>lost %</th><th>mean jitter ms</th><th>MOS</th></tr>");
         for s in streams {
             let _ = write!(
                 h,
@@ -400,7 +450,7 @@ fn call_section(h: &mut String, doc: &Document, i: usize, c: &Call) {
                 num(s.mos)
             );
         }
-        h.push_str("</table>");
+        h.push_str("</table></div>");
     }
     h.push_str("</section>\n");
 }

@@ -5,7 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
-use polars::prelude::{DataFrame, ParquetWriter, PolarsResult};
+use polars::prelude::{DataFrame, PolarsResult};
+// polars-io directly with only its `parquet` feature: polars' own `parquet` feature turns on its
+// streaming engine, which needs polars-io `cloud` (object_store, reqwest, hyper, rustls, tokio).
+use polars_io::prelude::ParquetWriter;
 
 use super::records::Document;
 use crate::sites::frames;

@@ -11,6 +11,10 @@ use std::sync::Once;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use super::quality::WindowRecord;
+use super::records::{Call, Stream};
+use crate::correlate::StreamDirection;
+
 /// DejaVu Sans 2.37 (Debian fonts-dejavu-core), see `assets/fonts/README.md`.
 static DEJAVU_SANS: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 
@@ -48,6 +52,9 @@ pub enum ChartKind {
     Scatter(Vec<Series>),
     /// Distribution of values (bars).
     Histogram(Vec<f64>),
+    /// Panels stacked vertically sharing the x axis (seconds, drawn as numbers), each with its
+    /// own y axis and line series: the per-call jitter / loss timeline.
+    Panels(Vec<Panel>),
     /// Site-pair matrix: rows = caller sites, cols = callee sites; cell (calls, failure %).
     Matrix {
         /// Site names (both axes).
@@ -55,6 +62,15 @@ pub enum ChartKind {
         /// (caller index, callee index, calls, failed share %).
         cells: Vec<(usize, usize, u64, f64)>,
     },
+}
+
+/// One panel of [`ChartKind::Panels`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Panel {
+    /// Y axis label of the panel.
+    pub y_label: String,
+    /// Lines of the panel.
+    pub series: Vec<Series>,
 }
 
 /// A chart: title, axis labels, data.
@@ -78,6 +94,64 @@ fn register_font() {
         // The font is compiled in and known good; a failure would only lose text in charts.
         let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, DEJAVU_SANS);
     });
+}
+
+/// How [`Chart::draw_xy`] draws one plot area.
+#[derive(Clone, Copy)]
+struct XyStyle<'a> {
+    /// Title above the area (None for the lower panels of a timeline).
+    caption: Option<&'a str>,
+    y_label: &'a str,
+    /// Lines (else points).
+    lines: bool,
+    /// X is epoch seconds, labelled HH:MM UTC (else plain numbers).
+    time_axis: bool,
+}
+
+impl<'a> XyStyle<'a> {
+    fn time_lines(title: &'a str, y_label: &'a str) -> Self {
+        XyStyle { caption: Some(title), y_label, lines: true, time_axis: true }
+    }
+
+    fn scatter(title: &'a str, y_label: &'a str) -> Self {
+        XyStyle { caption: Some(title), y_label, lines: false, time_axis: false }
+    }
+}
+
+/// The per-call jitter and loss timeline (evidence bundles' `timeline.svg|png`, see
+/// [`call_timeline`]): x = seconds since the call's first INVITE (else its first packet),
+/// one line per stream from its quality windows (quality-metrics.md §3): RFC 3550 jitter at
+/// each window's end, and network loss in the window, % (`100 · lost / expected`, negative
+/// values from duplicates shown as 0).
+pub fn call_timeline(call: &Call, streams: &[&Stream]) -> Chart {
+    let origin = call.start.or_else(|| streams.iter().map(|s| s.first_time).min()).unwrap_or_default();
+    let x_of = |w: &WindowRecord| w.start.ms_since(origin) / 1000.0;
+    let name = |s: &Stream| {
+        let dir = match s.direction {
+            Some(StreamDirection::CallerToCallee) => "caller to callee",
+            Some(StreamDirection::CalleeToCaller) => "callee to caller",
+            None => "unpaired",
+        };
+        format!("{dir} (SSRC {})", s.ssrc)
+    };
+    let series = |f: &dyn Fn(&WindowRecord) -> f64| -> Vec<Series> {
+        streams
+            .iter()
+            .map(|s| Series { name: name(s), points: s.windows.iter().map(|w| (x_of(w), f(w))).collect() })
+            .collect()
+    };
+    let loss_pct =
+        |w: &WindowRecord| if w.expected == 0 { 0.0 } else { (100.0 * w.lost as f64 / w.expected as f64).max(0.0) };
+    Chart {
+        name: "timeline".into(),
+        title: "Jitter and loss over the call".into(),
+        x_label: "seconds since call start".into(),
+        y_label: String::new(),
+        kind: ChartKind::Panels(vec![
+            Panel { y_label: "jitter ms".into(), series: series(&|w| w.jitter_ms) },
+            Panel { y_label: "loss %".into(), series: series(&loss_pct) },
+        ]),
+    }
 }
 
 impl Chart {
@@ -111,8 +185,9 @@ impl Chart {
     {
         root.fill(&WHITE).map_err(|e| self.err(e))?;
         let result = match &self.kind {
-            ChartKind::TimeLines(series) => self.draw_xy(root, series, true),
-            ChartKind::Scatter(series) => self.draw_xy(root, series, false),
+            ChartKind::TimeLines(series) => self.draw_xy(root, series, XyStyle::time_lines(&self.title, &self.y_label)),
+            ChartKind::Scatter(series) => self.draw_xy(root, series, XyStyle::scatter(&self.title, &self.y_label)),
+            ChartKind::Panels(panels) => self.draw_panels(root, panels),
             ChartKind::Histogram(values) => self.draw_histogram(root, values),
             ChartKind::Matrix { sites, cells } => self.draw_matrix(root, sites, cells),
         };
@@ -126,12 +201,34 @@ impl Chart {
         root.draw(&Text::new(format!("{}: no data", self.title), (20, 20), ("sans-serif", 16).into_font()))
     }
 
+    /// The per-call timeline: one panel per metric, the title over the first one.
+    fn draw_panels<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        panels: &[Panel],
+    ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+        if panels.iter().all(|p| p.series.iter().all(|s| s.points.is_empty())) {
+            return self.empty(root);
+        }
+        let areas = root.split_evenly((panels.len().max(1), 1));
+        for (i, (area, panel)) in areas.iter().zip(panels).enumerate() {
+            let caption = (i == 0).then_some(self.title.as_str());
+            self.draw_xy(
+                area,
+                &panel.series,
+                XyStyle { caption, y_label: &panel.y_label, lines: true, time_axis: false },
+            )?;
+        }
+        Ok(())
+    }
+
     fn draw_xy<DB: DrawingBackend>(
         &self,
         root: &DrawingArea<DB, Shift>,
         series: &[Series],
-        time_axis: bool,
+        style: XyStyle<'_>,
     ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+        let time_axis = style.time_axis;
         let all = series.iter().flat_map(|s| s.points.iter());
         let (Some(x0), Some(x1)) =
             (all.clone().map(|p| p.0).reduce(f64::min), all.clone().map(|p| p.0).reduce(f64::max))
@@ -140,8 +237,11 @@ impl Chart {
         };
         let y1 = all.map(|p| p.1).fold(0.0f64, f64::max);
         let pad = ((x1 - x0) * 0.03).max(1.0);
-        let mut chart = ChartBuilder::on(root)
-            .caption(&self.title, ("sans-serif", 18))
+        let mut builder = ChartBuilder::on(root);
+        if let Some(caption) = style.caption {
+            builder.caption(caption, ("sans-serif", 18));
+        }
+        let mut chart = builder
             .margin(10)
             .x_label_area_size(36)
             .y_label_area_size(50)
@@ -155,14 +255,14 @@ impl Chart {
         chart
             .configure_mesh()
             .x_desc(&self.x_label)
-            .y_desc(&self.y_label)
+            .y_desc(style.y_label)
             .x_labels(8)
             .x_label_formatter(formatter)
             .label_style(("sans-serif", 12))
             .draw()?;
         for (i, s) in series.iter().enumerate() {
             let color = Palette99::pick(i).to_rgba();
-            let drawn = if time_axis {
+            let drawn = if style.lines {
                 chart.draw_series(LineSeries::new(s.points.iter().copied(), color.stroke_width(2)))?
             } else {
                 chart.draw_series(s.points.iter().map(|&p| Circle::new(p, 4, color.filled())))?

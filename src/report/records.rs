@@ -87,6 +87,14 @@ pub struct Call {
     pub caller: Option<SocketAddr>,
     /// Destination of the initial INVITE.
     pub callee: Option<SocketAddr>,
+    /// Outermost VLAN id of the initial INVITE's frame (additive; omitted when untagged). The
+    /// site map's `vlans` match it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vlan: Option<u16>,
+    /// Capture interface name (pcapng `if_name`) of the initial INVITE's frame (additive;
+    /// omitted when unknown). The site map's `interface` matches it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interface: Option<String>,
     /// Site of the caller (`unknown` without a site map).
     pub caller_site: String,
     /// Site of the callee.
@@ -195,6 +203,12 @@ pub struct Stream {
     pub sdp_addr: Option<SocketAddr>,
     /// Most common DSCP (tie → lower value).
     pub dscp: u8,
+    /// Outermost VLAN id of the stream's first packet (additive; omitted when untagged).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vlan: Option<u16>,
+    /// Capture interface name of the stream's first packet (additive; omitted when unknown).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interface: Option<String>,
     /// What RTCP said about this stream (null when no report or SR concerned its SSRC).
     pub rtcp: Option<RtcpSummary>,
     /// E-model MOS with the adaptive buffer (quality-metrics.md §5); null without a scored
@@ -499,6 +513,8 @@ fn build_streams(analysis: &Analysis) -> Vec<Stream> {
             jitter_rfc_ts: ms3(s.jitter_rfc_ts),
             sdp_addr: pairing.and_then(|p| p.sdp_addr),
             dscp: modal_dscp(&s.dscp_counts),
+            vlan: s.extras.vlan,
+            interface: interface_name(analysis, s.first.file, s.extras.interface),
             rtcp: rtcp_summary(analysis, s.key.ssrc, clock_rate),
             mos: q.quality.as_ref().map(|r| r.mos_adaptive),
             r_factor: q.quality.as_ref().map(|r| r.r_factor.adaptive),
@@ -553,9 +569,17 @@ fn build_calls(analysis: &Analysis, streams: &[Stream], diagnosis: &mut diagnose
                 .unwrap_or_else(|| diagnose::verdict_from(Vec::new()));
             let linked = diagnosis.linked.get_mut(i).map(std::mem::take).unwrap_or_default();
             let vantage = diagnosis.vantage.get_mut(i).and_then(Option::take);
-            Call { vantage, ..build_call(d, streams, verdict, linked) }
+            let mut call = Call { vantage, ..build_call(d, streams, verdict, linked) };
+            call.interface = d.first_invite.and_then(|f| interface_name(analysis, f.file, d.invite_interface));
+            call
         })
         .collect()
+}
+
+/// The name of capture interface `index` of input `file` (pcapng `if_name`), if known.
+fn interface_name(analysis: &Analysis, file: u16, index: Option<u16>) -> Option<String> {
+    let names = &analysis.inputs.get(usize::from(file))?.interfaces;
+    names.get(usize::from(index?))?.clone()
 }
 
 fn build_call(d: &Dialog, streams: &[Stream], verdict: Verdict, linked: Vec<Link>) -> Call {
@@ -578,6 +602,8 @@ fn build_call(d: &Dialog, streams: &[Stream], verdict: Verdict, linked: Vec<Link
         to_user: d.to_user.clone(),
         caller: d.caller,
         callee: d.callee,
+        vlan: d.invite_vlan,
+        interface: None,
         caller_site: "unknown".to_owned(),
         callee_site: "unknown".to_owned(),
         start,

@@ -63,6 +63,10 @@ pub struct RtpPacketInfo {
     pub clock_hz: u32,
     /// DSCP of the packet.
     pub dscp: u8,
+    /// Outermost VLAN id of the packet (kept from the stream's first packet, for the site map).
+    pub vlan: Option<u16>,
+    /// Capture interface ([`crate::capture::Frame::interface`]), as `vlan`.
+    pub interface: Option<u16>,
     /// The payload type is RFC 4733 telephone-event (from SDP, resolved by the caller):
     /// counted in `events`, never played through the buffer models, never loss.
     pub is_event: bool,
@@ -147,6 +151,11 @@ pub const MAX_MEDIA_GAPS_KEPT: usize = 16;
 /// and the quality tracker's results.
 #[derive(Clone, Debug, Default)]
 pub struct StreamExtras {
+    /// Outermost VLAN id of the stream's first packet (the site map matches it).
+    pub vlan: Option<u16>,
+    /// Capture interface of the stream's first packet (index into the file's
+    /// `InputSummary::interfaces`).
+    pub interface: Option<u16>,
     /// RFC 4733 telephone-event packets (quality-metrics.md §2: they count as received).
     pub events: u64,
     /// Comfort-noise packets (PT 13 and 19, RFC 3389).

@@ -209,6 +209,8 @@ fn run_capture_with(path: &Path, dynamic: &[(u8, u32)]) -> Run {
                 header,
                 clock_hz,
                 dscp,
+                vlan: None,
+                interface: None,
                 is_event: false,
                 payload_silent: None,
             },

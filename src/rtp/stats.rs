@@ -97,6 +97,8 @@ impl StreamState {
             extras: StreamExtras {
                 events: u64::from(pkt.is_event),
                 cn_packets: u64::from(is_comfort_noise(h.pt)),
+                vlan: pkt.vlan,
+                interface: pkt.interface,
                 ..StreamExtras::default()
             },
             consistent_pairs: 0,

@@ -322,7 +322,7 @@ mod tests {
             let header = RtpHeader { marker, pt, seq, ts, ssrc: 7, payload_len: 160 };
             table.observe(
                 key(7),
-                &RtpPacketInfo { at, header, clock_hz, dscp: 46, is_event: false, payload_silent: None },
+                &RtpPacketInfo { at, header, clock_hz, dscp: 46, vlan: None, interface: None, is_event: false, payload_silent: None },
             );
         }
         let mut out = table.finish();
@@ -463,6 +463,8 @@ mod tests {
                 header,
                 clock_hz: 8000,
                 dscp: 0,
+                vlan: None,
+                interface: None,
                 is_event: false,
                 payload_silent: None,
             };

@@ -130,6 +130,7 @@ fn feed(stage: &mut SipStage, at: FrameRef, data: &[u8], null_link: bool, warnin
         dst: SocketAddr::new(dst_ip, dport),
         transport,
         vlan: None,
+        interface: None,
         dscp: 0,
         icmp_error: None,
         payload,

@@ -149,6 +149,10 @@ pub struct Wire {
     pub src: SocketAddr,
     /// Receiver.
     pub dst: SocketAddr,
+    /// Outermost VLAN id of the frame (for the site map).
+    pub vlan: Option<u16>,
+    /// Capture interface of the frame (for the site map).
+    pub interface: Option<u16>,
 }
 
 #[derive(Debug)]
@@ -435,6 +439,8 @@ impl DialogTable {
                             d.first_invite = Some(at);
                             d.caller = Some(wire.src);
                             d.callee = Some(wire.dst);
+                            d.invite_vlan = wire.vlan;
+                            d.invite_interface = wire.interface;
                             d.from_tag = msg.from_tag().map(lossy);
                             d.user_agent = msg.user_agent.map(lossy);
                             d.via_transport = msg.via.map(|v| lossy(v.transport));
@@ -801,6 +807,7 @@ mod tests {
                 dst: SocketAddr::from(to),
                 transport: Transport::Udp,
                 vlan: None,
+                interface: None,
                 dscp: 0,
                 icmp_error: None,
                 payload: text.as_bytes(),
@@ -1089,6 +1096,8 @@ To: <sip:x@y>\r\nCall-ID: c{i}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
                 at: FrameRef { file: 0, number: i + 1, time: Timestamp(i as i64) },
                 src: SocketAddr::from(A),
                 dst: SocketAddr::from(B),
+                vlan: None,
+                interface: None,
             };
             t.on_message(&m, wire, &mut w, &mut |_| {});
         }
@@ -1114,6 +1123,7 @@ To: <sip:x@y>\r\nCall-ID: c{i}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
                 dst: SocketAddr::from(B),
                 transport: Transport::Udp,
                 vlan: None,
+                interface: None,
                 dscp: 0,
                 icmp_error: None,
                 payload: text,

@@ -210,6 +210,11 @@ pub struct Dialog {
     pub caller: Option<SocketAddr>,
     /// Destination of the first INVITE copy.
     pub callee: Option<SocketAddr>,
+    /// Outermost VLAN id of the first INVITE copy's frame (the site map matches it).
+    pub invite_vlan: Option<u16>,
+    /// Capture interface of the first INVITE copy's frame (index into the file's
+    /// `InputSummary::interfaces`).
+    pub invite_interface: Option<u16>,
     /// First INVITE frame (None for non-INVITE dialogs: REGISTER, OPTIONS, …).
     pub first_invite: Option<FrameRef>,
     /// First copy of the first 18x (180–189) to any INVITE of the attempt (`setup_ms` end).
@@ -411,7 +416,7 @@ impl SipStage {
         if dg.icmp_error.is_some() {
             return;
         }
-        let wire = Wire { at: dg.at, src: dg.src, dst: dg.dst };
+        let wire = Wire { at: dg.at, src: dg.src, dst: dg.dst, vlan: dg.vlan, interface: dg.interface };
         match dg.transport {
             Transport::Tcp { .. } => {
                 let dialogs = &mut self.dialogs;

@@ -150,7 +150,7 @@ impl TcpReassembler {
             return;
         };
         let key = (dg.src, dg.dst);
-        let wire = Wire { at: dg.at, src: dg.src, dst: dg.dst };
+        let wire = wire_of(dg);
         if !self.streams.contains_key(&key) {
             // Pure ACKs and FIN/RST of unknown connections create no state.
             if dg.payload.is_empty() && flags & SYN == 0 {
@@ -483,7 +483,7 @@ impl TcpReassembler {
 }
 
 fn wire_of(dg: &Datagram<'_>) -> Wire {
-    Wire { at: dg.at, src: dg.src, dst: dg.dst }
+    Wire { at: dg.at, src: dg.src, dst: dg.dst, vlan: dg.vlan, interface: dg.interface }
 }
 
 /// True when the buffer starts with a start line or keep-alive CRLFs.
@@ -552,6 +552,7 @@ mod tests {
                 dst: SocketAddr::from(([10, 0, 0, 2], dport)),
                 transport: Transport::Tcp { seq, flags },
                 vlan: None,
+                interface: None,
                 dscp: 0,
                 icmp_error: None,
                 payload,

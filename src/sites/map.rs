@@ -1,6 +1,20 @@
 //! The site map (`--sites sites.toml`, output-contract.md "Site map"): named sites by CIDR
-//! (IPv4 and IPv6), optional VLAN ids and capture interface, expected DSCP, timezone and
-//! numbering plan. Loaded once before the run; lookups happen per call record, never per packet.
+//! (IPv4 and IPv6), VLAN ids and/or capture interface, expected DSCP, timezone and numbering
+//! plan. Loaded once before the run; lookups happen per call record, never per packet.
+//!
+//! Matching an endpoint (address, VLAN id and capture interface of the frame that showed it —
+//! the initial INVITE for a call's parties, a stream's first packet for its ends), first site in
+//! file order wins. Each criterion a site lists must hold:
+//! - `cidrs`: the address is inside one of them;
+//! - `vlans`: the frame's outermost VLAN id is one of them;
+//! - `interface`: the frame's capture interface (pcapng `if_name`) has that name.
+//!
+//! A frame without a VLAN tag (or without a known interface, as in pcap files) cannot contradict
+//! a site that also lists CIDRs: the address alone decides, so a map written for a tagged trunk
+//! still works on an untagged SPAN copy. A site without CIDRs needs positive evidence: its VLAN
+//! or interface must be seen. VLANs and interfaces thus split overlapping address plans (two
+//! branches both on 192.168.1.0/24, told apart by VLAN) and name sites whose addresses are not
+//! known (everything on VLAN 300 is the warehouse).
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -132,10 +146,9 @@ pub struct Site {
     pub name: String,
     /// Networks of the site.
     pub cidrs: Vec<Cidr>,
-    /// VLAN ids of the site (informational: call records do not carry the VLAN yet, so matching
-    /// is by address only).
+    /// VLAN ids of the site (outermost 802.1Q tag of the frame); empty = any.
     pub vlans: Vec<u16>,
-    /// Capture interface name (informational, as `vlans`).
+    /// Capture interface name (pcapng `if_name`, e.g. `eth1`); None = any.
     pub interface: Option<String>,
     /// IANA timezone for local times in evidence bundles.
     pub timezone: Option<String>,
@@ -146,6 +159,37 @@ pub struct Site {
     /// Extensions (user parts) provisioned at the site, for `unregistered_extensions`
     /// (diagnosis.md §4.5); empty: callees of 404/480 never seen registering are used instead.
     pub extensions: Vec<String>,
+}
+
+/// Where an address was seen: the address and the VLAN id / capture interface of its frame.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Endpoint<'a> {
+    /// The address (None: not seen).
+    pub ip: Option<IpAddr>,
+    /// Outermost VLAN id of the frame (None: untagged).
+    pub vlan: Option<u16>,
+    /// Capture interface name (None: unknown, e.g. a pcap file).
+    pub interface: Option<&'a str>,
+}
+
+impl Site {
+    /// Whether an endpoint belongs to this site (module docs: every listed criterion holds; a
+    /// missing VLAN/interface only passes when the site also has CIDRs).
+    pub fn matches(&self, at: &Endpoint<'_>) -> bool {
+        let has_cidrs = !self.cidrs.is_empty();
+        let cidr_ok = !has_cidrs || at.ip.is_some_and(|ip| self.cidrs.iter().any(|c| c.contains(ip)));
+        let vlan_ok = self.vlans.is_empty()
+            || match at.vlan {
+                Some(v) => self.vlans.contains(&v),
+                None => has_cidrs,
+            };
+        let interface_ok = match (self.interface.as_deref(), at.interface) {
+            (None, _) => true,
+            (Some(want), Some(seen)) => want == seen,
+            (Some(_), None) => has_cidrs,
+        };
+        cidr_ok && vlan_ok && interface_ok
+    }
 }
 
 /// All sites, in file order (first match wins).
@@ -166,6 +210,7 @@ struct FileDoc {
 #[serde(deny_unknown_fields)]
 struct SiteEntry {
     name: String,
+    #[serde(default)]
     cidrs: Vec<toml::Spanned<String>>,
     #[serde(default)]
     vlans: Vec<u16>,
@@ -213,8 +258,11 @@ impl SiteMap {
             if sites.iter().any(|s| s.name == entry.name) {
                 return Err(invalid(entry_line, "duplicate site name".into()));
             }
-            if entry.cidrs.is_empty() {
-                return Err(invalid(entry_line, "cidrs must list at least one network".into()));
+            if entry.cidrs.is_empty() && entry.vlans.is_empty() && entry.interface.is_none() {
+                return Err(invalid(entry_line, "a site needs cidrs, vlans or interface".into()));
+            }
+            if entry.interface.as_deref().is_some_and(|i| i.trim().is_empty()) {
+                return Err(invalid(entry_line, "interface must be a non-empty name".into()));
             }
             let mut cidrs = Vec::with_capacity(entry.cidrs.len());
             for c in &entry.cidrs {
@@ -246,14 +294,25 @@ impl SiteMap {
         Ok(SiteMap { sites })
     }
 
-    /// The site of an address: the first site with a matching CIDR, else `None` (site `unknown`).
+    /// The site of an address seen without VLAN or interface: the first site with a matching
+    /// CIDR, else `None` (site `unknown`). Sites defined only by VLAN or interface never match.
     pub fn site_of(&self, ip: IpAddr) -> Option<&Site> {
-        self.sites.iter().find(|s| s.cidrs.iter().any(|c| c.contains(ip)))
+        self.site_for(&Endpoint { ip: Some(ip), ..Endpoint::default() })
     }
 
     /// Name of the site of an address (`unknown` when in no site).
     pub fn name_of(&self, ip: Option<IpAddr>) -> &str {
-        ip.and_then(|ip| self.site_of(ip)).map_or(UNKNOWN_SITE, |s| s.name.as_str())
+        self.name_for(&Endpoint { ip, ..Endpoint::default() })
+    }
+
+    /// The first site matching an endpoint by CIDR, VLAN and interface (module docs), else None.
+    pub fn site_for(&self, at: &Endpoint<'_>) -> Option<&Site> {
+        self.sites.iter().find(|s| s.matches(at))
+    }
+
+    /// Name of the site of an endpoint (`unknown` when in no site).
+    pub fn name_for(&self, at: &Endpoint<'_>) -> &str {
+        self.site_for(at).map_or(UNKNOWN_SITE, |s| s.name.as_str())
     }
 
     /// Expected DSCP of a named site (the default for `unknown`).
@@ -338,5 +397,102 @@ expected_dscp = 34
         assert!(e.starts_with("m.toml:"), "{e}");
         let vlan = "[[site]]\nname = \"a\"\ncidrs = [\"10.0.0.0/8\"]\nvlans = [4095]\n";
         assert!(SiteMap::parse(vlan, "m.toml").unwrap_err().to_string().contains("4095"));
+    }
+
+    const BY_LINK: &str = r#"
+[[site]]
+name = "branch-a"
+cidrs = ["192.168.1.0/24"]
+vlans = [110]
+
+[[site]]
+name = "branch-b"
+cidrs = ["192.168.1.0/24"]
+vlans = [120]
+
+[[site]]
+name = "warehouse"
+vlans = [300]
+
+[[site]]
+name = "dmz"
+interface = "eth2"
+"#;
+
+    fn at(ip: &str, vlan: Option<u16>, interface: Option<&'static str>) -> Endpoint<'static> {
+        Endpoint { ip: Some(ip.parse().unwrap()), vlan, interface }
+    }
+
+    #[test]
+    fn vlan_and_interface_split_overlapping_address_plans() {
+        let map = SiteMap::parse(BY_LINK, "m.toml").unwrap();
+        assert_eq!(map.sites[2].cidrs, vec![]);
+        assert_eq!(map.sites[3].interface.as_deref(), Some("eth2"));
+        // Same address, told apart by the VLAN.
+        assert_eq!(map.name_for(&at("192.168.1.5", Some(110), None)), "branch-a");
+        assert_eq!(map.name_for(&at("192.168.1.5", Some(120), None)), "branch-b");
+        // A VLAN no site lists contradicts both CIDR sites.
+        assert_eq!(map.name_for(&at("192.168.1.5", Some(999), None)), "unknown");
+        // Untagged: the address decides, first CIDR site wins.
+        assert_eq!(map.name_for(&at("192.168.1.5", None, None)), "branch-a");
+        assert_eq!(map.name_of(Some("192.168.1.5".parse().unwrap())), "branch-a");
+        // VLAN-only site: any address on VLAN 300, never an untagged frame.
+        assert_eq!(map.name_for(&at("10.9.9.9", Some(300), None)), "warehouse");
+        assert_eq!(map.name_for(&at("10.9.9.9", None, None)), "unknown");
+        // Interface-only site: the pcapng interface name must be seen.
+        assert_eq!(map.name_for(&at("203.0.113.7", None, Some("eth2"))), "dmz");
+        assert_eq!(map.name_for(&at("203.0.113.7", None, Some("eth1"))), "unknown");
+        assert_eq!(map.name_for(&at("203.0.113.7", None, None)), "unknown");
+        assert_eq!(map.name_for(&Endpoint { ip: None, vlan: Some(300), interface: None }), "warehouse");
+    }
+
+    #[test]
+    fn cidr_site_with_interface_needs_both_when_the_interface_is_known() {
+        let text = "[[site]]\nname = \"hq\"\ncidrs = [\"10.1.0.0/16\"]\ninterface = \"eth1\"\n";
+        let map = SiteMap::parse(text, "m.toml").unwrap();
+        assert_eq!(map.name_for(&at("10.1.2.3", None, Some("eth1"))), "hq");
+        assert_eq!(map.name_for(&at("10.1.2.3", None, Some("eth0"))), "unknown");
+        assert_eq!(map.name_for(&at("10.1.2.3", None, None)), "hq");
+        assert_eq!(map.name_for(&at("10.2.2.3", None, Some("eth1"))), "unknown");
+    }
+
+    #[test]
+    fn a_site_needs_some_criterion() {
+        let e = SiteMap::parse("[[site]]\nname = \"a\"\nexpected_dscp = 46\n", "m.toml").unwrap_err().to_string();
+        assert_eq!(e, "m.toml:1: site \"a\": a site needs cidrs, vlans or interface");
+        let e = SiteMap::parse("\n[[site]]\nname = \"a\"\ninterface = \" \"\n", "m.toml").unwrap_err().to_string();
+        assert_eq!(e, "m.toml:2: site \"a\": interface must be a non-empty name");
+    }
+
+    /// End to end: a call on QinQ (outer VLAN 100) gets its sites from a VLAN-only map; the VLAN
+    /// travels decode → SIP dialog / RTP stream → records → site resolution.
+    #[test]
+    fn vlan_of_the_frames_reaches_calls_streams_and_sites() {
+        let dir = std::env::temp_dir().join(format!("callscope-map-vlan-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("vlan_call.pcap");
+        crate::synth::fixtures::vlan_call().write_file(&path).unwrap();
+        let analysis =
+            crate::pipeline::analyze(&[path.to_string_lossy().into_owned()], &crate::config::Config::default())
+                .unwrap();
+        let mut doc = crate::report::build(&analysis);
+        assert_eq!(doc.calls.len(), 1);
+        assert_eq!(doc.calls[0].vlan, Some(100));
+        assert_eq!(doc.calls[0].interface, None); // pcap files name no interface
+        assert_eq!(doc.streams.len(), 2);
+        assert!(doc.streams.iter().all(|s| s.vlan == Some(100)), "{:?}", doc.streams.iter().map(|s| s.vlan));
+        let map = SiteMap::parse("[[site]]\nname = \"voice-vlan\"\nvlans = [100]\n", "m.toml").unwrap();
+        let report = crate::sites::attach(&mut doc, &map, &crate::sites::SiteOptions::default());
+        assert_eq!(
+            (doc.calls[0].caller_site.as_str(), doc.calls[0].callee_site.as_str()),
+            ("voice-vlan", "voice-vlan")
+        );
+        let pair = report.summaries.iter().find(|s| s.peer_site.as_deref() == Some("voice-vlan")).unwrap();
+        assert_eq!((pair.calls, pair.streams), (1, 2));
+        // The inner tag (200) is not the one matched: 802.1ad outer tag = the service VLAN.
+        let inner = SiteMap::parse("[[site]]\nname = \"inner\"\nvlans = [200]\n", "m.toml").unwrap();
+        crate::sites::attach(&mut doc, &inner, &crate::sites::SiteOptions::default());
+        assert_eq!(doc.calls[0].caller_site, "unknown");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -7,7 +7,7 @@ use crate::diagnose::{ReasonClass, VerdictClass};
 use crate::report::records::{Call, Document, Stream};
 use crate::sip::Outcome;
 
-use super::map::SiteMap;
+use super::map::{Endpoint, SiteMap};
 
 /// Diagnosis code whose direction is counted in `one_way` (diagnosis.md).
 pub const ONE_WAY_CODE: &str = "one_way_audio";
@@ -75,8 +75,11 @@ pub fn ns_to_us(ns: i64) -> i64 {
 /// Fills `caller_site`/`callee_site` of every call from the map and returns the rows.
 pub fn build_rows(doc: &mut Document, map: &SiteMap) -> (Vec<CallRow>, Vec<StreamRow>) {
     for call in &mut doc.calls {
-        call.caller_site = map.name_of(call.caller.map(|a| a.ip())).to_owned();
-        call.callee_site = map.name_of(call.callee.map(|a| a.ip())).to_owned();
+        // Both parties are matched with the VLAN / interface of the frame carrying the initial
+        // INVITE (sites/map.rs: matching).
+        let (vlan, interface) = (call.vlan, call.interface.as_deref());
+        call.caller_site = map.name_for(&Endpoint { ip: call.caller.map(|a| a.ip()), vlan, interface }).to_owned();
+        call.callee_site = map.name_for(&Endpoint { ip: call.callee.map(|a| a.ip()), vlan, interface }).to_owned();
     }
     let calls: Vec<CallRow> = doc.calls.iter().enumerate().filter_map(|(i, c)| call_row(i, c)).collect();
     // Call-IDs repeat only across rotated captures of one dialog; the first row wins.
@@ -140,10 +143,11 @@ pub fn verdict_name(class: VerdictClass) -> &'static str {
 }
 
 fn stream_row(index: usize, s: &Stream, call: Option<usize>, rows: &[CallRow], map: &SiteMap) -> StreamRow {
-    let sender_site = map.name_of(Some(s.src.ip()));
+    let (vlan, interface) = (s.vlan, s.interface.as_deref());
+    let sender_site = map.name_for(&Endpoint { ip: Some(s.src.ip()), vlan, interface });
     let (caller_site, callee_site) = match call.and_then(|i| rows.get(i)) {
         Some(r) => (r.caller_site.clone(), r.callee_site.clone()),
-        None => (sender_site.to_owned(), map.name_of(Some(s.dst.ip())).to_owned()),
+        None => (sender_site.to_owned(), map.name_for(&Endpoint { ip: Some(s.dst.ip()), vlan, interface }).to_owned()),
     };
     StreamRow {
         index,

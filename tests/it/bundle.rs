@@ -236,6 +236,46 @@ fn one_way_audio_summary_has_the_evidence() {
     assert!(svg.starts_with("<svg") && svg.contains("RTP PCMU 498 pkts"));
 }
 
+/// The jitter/loss timeline of the report's plots is in every bundle: the SVG names one line per
+/// stream in both panels, the loss axis reaches the lossy direction's loss, the PNG is a PNG.
+#[test]
+fn bundle_has_the_jitter_loss_timeline() {
+    let dir = temp_dir("timeline");
+    let pcap = synth_file(&dir, &synth::fixtures::loss_one_direction());
+    let b = bundle_of(&[pcap], Selector::Worst(1), &dir.join("out"), false);
+    let svg = std::fs::read_to_string(b.dirs[0].join("timeline.svg")).unwrap();
+    assert!(svg.starts_with("<svg"), "{svg}");
+    assert!(svg.contains("Jitter and loss over the call") && svg.contains("jitter ms") && svg.contains("loss %"));
+    let streams = &b.doc.streams;
+    assert_eq!(streams.len(), 2);
+    for s in streams {
+        let label = format!("(SSRC {})", s.ssrc);
+        // One legend entry per panel.
+        assert_eq!(svg.matches(&label).count(), 2, "{label} in {svg}");
+    }
+    assert!(svg.contains("caller to callee (SSRC") && svg.contains("callee to caller (SSRC"));
+    // Two panels × two streams = four series lines (axes and grid are drawn 1 px wide).
+    assert_eq!(svg.matches("stroke-width=\"2\"").count(), 4, "{svg}");
+    // The chart's data: only the callee → caller line of the loss panel leaves 0, and its
+    // windows add up to the 6 lost packets of the scenario.
+    let call = &b.doc.calls[0];
+    let refs: Vec<&callscope::report::records::Stream> = streams.iter().collect();
+    let chart = callscope::report::plots::call_timeline(call, &refs);
+    let callscope::report::plots::ChartKind::Panels(panels) = &chart.kind else { panic!("timeline has panels") };
+    assert_eq!(panels.len(), 2);
+    for (s, line) in streams.iter().zip(&panels[1].series) {
+        let lossy = line.points.iter().any(|p| p.1 > 0.0);
+        assert_eq!(lossy, s.lost > 0, "{} {:?}", line.name, line.points);
+        assert_eq!(line.points.len(), s.windows.len());
+    }
+    let lossy = streams.iter().find(|s| s.lost > 0).expect("a lossy stream");
+    assert_eq!((lossy.lost, lossy.windows.iter().map(|w| w.lost).sum::<i64>()), (6, 6));
+    let png = std::fs::read(b.dirs[0].join("timeline.png")).unwrap();
+    assert_eq!(png.get(..8), Some(&b"\x89PNG\r\n\x1a\n"[..]));
+    // IHDR width and height: the report's chart size.
+    assert_eq!(png.get(16..24), Some(&[0, 0, 2, 208, 0, 0, 1, 104][..]));
+}
+
 /// All bytes of all files in a folder.
 fn bundle_bytes(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).map(|p| (p.clone(), std::fs::read(p).unwrap())).collect()
@@ -281,7 +321,7 @@ fn redaction_leaves_no_original_number_or_address() {
     let plain_files = bundle_bytes(&plain.dirs[0]);
     assert!(secrets.iter().all(|s| plain_files.iter().any(|(_, b)| contains(b, s))));
     let files = bundle_bytes(&red.dirs[0]);
-    assert_eq!(files.len(), 6);
+    assert_eq!(files.len(), 8); // summary.txt/.md, ladder.txt/.svg, timeline.svg/.png, call.json, call.pcap
     for (path, bytes) in &files {
         for s in &secrets {
             assert!(!contains(bytes, s), "{} still contains {:?}", path.display(), String::from_utf8_lossy(s));

@@ -268,7 +268,7 @@ fn report_renders_in_headless_chromium_with_the_expected_numbers() {
         !html.contains("http://") && !html.contains("https://") || !html.contains("src=\"http"),
         "no network resources"
     );
-    for plot in ["busy_hour", "loss_vs_concurrency", "site_matrix", "loss_distribution"] {
+    for plot in ["busy_hour", "loss_vs_concurrency", "site_matrix", "loss_distribution", "mos_by_site"] {
         assert!(report.join(format!("plots/{plot}.png")).metadata().unwrap().len() > 1000, "{plot}.png");
         assert!(html.contains(&format!("id=\"chart-{plot}\"")), "{plot} inline");
     }
@@ -305,12 +305,38 @@ fn report_renders_in_headless_chromium_with_the_expected_numbers() {
     );
     assert!(ok, "{log}");
     assert!(shot.metadata().map(|m| m.len()).unwrap_or(0) > 20_000, "screenshot too small");
+
+    // Layout on a narrow window: nothing widens the page past the viewport, even a 400-character
+    // Call-ID without a break opportunity (wide tables scroll inside their own box). The page has
+    // no script, so a test-only copy gets one that measures the laid-out page.
+    let long_id = "x".repeat(400);
+    let probe = html.replace("notfound@10.3.0.32", &long_id).replace(
+        "</body>",
+        "<script>const d=document.documentElement;const w=[...document.querySelectorAll('.scroll')]\
+         .filter(e=>e.scrollWidth>e.clientWidth).length;document.body.setAttribute('data-layout',\
+         'overflow='+(d.scrollWidth-d.clientWidth)+' scrolling='+w);</script></body>",
+    );
+    let probe_path = report.join("layout-probe.html");
+    std::fs::write(&probe_path, probe).unwrap();
+    let (ok, dom, log) = run_bounded(
+        headless(&browser, &profile)
+            .arg("--window-size=800,1000")
+            .arg("--dump-dom")
+            .arg(format!("file://{}", probe_path.display())),
+        Duration::from_secs(90),
+    );
+    assert!(ok, "{log}");
+    // The site and pair tables (25+ columns) scroll inside their boxes at 800 px.
+    let layout = dom.split("data-layout=\"").nth(1).and_then(|s| s.split('"').next()).unwrap_or("missing");
+    assert!(layout.starts_with("overflow=0 scrolling="), "page wider than the window: {layout}");
+    assert_ne!(layout, "overflow=0 scrolling=0", "the wide tables should scroll in their boxes: {layout}");
 }
 
 #[cfg(feature = "polars")]
 #[test]
 fn parquet_reads_back_with_the_same_rows_and_polars_equals_plain_rust() {
-    use polars::prelude::{DataType, ParquetReader, SerReader, TimeUnit, TimeZone};
+    use polars::prelude::{DataType, TimeUnit, TimeZone};
+    use polars_io::prelude::{ParquetReader, SerReader};
     let (_, _, mut doc, sites) = analysed("sites_parquet");
     let dir = out_dir("sites_parquet").join("dataset");
     let written = callscope::report::parquet::write_dir(&doc, &sites, &dir).unwrap();
@@ -329,6 +355,37 @@ fn parquet_reads_back_with_the_same_rows_and_polars_equals_plain_rust() {
     assert_eq!(ids, doc.calls.iter().map(|c| c.call_id.clone()).collect::<Vec<_>>());
     assert_eq!(read("streams").height(), doc.streams.len());
     assert_eq!(read("windows").height(), sites.windows.len());
+    // Stable column names and types: what DuckDB/Spark/Trino users query.
+    let names = |name: &str| -> Vec<String> { read(name).get_column_names().iter().map(|n| n.to_string()).collect() };
+    assert_eq!(names("streams").len(), 17);
+    assert_eq!(
+        names("windows"),
+        [
+            "start",
+            "site",
+            "peer_site",
+            "concurrent_peak",
+            "attempts",
+            "failures_signaling",
+            "failures_media",
+            "failures_routing",
+            "mos_p5",
+            "loss_p95_pct",
+        ]
+    );
+    assert_eq!(names("calls")[..3], ["call_id", "from_user", "to_user"]);
+    assert_eq!(names("sites").len(), 25);
+    let utc_us = DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC));
+    for (file, column) in
+        [("streams", "first_time"), ("streams", "last_time"), ("windows", "start"), ("sites", "busy_hour_start")]
+    {
+        assert_eq!(read(file).column(column).unwrap().dtype(), &utc_us, "{file}.{column}");
+    }
+    // The same rows as the JSON document's arrays.
+    let json = serde_json::to_value(&doc).unwrap();
+    assert_eq!(json["calls"].as_array().map(Vec::len), Some(calls.height()));
+    assert_eq!(json["streams"].as_array().map(Vec::len), Some(read("streams").height()));
+    assert_eq!(json["site_windows"].as_array().map(Vec::len), Some(read("windows").height()));
     let s = read("sites");
     assert_eq!(s.height(), sites.summaries.len());
     let asr: Vec<Option<f64>> = s.column("asr_pct").unwrap().f64().unwrap().into_iter().collect();
