@@ -96,7 +96,16 @@ Content-Type: application/sdp\r\nContent-Length: 0\r\n\r\n";
                 let at = FrameRef { file: 0, number: u64::from(i), time: Timestamp(i64::from(i) * 20_000_000 + 17) };
                 table.observe(
                     key,
-                    &RtpPacketInfo { at, header, clock_hz: 8000, dscp: 46, vlan: None, interface: None, is_event: false, payload_silent: None },
+                    &RtpPacketInfo {
+                        at,
+                        header,
+                        clock_hz: 8000,
+                        dscp: 46,
+                        vlan: None,
+                        interface: None,
+                        is_event: false,
+                        payload_silent: None,
+                    },
                 );
             }
             black_box(table.finish().len())

@@ -698,7 +698,16 @@ fn on_datagram(dg: &Datagram<'_>, stages: &mut Stages<'_>, warnings: &mut Warnin
                     usize::from(header.payload_len),
                     crate::quality::silence::PayloadCodec::from_name(codec_name),
                 );
-                let info = RtpPacketInfo { at: dg.at, header, clock_hz, dscp: dg.dscp, vlan: dg.vlan, interface: dg.interface, is_event, payload_silent };
+                let info = RtpPacketInfo {
+                    at: dg.at,
+                    header,
+                    clock_hz,
+                    dscp: dg.dscp,
+                    vlan: dg.vlan,
+                    interface: dg.interface,
+                    is_event,
+                    payload_silent,
+                };
                 streams.observe(key, &info);
             }
         }

@@ -29,7 +29,7 @@ fuzz_target!(|data: &[u8]| {
             let at = FrameRef { file: 0, number, time: ts(t) };
             let clock_hz = [0, 8000, 16000, 48000][usize::from(step & 3)];
             let key = StreamKey { src, dst, ssrc: header.ssrc };
-            table.observe(key, &RtpPacketInfo { at, header, clock_hz, dscp: step >> 2, vlan: None, interface: None, is_event: clock_hz == 0 });
+            table.observe(key, &RtpPacketInfo { at, header, clock_hz, dscp: step >> 2, vlan: None, interface: None, payload_silent: None, is_event: clock_hz == 0 });
         }
     }
     for s in table.finish() {

@@ -322,7 +322,16 @@ mod tests {
             let header = RtpHeader { marker, pt, seq, ts, ssrc: 7, payload_len: 160 };
             table.observe(
                 key(7),
-                &RtpPacketInfo { at, header, clock_hz, dscp: 46, vlan: None, interface: None, is_event: false, payload_silent: None },
+                &RtpPacketInfo {
+                    at,
+                    header,
+                    clock_hz,
+                    dscp: 46,
+                    vlan: None,
+                    interface: None,
+                    is_event: false,
+                    payload_silent: None,
+                },
             );
         }
         let mut out = table.finish();
