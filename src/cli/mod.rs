@@ -399,7 +399,7 @@ fn check_cmd(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     };
     match &args.out {
         Some(path) => {
-            let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+            let file = report::create_output_file(path).with_context(|| format!("creating {}", path.display()))?;
             write(&mut std::io::BufWriter::new(file)).with_context(|| format!("writing {}", path.display()))?;
         }
         None => write(&mut std::io::BufWriter::new(std::io::stdout().lock())).context("writing standard output")?,
@@ -409,7 +409,7 @@ fn check_cmd(args: &CheckArgs) -> anyhow::Result<ExitCode> {
 
 fn config_cmd(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
     if args.default {
-        print!("{}", callscope::diagnose::DEFAULT_TOML);
+        print!("{}{}", callscope::diagnose::DEFAULT_TOML, callscope::config::LIMITS_DEFAULT_TOML);
         return Ok(ExitCode::SUCCESS);
     }
     eprintln!("callscope config: nothing to do (try --default)");
@@ -443,7 +443,8 @@ fn call(args: &CallArgs) -> anyhow::Result<ExitCode> {
         .map(|c| c.parse().map_err(|e: String| anyhow::anyhow!("--keep-net {e}")))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let captures = captures.to_vec();
-    let analysis = callscope::pipeline::analyze(&captures, &Config::default())?;
+    let config = Config::default();
+    let analysis = callscope::pipeline::analyze(&captures, &config)?;
     let doc = report::build(&analysis);
     report_warnings(&doc);
     let selected = bundle::select(&doc, &analysis, &selector);
@@ -451,7 +452,14 @@ fn call(args: &CallArgs) -> anyhow::Result<ExitCode> {
         eprintln!("callscope: no call matches {selector:?}");
         return Ok(ExitCode::from(2));
     }
-    let opts = BundleOptions { out: args.out.clone(), tz: args.tz.clone(), redact: args.redact, keep_nets };
+    let opts = BundleOptions {
+        out: args.out.clone(),
+        tz: args.tz.clone(),
+        redact: args.redact,
+        keep_nets,
+        limits: config.limits.bundle,
+        decode_limits: config.limits.decode.clone(),
+    };
     for dir in bundle::write_bundles(&captures, &analysis, &doc, &selected, &opts)? {
         println!("{}", dir.display());
     }

@@ -783,6 +783,65 @@ mod limits {
         assert_eq!(a.warnings.kept().iter().filter(|w| w.kind == WarningKind::MalformedSip).count(), 2);
         assert_eq!(a.warnings.counts()[&(0, WarningKind::MalformedSip)], 5);
     }
+
+    #[test]
+    fn sip_size_caps_and_registration_table_are_configurable() {
+        let mut fb = FrameBuilder::new(Link::RawIp, 1);
+        // UDP: frame 1 normal, frame 2 with 12 extra headers, frame 3 with a 2 000-byte body.
+        let big_body = "x".repeat(2000);
+        let body_msg = format!(
+            "MESSAGE sip:b@x SIP/2.0\r\nCall-ID: body@x\r\nCSeq: 1 MESSAGE\r\nContent-Type: text/plain\r\n\
+             Content-Length: {}\r\n\r\n{big_body}",
+            big_body.len()
+        );
+        let frames = vec![
+            udp(&mut fb, &invite(1, None, "")),
+            udp(&mut fb, &invite(2, None, &"X-A: 1\r\n".repeat(12))),
+            udp(&mut fb, body_msg.as_bytes()),
+        ];
+        let mut limits = Limits::default();
+        limits.sip.scan.max_headers = 16;
+        limits.sip.scan.max_body_bytes = 1000;
+        let a = run(&frames, limits);
+        assert_eq!(first_frame_of(&a, WarningKind::MalformedSip, "limits.sip.scan.max_headers = 16"), 2);
+        assert_eq!(first_frame_of(&a, WarningKind::MalformedSip, "limits.sip.scan.max_body_bytes"), 3);
+        assert_eq!(a.dialogs.len(), 2, "the over-long INVITE is rejected, the cut MESSAGE kept");
+        // Defaults: all three accepted.
+        let a = run(&frames, Limits::default());
+        assert_eq!(a.dialogs.len(), 3);
+
+        // TCP: a header section over max_header_bytes, then a normal INVITE on the same stream.
+        let mut conn = TcpConnection::new(addr("10.0.0.1:40010"), addr("10.0.0.2:5060"), 0, 1, 1);
+        let mut frames = conn.handshake(&mut fb).unwrap();
+        let mut stream = invite(20, None, &"X-Pad: 0123456789\r\n".repeat(40));
+        stream.extend(invite(21, None, ""));
+        frames.extend(conn.send(&mut fb, true, &stream, &[400; 8]).unwrap());
+        let mut limits = Limits::default();
+        limits.sip.scan.max_header_bytes = 500;
+        let a = run(&frames, limits);
+        assert!(first_frame_of(&a, WarningKind::MalformedSip, "limits.sip.scan.max_header_bytes = 500") > 3);
+        let ids: Vec<&str> = a.dialogs.iter().map(|d| d.call_id.as_str()).collect();
+        assert_eq!(ids, ["hostile-21@10.0.0.1"], "the stream resynchronised on the next INVITE");
+
+        // Registrations: 5 AORs, cap 2: evicted in batches, the newest kept, warned.
+        let frames: Vec<_> = (0..5)
+            .map(|i| {
+                let msg = format!(
+                    "REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKr{i}\r\n\
+                     From: <sip:u{i}@example.com>;tag=r{i}\r\nTo: <sip:u{i}@example.com>\r\nCall-ID: reg-{i}\r\n\
+                     CSeq: 1 REGISTER\r\nContact: <sip:u{i}@10.0.0.1>\r\nContent-Length: 0\r\n\r\n"
+                );
+                udp(&mut fb, msg.as_bytes())
+            })
+            .collect();
+        let mut limits = Limits::default();
+        limits.sip.dialogs.max_registrations = 2;
+        let a = run(&frames, limits);
+        assert_eq!(first_frame_of(&a, WarningKind::StateEvicted, "registration table full"), 3);
+        let aors: Vec<&str> = a.registrations.iter().map(|r| r.aor.as_str()).collect();
+        assert_eq!(aors, ["sip:u3@example.com", "sip:u4@example.com"]);
+        assert_eq!(run(&frames, Limits::default()).registrations.len(), 5);
+    }
 }
 
 /// Replays `fuzz/regressions/<target>/*` on stable through the same calls as the fuzz targets;
