@@ -395,7 +395,9 @@ fn write_one(
         name = folder_name(ordinal, &r.text(&call.call_id));
     }
     let dir = opts.out.join(&name);
-    std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+    // The folder name comes from capture content (sanitised by `folder_name`); a folder planted
+    // as a symlink under that name is refused (issue 7 §5).
+    crate::report::create_output_dir(&dir).map_err(io_err(&dir))?;
     for (file, text) in &files {
         write_file(&dir.join(file), text.as_bytes())?;
     }

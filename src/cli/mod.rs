@@ -105,6 +105,13 @@ struct LiveArgs {
     /// Start a new capture file after this long.
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     rotate_every: std::time::Duration,
+    /// Keep at most this many capture files in the --write-pcap folder (the oldest are deleted).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..))]
+    pcap_keep_files: u64,
+    /// Keep at most this many MiB of capture files in total (the oldest are deleted; 0: only
+    /// --pcap-keep-files bounds them).
+    #[arg(long, default_value_t = 4096)]
+    pcap_keep_mb: u64,
     /// Stop by itself after this long (default: until SIGINT/SIGTERM).
     #[arg(long, value_parser = parse_duration)]
     duration: Option<std::time::Duration>,
@@ -341,6 +348,8 @@ fn live(args: &LiveArgs) -> anyhow::Result<ExitCode> {
         write_pcap: args.write_pcap.clone(),
         rotate_bytes: args.rotate_mb.saturating_mul(1 << 20),
         rotate_every: args.rotate_every,
+        keep_files: usize::try_from(args.pcap_keep_files).unwrap_or(usize::MAX),
+        keep_bytes: args.pcap_keep_mb.saturating_mul(1 << 20),
         duration: args.duration,
         view: !args.quiet,
         limits: IncrementalLimits {
@@ -490,10 +499,12 @@ fn synth(args: &SynthArgs) -> anyhow::Result<ExitCode> {
             let pcap = args.out.join("three_sites.pcap");
             let truth = scenario.write_file(&pcap).with_context(|| format!("writing {}", pcap.display()))?;
             let json = args.out.join("three_sites.truth.json");
-            std::fs::write(&json, serde_json::to_vec_pretty(&truth)?)
+            report::create_output_file(&json)
+                .and_then(|mut f| f.write_all(&serde_json::to_vec_pretty(&truth).unwrap_or_default()))
                 .with_context(|| format!("writing {}", json.display()))?;
             let map = args.out.join("sites.toml");
-            std::fs::write(&map, synth::sites::THREE_SITES_TOML)
+            report::create_output_file(&map)
+                .and_then(|mut f| f.write_all(synth::sites::THREE_SITES_TOML.as_bytes()))
                 .with_context(|| format!("writing {}", map.display()))?;
             vec![pcap, map]
         }
