@@ -1,6 +1,8 @@
 //! The `callscope` command line: parses arguments, runs one command, maps errors to the exit
 //! status of output-contract.md (0 analysed, 1 usage or input error, 2 reserved for `check`).
 
+#![forbid(unsafe_code)]
+
 mod cli;
 
 use std::process::ExitCode;

@@ -29,10 +29,25 @@ use crate::warn::Warnings;
 
 use super::packet;
 
-/// Most pending IPv4 fragment sets remembered (oldest dropped first).
-const MAX_PENDING_FRAGMENT_SETS: usize = 1024;
-/// Most fragments remembered per set.
-const MAX_FRAGMENTS_PER_SET: usize = 64;
+/// Caps of the second pass (`[limits.bundle]` in the `--config` file). Hitting one drops the
+/// oldest state (or the frame) and counts it; the counts are written into the bundle's summary
+/// notes (`Extracted::{fragment_sets_evicted, fragments_dropped, over_budget}`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BundleLimits {
+    /// Most pending (not yet completed) IPv4 fragment sets remembered; the oldest is dropped.
+    pub max_pending_fragment_sets: usize,
+    /// Most fragments remembered per pending set; further ones are dropped.
+    pub max_fragments_per_set: usize,
+    /// Most bytes of frames copied into one bundle's `call.pcap`; further frames are counted.
+    pub max_bundle_bytes: usize,
+}
+
+impl Default for BundleLimits {
+    fn default() -> Self {
+        BundleLimits { max_pending_fragment_sets: 1024, max_fragments_per_set: 64, max_bundle_bytes: 512 << 20 }
+    }
+}
 /// TCP segments of a SIP connection this long before the dialog's first message are kept too
 /// (the first segments of a message that the last segment completed).
 const TCP_LEAD_NS: i64 = 5_000_000_000;
@@ -82,7 +97,7 @@ fn plus_one(a: SocketAddr) -> Option<SocketAddr> {
 impl FrameFilter {
     /// A filter for the given dialogs and streams (src, dst, ssrc, first, last).
     pub fn new(dialogs: &[&Dialog], streams: &[(SocketAddr, SocketAddr, u32, Timestamp, Timestamp)]) -> Self {
-        let mut f = FrameFilter { max_bytes: 512 << 20, ..FrameFilter::default() };
+        let mut f = FrameFilter { max_bytes: BundleLimits::default().max_bundle_bytes, ..FrameFilter::default() };
         let mut span: Option<(Timestamp, Timestamp)> = None;
         let mut widen = |t: Timestamp| {
             span = Some(span.map_or((t, t), |(a, b)| (a.min(t), b.max(t))));
@@ -196,6 +211,11 @@ pub struct Extracted {
     pub sip: SipTexts,
     /// Frames not kept because the byte budget ran out.
     pub over_budget: u64,
+    /// Pending fragment sets dropped because `max_pending_fragment_sets` was reached (same for
+    /// every bundle of one pass: the pending table is shared).
+    pub fragment_sets_evicted: u64,
+    /// Fragments not remembered because their set had `max_fragments_per_set` already.
+    pub fragments_dropped: u64,
     bytes: usize,
 }
 
@@ -212,11 +232,18 @@ impl Extracted {
 
 type FragKey = (usize, IpAddr, IpAddr, u16, u8);
 
-/// Reads `paths` again and returns, per filter, the frames that belong to it.
-pub fn extract(paths: &[String], filters: &[FrameFilter]) -> Result<Vec<Extracted>, CaptureError> {
+/// Reads `paths` again and returns, per filter, the frames that belong to it. `decode` should
+/// be the limits of the first pass, so that fragments reassemble the same way.
+pub fn extract(
+    paths: &[String],
+    filters: &[FrameFilter],
+    limits: &BundleLimits,
+    decode: &DecodeLimits,
+) -> Result<Vec<Extracted>, CaptureError> {
     let mut capture = CaptureSet::open(paths)?;
     let mut warnings = Warnings::default();
-    let mut decoder = Decoder::new(DecodeLimits::default());
+    let mut decoder = Decoder::new(decode.clone());
+    let (mut sets_evicted, mut fragments_dropped) = (0u64, 0u64);
     let mut out: Vec<Extracted> = filters.iter().map(|_| Extracted::default()).collect();
     // Fragments seen but not yet completed, per (file, src, dst, id, protocol).
     let mut pending: HashMap<FragKey, Vec<KeptFrame>> = HashMap::new();
@@ -252,16 +279,21 @@ pub fn extract(paths: &[String], filters: &[FrameFilter]) -> Result<Vec<Extracte
             if let Some(key) = frag {
                 // Possibly the first pieces of a datagram a later frame completes.
                 if !pending.contains_key(&key) {
-                    if pending_order.len() >= MAX_PENDING_FRAGMENT_SETS {
-                        if let Some(old) = pending_order.pop_front() {
-                            pending.remove(&old);
+                    // Bounded by the cap: each pass removes one entry (completed sets leave
+                    // `pending` but stay in the order queue until they reach its front).
+                    while pending_order.len() >= limits.max_pending_fragment_sets.max(1) {
+                        let Some(old) = pending_order.pop_front() else { break };
+                        if pending.remove(&old).is_some() {
+                            sets_evicted += 1;
                         }
                     }
                     pending_order.push_back(key);
                 }
                 let set = pending.entry(key).or_default();
-                if set.len() < MAX_FRAGMENTS_PER_SET {
+                if set.len() < limits.max_fragments_per_set {
                     set.push(copy());
+                } else {
+                    fragments_dropped += 1;
                 }
             }
             continue;
@@ -274,6 +306,10 @@ pub fn extract(paths: &[String], filters: &[FrameFilter]) -> Result<Vec<Extracte
             }
             ex.keep(KeptFrame { sip: is_sip, ..copy() }, f.max_bytes);
         }
+    }
+    for ex in &mut out {
+        ex.fragment_sets_evicted = sets_evicted;
+        ex.fragments_dropped = fragments_dropped;
     }
     Ok(out)
 }

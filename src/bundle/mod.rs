@@ -54,6 +54,10 @@ pub struct BundleOptions {
     pub redact: bool,
     /// Networks whose addresses stay visible under `--redact` (the provider's side).
     pub keep_nets: Vec<Cidr>,
+    /// Caps of the extraction pass (`[limits.bundle]`).
+    pub limits: extract::BundleLimits,
+    /// Decoder limits of the analysis, reused so fragments reassemble alike.
+    pub decode_limits: crate::decode::DecodeLimits,
 }
 
 /// Why a bundle could not be written.
@@ -266,10 +270,10 @@ pub fn write_bundles(
                     (s.src, s.dst, ssrc, s.first_time, s.last_time)
                 })
                 .collect();
-            FrameFilter::new(&p.dialogs, &keys)
+            FrameFilter { max_bytes: opts.limits.max_bundle_bytes, ..FrameFilter::new(&p.dialogs, &keys) }
         })
         .collect();
-    let extracted = extract::extract(paths, &filters)?;
+    let extracted = extract::extract(paths, &filters, &opts.limits, &opts.decode_limits)?;
     std::fs::create_dir_all(&opts.out).map_err(io_err(&opts.out))?;
     let mut folders = Vec::new();
     for (ordinal, (p, ex)) in plans.iter().zip(extracted).enumerate() {
@@ -309,7 +313,20 @@ fn write_one(
         }
     }
     if ex.over_budget > 0 {
-        notes.push(format!("{} frames not copied into call.pcap: bundle size cap reached", ex.over_budget));
+        notes.push(format!(
+            "{} frames not copied into call.pcap: bundle size cap reached (limits.bundle.max_bundle_bytes = {})",
+            ex.over_budget, opts.limits.max_bundle_bytes
+        ));
+    }
+    if ex.fragment_sets_evicted > 0 || ex.fragments_dropped > 0 {
+        notes.push(format!(
+            "IP fragments possibly missing from call.pcap: {} pending fragment sets evicted \
+             (limits.bundle.max_pending_fragment_sets = {}), {} fragments over limits.bundle.max_fragments_per_set = {}",
+            ex.fragment_sets_evicted,
+            opts.limits.max_pending_fragment_sets,
+            ex.fragments_dropped,
+            opts.limits.max_fragments_per_set
+        ));
     }
     let view = render::BundleView {
         calls: p.calls.clone(),
@@ -385,7 +402,9 @@ fn write_one(
         name = folder_name(ordinal, &r.text(&call.call_id));
     }
     let dir = opts.out.join(&name);
-    std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+    // The folder name comes from capture content (sanitised by `folder_name`); a folder planted
+    // as a symlink under that name is refused (issue 7 §5).
+    crate::report::create_output_dir(&dir).map_err(io_err(&dir))?;
     for (file, text) in &files {
         write_file(&dir.join(file), text.as_bytes())?;
     }

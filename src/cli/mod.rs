@@ -105,6 +105,13 @@ struct LiveArgs {
     /// Start a new capture file after this long.
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     rotate_every: std::time::Duration,
+    /// Keep at most this many capture files in the --write-pcap folder (the oldest are deleted).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..))]
+    pcap_keep_files: u64,
+    /// Keep at most this many MiB of capture files in total (the oldest are deleted; 0: only
+    /// --pcap-keep-files bounds them).
+    #[arg(long, default_value_t = 4096)]
+    pcap_keep_mb: u64,
     /// Stop by itself after this long (default: until SIGINT/SIGTERM).
     #[arg(long, value_parser = parse_duration)]
     duration: Option<std::time::Duration>,
@@ -350,6 +357,8 @@ fn live(args: &LiveArgs) -> anyhow::Result<ExitCode> {
         write_pcap: args.write_pcap.clone(),
         rotate_bytes: args.rotate_mb.saturating_mul(1 << 20),
         rotate_every: args.rotate_every,
+        keep_files: usize::try_from(args.pcap_keep_files).unwrap_or(usize::MAX),
+        keep_bytes: args.pcap_keep_mb.saturating_mul(1 << 20),
         duration: args.duration,
         view: !args.quiet,
         limits: IncrementalLimits {
@@ -408,7 +417,7 @@ fn check_cmd(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     };
     match &args.out {
         Some(path) => {
-            let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+            let file = report::create_output_file(path).with_context(|| format!("creating {}", path.display()))?;
             write(&mut std::io::BufWriter::new(file)).with_context(|| format!("writing {}", path.display()))?;
         }
         None => write(&mut std::io::BufWriter::new(std::io::stdout().lock())).context("writing standard output")?,
@@ -418,7 +427,7 @@ fn check_cmd(args: &CheckArgs) -> anyhow::Result<ExitCode> {
 
 fn config_cmd(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
     if args.default {
-        print!("{}", callscope::diagnose::DEFAULT_TOML);
+        print!("{}{}", callscope::diagnose::DEFAULT_TOML, callscope::config::LIMITS_DEFAULT_TOML);
         return Ok(ExitCode::SUCCESS);
     }
     eprintln!("callscope config: nothing to do (try --default)");
@@ -452,7 +461,8 @@ fn call(args: &CallArgs) -> anyhow::Result<ExitCode> {
         .map(|c| c.parse().map_err(|e: String| anyhow::anyhow!("--keep-net {e}")))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let captures = captures.to_vec();
-    let analysis = callscope::pipeline::analyze(&captures, &Config::default())?;
+    let config = Config::default();
+    let analysis = callscope::pipeline::analyze(&captures, &config)?;
     let doc = report::build(&analysis);
     report_warnings(&doc);
     let selected = bundle::select(&doc, &analysis, &selector);
@@ -460,7 +470,14 @@ fn call(args: &CallArgs) -> anyhow::Result<ExitCode> {
         eprintln!("callscope: no call matches {selector:?}");
         return Ok(ExitCode::from(2));
     }
-    let opts = BundleOptions { out: args.out.clone(), tz: args.tz.clone(), redact: args.redact, keep_nets };
+    let opts = BundleOptions {
+        out: args.out.clone(),
+        tz: args.tz.clone(),
+        redact: args.redact,
+        keep_nets,
+        limits: config.limits.bundle,
+        decode_limits: config.limits.decode.clone(),
+    };
     for dir in bundle::write_bundles(&captures, &analysis, &doc, &selected, &opts)? {
         println!("{}", dir.display());
     }
@@ -491,10 +508,12 @@ fn synth(args: &SynthArgs) -> anyhow::Result<ExitCode> {
             let pcap = args.out.join("three_sites.pcap");
             let truth = scenario.write_file(&pcap).with_context(|| format!("writing {}", pcap.display()))?;
             let json = args.out.join("three_sites.truth.json");
-            std::fs::write(&json, serde_json::to_vec_pretty(&truth)?)
+            report::create_output_file(&json)
+                .and_then(|mut f| f.write_all(&serde_json::to_vec_pretty(&truth).unwrap_or_default()))
                 .with_context(|| format!("writing {}", json.display()))?;
             let map = args.out.join("sites.toml");
-            std::fs::write(&map, synth::sites::THREE_SITES_TOML)
+            report::create_output_file(&map)
+                .and_then(|mut f| f.write_all(synth::sites::THREE_SITES_TOML.as_bytes()))
                 .with_context(|| format!("writing {}", map.display()))?;
             vec![pcap, map]
         }

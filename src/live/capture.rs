@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
+use super::rotate::{PcapRotator, RotationPolicy};
 use super::{close_open_calls, DropWindow, IntervalRecord, LiveSink};
 use crate::capture::{Frame, FrameRef, LinkType};
 use crate::config::Config;
@@ -38,6 +39,10 @@ pub struct LiveOptions {
     pub rotate_bytes: u64,
     /// Rotate a capture file after this long.
     pub rotate_every: Duration,
+    /// Most capture files kept in `write_pcap` (oldest deleted).
+    pub keep_files: usize,
+    /// Most bytes kept over all capture files (oldest deleted; 0: no byte bound).
+    pub keep_bytes: u64,
     /// Stop by itself after this long (tests, timed captures).
     pub duration: Option<Duration>,
     /// Redraw the summary (on a terminal).
@@ -64,48 +69,6 @@ pub fn may_capture() -> Option<bool> {
 
 const NO_PRIVILEGE: &str = "callscope live needs root or the CAP_NET_RAW capability to open a capture \
 (run it with sudo, or once: sudo setcap cap_net_raw,cap_net_admin+eip $(command -v callscope))";
-
-/// Rotating capture files: `live-NNNNN.pcap` in a folder, a new one after a size or a time.
-struct Rotator {
-    /// A capture handle of the interface's link type that only writes files (the live handle is
-    /// borrowed by the packet being written).
-    writer: pcap::Capture<pcap::Dead>,
-    dir: PathBuf,
-    file: Option<pcap::Savefile>,
-    index: u32,
-    bytes: u64,
-    opened: Instant,
-    max_bytes: u64,
-    every: Duration,
-}
-
-impl Rotator {
-    fn write(&mut self, packet: &pcap::Packet<'_>) -> anyhow::Result<()> {
-        let due = self.file.is_none() || self.bytes >= self.max_bytes || self.opened.elapsed() >= self.every;
-        if due {
-            if let Some(mut f) = self.file.take() {
-                f.flush()?;
-            }
-            self.index += 1;
-            let path = self.dir.join(format!("live-{:05}.pcap", self.index));
-            self.file = Some(self.writer.savefile(&path).with_context(|| format!("creating {}", path.display()))?);
-            self.bytes = 24;
-            self.opened = Instant::now();
-        }
-        if let Some(f) = self.file.as_mut() {
-            f.write(packet);
-            self.bytes = self.bytes.saturating_add(16 + u64::from(packet.header.caplen));
-        }
-        Ok(())
-    }
-
-    fn finish(&mut self) -> anyhow::Result<()> {
-        if let Some(mut f) = self.file.take() {
-            f.flush()?;
-        }
-        Ok(())
-    }
-}
 
 /// Cumulative pcap counters (u32 in libpcap: differences wrap).
 #[derive(Clone, Copy, Default)]
@@ -158,17 +121,14 @@ pub fn run(opts: &LiveOptions, config: &Config) -> anyhow::Result<()> {
     let mut sink = LiveSink::open(&opts.out).with_context(|| format!("opening {}", opts.out.display()))?;
     let mut rotator = match &opts.write_pcap {
         Some(dir) => {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-            Some(Rotator {
-                writer: pcap::Capture::dead(cap.get_datalink()).context("capture file writer")?,
-                dir: dir.clone(),
-                file: None,
-                index: 0,
-                bytes: 0,
-                opened: Instant::now(),
-                max_bytes: opts.rotate_bytes,
-                every: opts.rotate_every,
-            })
+            let policy = RotationPolicy {
+                rotate_bytes: opts.rotate_bytes,
+                rotate_ns: i64::try_from(opts.rotate_every.as_nanos()).unwrap_or(i64::MAX),
+                keep_files: opts.keep_files,
+                keep_bytes: opts.keep_bytes,
+            };
+            let snaplen = u32::try_from(opts.snaplen).unwrap_or(65_535);
+            Some(PcapRotator::new(dir, link.0, snaplen, policy).with_context(|| format!("opening {}", dir.display()))?)
         }
         None => None,
     };
@@ -266,7 +226,7 @@ pub fn run(opts: &LiveOptions, config: &Config) -> anyhow::Result<()> {
                 let frame = Frame { at, link, data: packet.data, orig_len: packet.header.len, interface: None };
                 analyzer.push_frame(&frame);
                 if let Some(r) = rotator.as_mut() {
-                    r.write(&packet)?;
+                    r.write(at.time, packet.data, packet.header.len).context("writing a capture file")?;
                 }
             }
             Err(pcap::Error::TimeoutExpired) => std::thread::sleep(Duration::from_millis(2)),

@@ -14,6 +14,7 @@
 
 #[cfg(feature = "live")]
 pub mod capture;
+pub mod rotate;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
@@ -196,7 +197,8 @@ impl LiveSink {
         std::fs::create_dir_all(dir)?;
         let open = |name: &str| -> io::Result<BufWriter<File>> {
             let path: PathBuf = dir.join(name);
-            Ok(BufWriter::new(File::options().create(true).append(true).open(path)?))
+            // Never through a symlink planted in the output folder (issue 7 §5).
+            Ok(BufWriter::new(crate::report::append_output_file(&path)?))
         };
         Ok(LiveSink {
             dir: dir.to_path_buf(),
@@ -263,7 +265,7 @@ impl LiveSink {
     /// Writes the registrations known at the end (`registrations.jsonl`, one line each).
     pub fn write_registrations(&mut self, doc: &Document) -> io::Result<()> {
         let dir = self.dir.clone();
-        let mut out = BufWriter::new(File::options().create(true).append(true).open(dir.join("registrations.jsonl"))?);
+        let mut out = BufWriter::new(crate::report::append_output_file(&dir.join("registrations.jsonl"))?);
         for r in &doc.registrations {
             serde_json::to_writer(&mut out, r)?;
             out.write_all(b"\n")?;

@@ -207,7 +207,7 @@ pub fn write_all(doc: &Document, out: &mut dyn Write) -> std::io::Result<()> {
 
 /// Writes `windows.csv` (quality over time) into `dir` (`--windows`).
 pub fn write_windows_file(doc: &Document, dir: &std::path::Path) -> std::io::Result<()> {
-    let mut f = std::io::BufWriter::new(std::fs::File::create(dir.join("windows.csv"))?);
+    let mut f = std::io::BufWriter::new(super::create_output_file(&dir.join("windows.csv"))?);
     write_windows(doc, &mut f)?;
     f.flush()
 }

@@ -29,28 +29,31 @@ td.l,h3,li,.kv td{overflow-wrap:anywhere;word-break:break-word}\
 
 /// Writes the report into `dir` (created if missing); returns the files written.
 pub fn write_report(doc: &Document, sites: &SiteReport, dir: &Path) -> io::Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(dir.join("plots"))?;
+    std::fs::create_dir_all(dir)?;
+    // Never through symlinks planted in the output directory (issue 7 §5).
+    super::create_output_dir(&dir.join("plots"))?;
     let mut written = Vec::new();
     let charts = charts(doc, sites);
     let mut svgs = Vec::with_capacity(charts.len());
     for chart in &charts {
         let svg = chart.to_svg().map_err(io::Error::other)?;
         let svg_path = dir.join("plots").join(format!("{}.svg", chart.name));
-        std::fs::write(&svg_path, &svg)?;
+        io::Write::write_all(&mut super::create_output_file(&svg_path)?, svg.as_bytes())?;
         let png_path = dir.join("plots").join(format!("{}.png", chart.name));
+        super::clear_output_path(&png_path)?;
         chart.write_png(&png_path).map_err(io::Error::other)?;
         written.extend([svg_path, png_path]);
         svgs.push(svg);
     }
     let json_path = dir.join("report.json");
-    let mut json = io::BufWriter::new(std::fs::File::create(&json_path)?);
+    let mut json = io::BufWriter::new(super::create_output_file(&json_path)?);
     super::write_json(doc, &mut json)?;
     io::Write::flush(&mut json)?;
     written.push(json_path);
     #[cfg(feature = "polars")]
     written.extend(super::parquet::write_dir(doc, sites, dir).map_err(io::Error::other)?);
     let html_path = dir.join("index.html");
-    std::fs::write(&html_path, render(doc, sites, &charts, &svgs))?;
+    io::Write::write_all(&mut super::create_output_file(&html_path)?, render(doc, sites, &charts, &svgs).as_bytes())?;
     written.push(html_path);
     Ok(written)
 }

@@ -39,19 +39,52 @@ pub fn write_json(doc: &Document, out: &mut dyn Write) -> std::io::Result<()> {
 /// (`O_CREAT | O_EXCL`, which never follows a symlink — POSIX open(2)), so a link planted between
 /// the check and the open makes the open fail rather than write through it.
 pub fn create_output_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    clear_output_path(path)?;
+    std::fs::OpenOptions::new().write(true).create_new(true).open(path)
+}
+
+/// Makes `path` free for a new output file: removes an existing regular file, refuses a
+/// symlink (dangling or not) or any other non-file. For writers that open the path themselves
+/// (the PNG encoder of `plotters`); prefer [`create_output_file`], which also closes the race.
+pub fn clear_output_path(path: &std::path::Path) -> std::io::Result<()> {
     match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_symlink() => {
-            return Err(std::io::Error::other(format!(
-                "{} is a symbolic link; refusing to write through it",
-                path.display()
-            )))
+            Err(std::io::Error::other(format!("{} is a symbolic link; refusing to write through it", path.display())))
         }
-        Ok(meta) if meta.is_file() => std::fs::remove_file(path)?,
-        Ok(_) => return Err(std::io::Error::other(format!("{} exists and is not a regular file", path.display()))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
+        Ok(meta) if meta.is_file() => std::fs::remove_file(path),
+        Ok(_) => Err(std::io::Error::other(format!("{} exists and is not a regular file", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
     }
-    std::fs::OpenOptions::new().write(true).create_new(true).open(path)
+}
+
+/// Opens an output file for appending (created if missing) without following a symlink:
+/// `O_NOFOLLOW` makes open(2) fail with ELOOP when `path` is a symlink (POSIX.1-2008), so
+/// appended JSON lines never land in a planted link's target.
+pub fn append_output_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new().create(true).append(true).custom_flags(libc::O_NOFOLLOW).open(path).map_err(|e| {
+        if e.raw_os_error() == Some(libc::ELOOP) {
+            std::io::Error::other(format!("{} is a symbolic link; refusing to write through it", path.display()))
+        } else {
+            e
+        }
+    })
+}
+
+/// Creates a folder callscope makes inside an output directory (a bundle's call folder, the
+/// report's `plots/`) and checks that it is a real directory: `create_dir_all` accepts a
+/// planted symlink to a directory elsewhere and would write the files there.
+pub fn create_output_dir(path: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(path)?;
+    let meta = std::fs::symlink_metadata(path)?;
+    if meta.file_type().is_symlink() || !meta.is_dir() {
+        return Err(std::io::Error::other(format!(
+            "{} is a symbolic link or not a directory; refusing to write into it",
+            path.display()
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -81,6 +114,33 @@ mod output_file_tests {
         std::os::unix::fs::symlink(dir.join("nowhere"), &dangling).unwrap();
         assert!(create_output_file(&dangling).is_err());
         assert!(!dir.join("nowhere").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn append_and_folder_refuse_planted_symlinks() {
+        let dir = scratch("append");
+        let victim = dir.join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        let out = dir.join("calls.jsonl");
+        std::os::unix::fs::symlink(&victim, &out).unwrap();
+        let err = super::append_output_file(&out).unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        let fresh = dir.join("fresh.jsonl");
+        super::append_output_file(&fresh).unwrap().write_all(b"a\n").unwrap();
+        super::append_output_file(&fresh).unwrap().write_all(b"b\n").unwrap();
+        assert_eq!(std::fs::read(&fresh).unwrap(), b"a\nb\n");
+        // A folder planted as a link to a directory elsewhere.
+        let elsewhere = dir.join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, dir.join("plots")).unwrap();
+        assert!(super::create_output_dir(&dir.join("plots")).is_err());
+        super::create_output_dir(&dir.join("real/nested")).unwrap();
+        // clear_output_path refuses links, removes files.
+        assert!(super::clear_output_path(&out).is_err());
+        super::clear_output_path(&fresh).unwrap();
+        assert!(!fresh.exists());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

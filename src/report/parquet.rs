@@ -26,7 +26,7 @@ pub fn write_dir(doc: &Document, sites: &SiteReport, dir: &Path) -> PolarsResult
     let mut written = Vec::with_capacity(tables.len());
     for (name, mut df) in tables {
         let path = dir.join(format!("{name}.parquet"));
-        ParquetWriter::new(std::fs::File::create(&path)?).finish(&mut df)?;
+        ParquetWriter::new(super::create_output_file(&path)?).finish(&mut df)?;
         written.push(path);
     }
     Ok(written)

@@ -109,6 +109,8 @@ pub struct DialogLimits {
     pub max_attempt_invites: usize,
     /// Most SDP bodies kept per dialog.
     pub max_sdp_per_dialog: usize,
+    /// Most registration AORs tracked at once (least recently active 10 % evicted beyond).
+    pub max_registrations: usize,
 }
 
 impl Default for DialogLimits {
@@ -119,6 +121,7 @@ impl Default for DialogLimits {
             max_transactions_per_dialog: 2_048,
             max_attempt_invites: 32,
             max_sdp_per_dialog: 64,
+            max_registrations: super::register::MAX_AORS,
         }
     }
 }
@@ -247,7 +250,11 @@ fn key_hash(parts: &[&[u8]], src: Option<(SocketAddr, SocketAddr)>) -> u64 {
 impl DialogTable {
     /// A table with the given limits.
     pub fn new(limits: DialogLimits) -> Self {
-        DialogTable { limits, ..DialogTable::default() }
+        DialogTable {
+            registrations: RegistrationTable::with_max_aors(limits.max_registrations),
+            limits,
+            ..DialogTable::default()
+        }
     }
 
     /// Processes one scanned message.

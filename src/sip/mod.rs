@@ -382,6 +382,8 @@ pub struct SipLimits {
     pub dialogs: DialogLimits,
     /// TCP reassembly limits.
     pub tcp: TcpLimits,
+    /// Size caps of one message (header count, header bytes, body bytes).
+    pub scan: scan::ScanLimits,
 }
 
 /// The SIP stage: TCP framing, message scanning, dialog tracking.
@@ -393,6 +395,10 @@ pub struct SipStage {
     pub tcp: TcpReassembler,
     /// UDP payloads that were not SIP messages (warned).
     pub malformed: u64,
+    /// UDP messages rejected or cut by a `[limits.sip.scan]` size cap (warned; TCP ones are in
+    /// `tcp.counters.oversized_messages`).
+    pub oversized: u64,
+    scan_limits: scan::ScanLimits,
     flushed: bool,
 }
 
@@ -401,8 +407,10 @@ impl SipStage {
     pub fn new(limits: SipLimits) -> Self {
         SipStage {
             dialogs: DialogTable::new(limits.dialogs),
-            tcp: TcpReassembler::new(limits.tcp),
+            tcp: TcpReassembler::with_scan_limits(limits.tcp, limits.scan),
             malformed: 0,
+            oversized: 0,
+            scan_limits: limits.scan,
             flushed: false,
         }
     }
@@ -434,8 +442,15 @@ impl SipStage {
         if payload.iter().all(|&b| b == b'\r' || b == b'\n' || b == 0) {
             return;
         }
-        match scan::scan_datagram(payload) {
+        match scan::scan_datagram_limited(payload, &self.scan_limits) {
             Ok((msg, flaws)) => {
+                if flaws.body_cut {
+                    self.oversized += 1;
+                    let max = self.scan_limits.max_body_bytes;
+                    warnings.push(at.file, at.number, WarningKind::MalformedSip, || {
+                        format!("SIP over UDP: body cut to {max} bytes (over limits.sip.scan.max_body_bytes)")
+                    });
+                }
                 if flaws.content_length_too_large {
                     warnings.push(at.file, at.number, WarningKind::MalformedSip, || {
                         format!(
@@ -458,8 +473,12 @@ impl SipStage {
             }
             Err(e) => {
                 self.malformed += 1;
+                if matches!(e, ScanError::Malformed(k) if k.limit_key().is_some()) {
+                    self.oversized += 1;
+                }
+                let scan_limits = self.scan_limits;
                 warnings.push(at.file, at.number, WarningKind::MalformedSip, || match e {
-                    ScanError::Malformed(k) => format!("SIP over UDP: {}", k.describe()),
+                    ScanError::Malformed(k) => format!("SIP over UDP: {}", k.describe_with(&scan_limits)),
                     ScanError::Incomplete => "SIP over UDP: truncated message".to_string(),
                 });
             }

@@ -22,7 +22,8 @@ use crate::capture::FrameRef;
 use crate::time::Timestamp;
 use crate::warn::{WarningKind, Warnings};
 
-/// Most AORs tracked (new AORs beyond are counted, not tracked).
+/// Default for `[limits.sip.dialogs] max_registrations`: most AORs tracked at once; beyond,
+/// the least recently active 10 % are evicted (counted in `evicted`, warned).
 pub const MAX_AORS: usize = 100_000;
 /// Most evidence frames kept per AOR.
 pub const MAX_FRAMES_PER_AOR: usize = 32;
@@ -118,12 +119,13 @@ impl AorState {
 }
 
 /// Registrations keyed by AOR.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct RegistrationTable {
     by_aor: HashMap<String, AorState>,
     next_order: u64,
-    /// AORs not tracked because the table was full.
-    pub untracked: u64,
+    max_aors: usize,
+    /// AORs evicted (with their registration record) because the table was full.
+    pub evicted: u64,
     /// REGISTER / response copies (retransmissions, mirror duplicates).
     pub copies: u64,
     /// Attempts not kept in a history because it held [`MAX_ATTEMPTS_PER_AOR`].
@@ -147,7 +149,45 @@ fn push_frame(reg: &mut Registration, at: FrameRef) {
     }
 }
 
+impl Default for RegistrationTable {
+    fn default() -> Self {
+        Self::with_max_aors(MAX_AORS)
+    }
+}
+
 impl RegistrationTable {
+    /// A table tracking at most `max_aors` AORs at once (at least one).
+    pub fn with_max_aors(max_aors: usize) -> Self {
+        RegistrationTable {
+            by_aor: HashMap::new(),
+            next_order: 0,
+            max_aors: max_aors.max(1),
+            evicted: 0,
+            copies: 0,
+            history_dropped: 0,
+        }
+    }
+
+    /// Full table: drops the least recently active tenth (at least one AOR), so that an endless
+    /// stream of new AORs (a REGISTER scan) costs one O(n) pass per n/10 new AORs, not per AOR.
+    fn evict_least_recent(&mut self, at: FrameRef, warnings: &mut Warnings) {
+        let mut by_age: Vec<(Timestamp, u64)> = self.by_aor.values().map(|s| (s.reg.last_time, s.order)).collect();
+        let n = (by_age.len() / 10).clamp(1, by_age.len().max(1));
+        if by_age.is_empty() {
+            return;
+        }
+        by_age.select_nth_unstable(n - 1);
+        let cutoff = by_age.get(n - 1).copied().unwrap_or_default();
+        let before = self.by_aor.len();
+        self.by_aor.retain(|_, s| (s.reg.last_time, s.order) > cutoff);
+        let gone = (before - self.by_aor.len()) as u64;
+        self.evicted += gone;
+        let max = self.max_aors;
+        warnings.push(at.file, at.number, WarningKind::StateEvicted, || {
+            format!("registration table full ({max} AORs, limits.sip.dialogs.max_registrations): {gone} least recently active evicted")
+        });
+    }
+
     /// Notes a copy of a REGISTER or of a response to one (no state change).
     pub fn on_copy(&mut self, _at: FrameRef) {
         self.copies += 1;
@@ -168,14 +208,8 @@ impl RegistrationTable {
         };
         let aor = String::from_utf8_lossy(to.uri);
         if !self.by_aor.contains_key(aor.as_ref()) {
-            if self.by_aor.len() >= MAX_AORS {
-                self.untracked += 1;
-                if self.untracked == 1 {
-                    warnings.push(at.file, at.number, WarningKind::StateEvicted, || {
-                        format!("registration table full ({MAX_AORS} AORs): new AORs not tracked")
-                    });
-                }
-                return;
+            if self.by_aor.len() >= self.max_aors {
+                self.evict_least_recent(at, warnings);
             }
             let order = self.next_order;
             self.next_order += 1;

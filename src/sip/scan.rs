@@ -9,7 +9,8 @@
 //! The analyzer needs a few dozen headers, read-only. A scanner that records slices into the
 //! payload parses every real message of the captures at ≈2 M msg/s without allocating, accepts
 //! what real equipment sends (compact forms, folded lines, bare LF, `tel:` URIs, bracketed IPv6
-//! hosts) and is bounded ([`MAX_HEADERS`], [`MAX_HEADER_BYTES`], [`MAX_BODY_BYTES`]).
+//! hosts) and is bounded ([`ScanLimits`], defaults [`MAX_HEADERS`], [`MAX_HEADER_BYTES`],
+//! [`MAX_BODY_BYTES`]).
 //!
 //! Two modes: [`scan_message`] is for byte streams (TCP) and says [`ScanError::Incomplete`] when
 //! more bytes are needed; [`scan_datagram`] is for UDP, where the payload is the whole message
@@ -18,12 +19,40 @@
 
 use super::Method;
 
-/// Most header fields accepted in one message (a hostile message with more is malformed).
+/// Default for [`ScanLimits::max_headers`]: most header fields accepted in one message (a
+/// hostile message with more is malformed).
 pub const MAX_HEADERS: usize = 256;
-/// Most bytes of start line plus header fields (beyond: malformed, not "incomplete").
+/// Default for [`ScanLimits::max_header_bytes`]: most bytes of start line plus header fields
+/// (beyond: malformed, not "incomplete").
 pub const MAX_HEADER_BYTES: usize = 64 * 1024;
-/// Largest Content-Length accepted on a stream (larger: malformed).
+/// Default for [`ScanLimits::max_body_bytes`]: largest Content-Length accepted on a stream
+/// (larger: malformed), largest body kept from a datagram (larger: cut).
 pub const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// Size caps of one SIP message (`[limits.sip.scan]` in the `--config` file). RFC 3261 sets no
+/// maximum; these bound what one hostile message can make the scanner walk and the TCP
+/// reassembler hold. Hitting one is a `malformed_sip` warning naming the limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScanLimits {
+    /// Most header fields (well-formed plus skipped lines) in one message; more: rejected.
+    pub max_headers: usize,
+    /// Most bytes of start line plus header section; more: rejected.
+    pub max_header_bytes: usize,
+    /// Largest Content-Length framed on a stream (more: rejected, the stream resynchronises);
+    /// largest body kept from a datagram (more: cut to this size).
+    pub max_body_bytes: usize,
+}
+
+impl Default for ScanLimits {
+    fn default() -> Self {
+        ScanLimits { max_headers: MAX_HEADERS, max_header_bytes: MAX_HEADER_BYTES, max_body_bytes: MAX_BODY_BYTES }
+    }
+}
+
+/// The defaults, for the scanning functions that take no limits.
+const DEFAULT_LIMITS: ScanLimits =
+    ScanLimits { max_headers: MAX_HEADERS, max_header_bytes: MAX_HEADER_BYTES, max_body_bytes: MAX_BODY_BYTES };
 
 /// Why a payload is not a SIP message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,13 +68,13 @@ pub enum ScanError {
 pub enum MalformedKind {
     /// The first line is neither `METHOD uri SIP/2.0` nor `SIP/2.0 code reason`.
     BadStartLine,
-    /// More than [`MAX_HEADERS`] header fields.
+    /// More than [`ScanLimits::max_headers`] header fields.
     TooManyHeaders,
-    /// Start line and headers longer than [`MAX_HEADER_BYTES`].
+    /// Start line and headers longer than [`ScanLimits::max_header_bytes`].
     HeadersTooLong,
     /// Content-Length not a number (on a stream, where framing depends on it).
     BadContentLength,
-    /// Content-Length above [`MAX_BODY_BYTES`] (on a stream).
+    /// Content-Length above [`ScanLimits::max_body_bytes`] (on a stream).
     BodyTooLarge,
 }
 
@@ -59,6 +88,29 @@ impl MalformedKind {
             MalformedKind::BadContentLength => "Content-Length is not a number",
             MalformedKind::BodyTooLarge => "Content-Length too large",
         }
+    }
+
+    /// The `[limits.sip.scan]` key whose cap this is, `None` for a syntax error.
+    pub fn limit_key(self) -> Option<&'static str> {
+        match self {
+            MalformedKind::TooManyHeaders => Some("max_headers"),
+            MalformedKind::HeadersTooLong => Some("max_header_bytes"),
+            MalformedKind::BodyTooLarge => Some("max_body_bytes"),
+            MalformedKind::BadStartLine | MalformedKind::BadContentLength => None,
+        }
+    }
+
+    /// The description, naming the configured cap when this is a size limit (so that a reader
+    /// of the warning knows which `[limits.sip.scan]` key to raise).
+    pub fn describe_with(self, limits: &ScanLimits) -> String {
+        let value = match self {
+            MalformedKind::TooManyHeaders => limits.max_headers,
+            MalformedKind::HeadersTooLong => limits.max_header_bytes,
+            MalformedKind::BodyTooLarge => limits.max_body_bytes,
+            MalformedKind::BadStartLine | MalformedKind::BadContentLength => return self.describe().to_string(),
+        };
+        let key = self.limit_key().unwrap_or_default();
+        format!("{} (over limits.sip.scan.{key} = {value})", self.describe())
     }
 }
 
@@ -288,17 +340,26 @@ pub struct DatagramFlaws {
     pub content_length_invalid: bool,
     /// The header section does not end with an empty line (accepted up to the datagram's end).
     pub headers_unterminated: bool,
+    /// The body was longer than [`ScanLimits::max_body_bytes`] and was cut to it.
+    pub body_cut: bool,
 }
 
 /// Scans one message at the start of a byte stream. Returns the message and the bytes it used
 /// (start line, headers, empty line and Content-Length bytes of body). A missing Content-Length
 /// means an empty body (RFC 3261 §18.3 requires it on streams).
 pub fn scan_message(buf: &[u8]) -> Result<(SipMessageRef<'_>, usize), ScanError> {
-    let (mut msg, body_start) = scan_head(buf, false)?;
+    scan_message_limited(buf, &DEFAULT_LIMITS)
+}
+
+/// [`scan_message`] with configured size caps.
+pub fn scan_message_limited<'a>(buf: &'a [u8], limits: &ScanLimits) -> Result<(SipMessageRef<'a>, usize), ScanError> {
+    let (mut msg, body_start) = scan_head(buf, false, limits)?;
     msg.head = buf.get(..body_start).unwrap_or(buf);
     let len = match msg.content_length {
         ContentLength::Absent => 0,
-        ContentLength::Value(n) if n > MAX_BODY_BYTES => return Err(ScanError::Malformed(MalformedKind::BodyTooLarge)),
+        ContentLength::Value(n) if n > limits.max_body_bytes => {
+            return Err(ScanError::Malformed(MalformedKind::BodyTooLarge))
+        }
         ContentLength::Value(n) => n,
         ContentLength::Invalid => return Err(ScanError::Malformed(MalformedKind::BadContentLength)),
     };
@@ -310,8 +371,17 @@ pub fn scan_message(buf: &[u8]) -> Result<(SipMessageRef<'_>, usize), ScanError>
 /// Scans a whole UDP payload as one message, tolerating a lying or non-numeric Content-Length
 /// and a missing final empty line (reported in [`DatagramFlaws`]).
 pub fn scan_datagram(buf: &[u8]) -> Result<(SipMessageRef<'_>, DatagramFlaws), ScanError> {
+    scan_datagram_limited(buf, &DEFAULT_LIMITS)
+}
+
+/// [`scan_datagram`] with configured size caps; a body over `max_body_bytes` is cut to it
+/// (`DatagramFlaws::body_cut`).
+pub fn scan_datagram_limited<'a>(
+    buf: &'a [u8],
+    limits: &ScanLimits,
+) -> Result<(SipMessageRef<'a>, DatagramFlaws), ScanError> {
     let mut flaws = DatagramFlaws::default();
-    let (mut msg, body_start) = scan_head(buf, true)?;
+    let (mut msg, body_start) = scan_head(buf, true, limits)?;
     msg.head = buf.get(..body_start).unwrap_or(buf);
     if body_start > buf.len() {
         // scan_head in datagram mode signals "no empty line" by body_start == len + 1.
@@ -333,6 +403,10 @@ pub fn scan_datagram(buf: &[u8]) -> Result<(SipMessageRef<'_>, DatagramFlaws), S
             rest
         }
     };
+    if let Some(cut) = msg.body.get(..limits.max_body_bytes).filter(|c| c.len() < msg.body.len()) {
+        msg.body = cut;
+        flaws.body_cut = true;
+    }
     Ok((msg, flaws))
 }
 
@@ -418,9 +492,9 @@ fn parse_u32(s: &[u8]) -> Option<u32> {
 /// Parses the start line; returns it and the offset after its line end. The line ends at the
 /// first CR or LF (CRLF counts as one end), as tshark's `tvb_find_line_end` has it: a damaged
 /// capture with a lone CR after `SIP/2.0` still has a readable start line.
-fn parse_start_line(buf: &[u8], datagram: bool) -> Result<(StartLine<'_>, usize), ScanError> {
+fn parse_start_line(buf: &[u8], datagram: bool, max_header_bytes: usize) -> Result<(StartLine<'_>, usize), ScanError> {
     let Some(end) = memchr::memchr2(b'\r', b'\n', buf) else {
-        if buf.len() > MAX_HEADER_BYTES {
+        if buf.len() > max_header_bytes {
             return Err(ScanError::Malformed(MalformedKind::HeadersTooLong));
         }
         if !datagram {
@@ -428,7 +502,7 @@ fn parse_start_line(buf: &[u8], datagram: bool) -> Result<(StartLine<'_>, usize)
         }
         return parse_start(buf).map(|s| (s, buf.len()));
     };
-    if end > MAX_HEADER_BYTES {
+    if end > max_header_bytes {
         return Err(ScanError::Malformed(MalformedKind::HeadersTooLong));
     }
     let next = match (buf[end], buf.get(end + 1)) {
@@ -484,8 +558,8 @@ fn parse_start(line: &[u8]) -> Result<StartLine<'_>, ScanError> {
 
 /// Scans start line and headers. Returns the message (empty body) and the body offset; in
 /// datagram mode a header section without an empty line gives `buf.len() + 1` as body offset.
-fn scan_head(buf: &[u8], datagram: bool) -> Result<(SipMessageRef<'_>, usize), ScanError> {
-    let (start, mut pos) = parse_start_line(buf, datagram)?;
+fn scan_head<'a>(buf: &'a [u8], datagram: bool, limits: &ScanLimits) -> Result<(SipMessageRef<'a>, usize), ScanError> {
+    let (start, mut pos) = parse_start_line(buf, datagram, limits.max_header_bytes)?;
     let mut msg = SipMessageRef {
         start,
         call_id: None,
@@ -523,7 +597,7 @@ fn scan_head(buf: &[u8], datagram: bool) -> Result<(SipMessageRef<'_>, usize), S
         head: &[],
     };
     loop {
-        if pos > MAX_HEADER_BYTES {
+        if pos > limits.max_header_bytes {
             return Err(ScanError::Malformed(MalformedKind::HeadersTooLong));
         }
         let rest = buf.get(pos..).unwrap_or(&[]);
@@ -575,7 +649,7 @@ fn scan_head(buf: &[u8], datagram: bool) -> Result<(SipMessageRef<'_>, usize), S
                     break;
                 }
                 None => {
-                    if rest.len() > MAX_HEADER_BYTES {
+                    if rest.len() > limits.max_header_bytes {
                         return Err(ScanError::Malformed(MalformedKind::HeadersTooLong));
                     }
                     return Err(ScanError::Incomplete);
@@ -584,8 +658,8 @@ fn scan_head(buf: &[u8], datagram: bool) -> Result<(SipMessageRef<'_>, usize), S
         }
         let field = &rest[..end];
         // Skipped lines count towards the bound too, so a hostile message cannot make the
-        // scanner walk more than MAX_HEADERS lines.
-        if msg.header_count + msg.bad_header_lines >= MAX_HEADERS {
+        // scanner walk more than `max_headers` lines.
+        if msg.header_count + msg.bad_header_lines >= limits.max_headers {
             return Err(ScanError::Malformed(MalformedKind::TooManyHeaders));
         }
         match header_name_value(field) {
@@ -1172,5 +1246,102 @@ Call-ID: c1\r\nCSeq: 2 REGISTER\r\nContent-Length: 0\r\n\r\n";
         assert_eq!(method_of(b"%s\x00 REGISTER"), (None, Some(Method::Register)));
         assert_eq!(method_of(b"INVITE"), (None, None));
         assert_eq!(method_of(b"x1 INV\xFFTE"), (None, None));
+    }
+
+    #[test]
+    fn configured_size_caps_reject_or_cut_and_name_the_key() {
+        let msg = b"OPTIONS sip:x@y SIP/2.0\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\nA: 1\r\nB: 2\r\nContent-Length: 10\r\n\r\n0123456789";
+        let few = ScanLimits { max_headers: 4, ..ScanLimits::default() };
+        let too_many = Err(ScanError::Malformed(MalformedKind::TooManyHeaders));
+        assert_eq!(scan_datagram_limited(msg, &few).map(|_| ()), too_many);
+        assert_eq!(scan_message_limited(msg, &few).map(|_| ()), too_many);
+        assert_eq!(
+            MalformedKind::TooManyHeaders.describe_with(&few),
+            "too many header fields (over limits.sip.scan.max_headers = 4)"
+        );
+        assert!(scan_datagram_limited(msg, &ScanLimits { max_headers: 5, ..few }).is_ok(), "exactly at the cap");
+        let short = ScanLimits { max_header_bytes: 40, ..ScanLimits::default() };
+        let too_long = Err(ScanError::Malformed(MalformedKind::HeadersTooLong));
+        assert_eq!(scan_datagram_limited(msg, &short).map(|_| ()), too_long);
+        assert_eq!(scan_message_limited(msg, &short).map(|_| ()), too_long);
+        let small = ScanLimits { max_body_bytes: 4, ..ScanLimits::default() };
+        assert_eq!(
+            scan_message_limited(msg, &small).map(|_| ()),
+            Err(ScanError::Malformed(MalformedKind::BodyTooLarge))
+        );
+        let (m, flaws) = scan_datagram_limited(msg, &small).expect("datagram kept, body cut");
+        assert_eq!((m.body, flaws.body_cut), (&b"0123"[..], true));
+        let (m, flaws) = scan_datagram(msg).expect("defaults");
+        assert_eq!((m.body.len(), flaws.body_cut, m.header_count), (10, false, 5));
+        assert_eq!(MalformedKind::BadStartLine.limit_key(), None);
+    }
+
+    mod round_trip {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn token() -> impl Strategy<Value = String> {
+            "[A-Za-z0-9][A-Za-z0-9.!%*_+`'~-]{0,30}"
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+            /// Any message built from header values the grammar allows (RFC 3261 §25.1 tokens,
+            /// IPv4 hosts, any CSeq number, compact or long names, LF or CRLF) scans back to
+            /// the same fields, as a datagram and on a stream.
+            #[test]
+            fn built_message_scans_back_to_its_fields(
+                method in prop::sample::select(vec![Method::Invite, Method::Ack, Method::Bye, Method::Cancel,
+                    Method::Register, Method::Options, Method::Update, Method::Prack, Method::Info]),
+                call_id in token(),
+                from_user in "[a-z0-9+]{1,16}",
+                to_user in "[a-z0-9+]{1,16}",
+                from_tag in token(),
+                to_tag in prop::option::of(token()),
+                branch in "z9hG4bK[A-Za-z0-9]{1,20}",
+                host in (any::<u8>(), any::<u8>(), any::<u8>(), 1u8..255),
+                port in 1u16..,
+                cseq in any::<u32>(),
+                compact in any::<bool>(),
+                bare_lf in any::<bool>(),
+                extra in prop::collection::vec(("X-[A-Za-z]{1,10}", "[ -~]{0,40}"), 0..8),
+                body in "[ -~]{0,200}",
+            ) {
+                let host = format!("{}.{}.{}.{}", host.0, host.1, host.2, host.3);
+                let eol = if bare_lf { "\n" } else { "\r\n" };
+                let name = |long: &'static str, short: &'static str| if compact { short } else { long };
+                let to_tag_param = to_tag.as_ref().map_or(String::new(), |t| format!(";tag={t}"));
+                let mut text = format!("{} sip:{to_user}@{host}:{port} SIP/2.0{eol}", method.as_str());
+                text += &format!("{}: SIP/2.0/UDP {host}:{port};branch={branch}{eol}", name("Via", "v"));
+                text += &format!("{}: <sip:{from_user}@{host}>;tag={from_tag}{eol}", name("From", "f"));
+                text += &format!("{}: <sip:{to_user}@{host}>{to_tag_param}{eol}", name("To", "t"));
+                text += &format!("{}: {call_id}{eol}", name("Call-ID", "i"));
+                text += &format!("CSeq: {cseq} {}{eol}", method.as_str());
+                for (n, v) in &extra {
+                    text += &format!("{n}: {v}{eol}");
+                }
+                text += &format!("{}: {}{eol}{eol}{body}", name("Content-Length", "l"), body.len());
+                let bytes = text.as_bytes();
+                let (d, flaws) = scan_datagram(bytes).expect("datagram scans");
+                prop_assert_eq!(flaws, DatagramFlaws::default());
+                let (s, used) = scan_message(bytes).expect("stream scans");
+                prop_assert_eq!(used, bytes.len());
+                prop_assert_eq!(&d, &s);
+                prop_assert_eq!(d.method(), Some(method));
+                prop_assert_eq!(d.call_id, Some(call_id.as_bytes()));
+                prop_assert_eq!(d.cseq, Some((cseq, method)));
+                prop_assert_eq!(d.from.map(|f| f.user), Some(Some(from_user.as_bytes())));
+                prop_assert_eq!(d.to.map(|t| t.user), Some(Some(to_user.as_bytes())));
+                prop_assert_eq!(d.from_tag(), Some(from_tag.as_bytes()));
+                prop_assert_eq!(d.to_tag(), to_tag.as_ref().map(|t| t.as_bytes()));
+                let via = d.via.expect("via");
+                prop_assert_eq!(via.branch, Some(branch.as_bytes()));
+                let sent_by = format!("{host}:{port}");
+                prop_assert_eq!(via.sent_by, sent_by.as_bytes());
+                prop_assert_eq!(d.header_count, 6 + extra.len());
+                prop_assert_eq!(d.content_length, ContentLength::Value(body.len()));
+                prop_assert_eq!(d.body, body.as_bytes());
+            }
+        }
     }
 }

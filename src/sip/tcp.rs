@@ -13,7 +13,7 @@
 use std::net::SocketAddr;
 
 use super::dialog::Wire;
-use super::scan::{looks_like_start_line, scan_message, ScanError, SipMessageRef};
+use super::scan::{looks_like_start_line, scan_message_limited, ScanError, ScanLimits, SipMessageRef};
 use crate::decode::{Datagram, Transport};
 use crate::time::Timestamp;
 use crate::warn::{WarningKind, Warnings};
@@ -67,6 +67,9 @@ pub struct TcpCounters {
     pub gaps: u64,
     /// Streams evicted because the table was full.
     pub evicted: u64,
+    /// Messages rejected by a `[limits.sip.scan]` size cap (too many headers, header section
+    /// or Content-Length too large).
+    pub oversized_messages: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -124,6 +127,8 @@ pub struct TcpReassembler {
     total_bytes: usize,
     /// Limits in force.
     pub limits: TcpLimits,
+    /// Size caps of one message (set by the SIP stage from `[limits.sip.scan]`).
+    pub scan_limits: ScanLimits,
     /// Counters.
     pub counters: TcpCounters,
 }
@@ -137,6 +142,11 @@ impl TcpReassembler {
     /// A reassembler with the given limits.
     pub fn new(limits: TcpLimits) -> Self {
         TcpReassembler { limits, ..TcpReassembler::default() }
+    }
+
+    /// A reassembler with the given limits and message size caps.
+    pub fn with_scan_limits(limits: TcpLimits, scan_limits: ScanLimits) -> Self {
+        TcpReassembler { limits, scan_limits, ..TcpReassembler::default() }
     }
 
     /// Feeds one TCP segment; calls `on_message` for every complete SIP message it completes.
@@ -211,7 +221,7 @@ impl TcpReassembler {
                 }
                 Self::skip_gap(stream, &mut self.counters, warnings, file, frame);
                 Self::drain_held(stream);
-                Self::frame(stream, warnings, wire, on_message);
+                Self::frame(stream, &self.scan_limits, &mut self.counters, warnings, wire, on_message);
             }
         }
         self.streams.clear();
@@ -341,7 +351,7 @@ impl TcpReassembler {
             return;
         };
         if stream.kind == StreamKind::Sip {
-            Self::frame(stream, warnings, wire_of(dg), on_message);
+            Self::frame(stream, &self.scan_limits, &mut self.counters, warnings, wire_of(dg), on_message);
         }
         if stream.buf.len() > self.limits.max_stream_bytes
             || self.total_bytes + stream.bytes() > self.limits.max_total_bytes + bytes_before
@@ -434,6 +444,8 @@ impl TcpReassembler {
     /// Frames complete messages out of the in-order buffer.
     fn frame(
         stream: &mut Stream,
+        scan_limits: &ScanLimits,
+        counters: &mut TcpCounters,
         warnings: &mut Warnings,
         wire: Wire,
         on_message: &mut dyn FnMut(&SipMessageRef<'_>, Wire, &mut Warnings),
@@ -463,15 +475,18 @@ impl TcpReassembler {
             if rest.is_empty() {
                 break;
             }
-            match scan_message(rest) {
+            match scan_message_limited(rest, scan_limits) {
                 Ok((msg, used)) => {
                     on_message(&msg, wire, warnings);
                     off += used.max(1);
                 }
                 Err(ScanError::Incomplete) => break,
                 Err(ScanError::Malformed(kind)) => {
+                    if kind.limit_key().is_some() {
+                        counters.oversized_messages += 1;
+                    }
                     warnings.push(wire.at.file, wire.at.number, WarningKind::MalformedSip, || {
-                        format!("SIP over TCP: {}; resynchronising", kind.describe())
+                        format!("SIP over TCP: {}; resynchronising", kind.describe_with(scan_limits))
                     });
                     off += 1;
                     stream.resync = true;

@@ -76,7 +76,7 @@ impl Script {
 
     /// Writes the capture to a file.
     pub fn write_file(&self, path: &Path) -> Result<(), SynthError> {
-        self.write_to(std::io::BufWriter::new(std::fs::File::create(path)?))
+        self.write_to(std::io::BufWriter::new(crate::report::create_output_file(path)?))
     }
 }
 

@@ -258,7 +258,7 @@ impl MediaCall {
 
     /// Writes the capture to a file.
     pub fn write_file(&self, path: &std::path::Path) -> Result<(), SynthError> {
-        self.write(std::io::BufWriter::new(std::fs::File::create(path)?))
+        self.write(std::io::BufWriter::new(crate::report::create_output_file(path)?))
     }
 }
 

@@ -112,7 +112,13 @@ fn bundle_of(paths: &[PathBuf], selector: Selector, out: &Path, redact: bool) ->
     let doc = build(&analysis);
     let selected = bundle::select(&doc, &analysis, &selector);
     assert!(!selected.is_empty(), "{selector:?} selects a call in {paths:?}");
-    let opts = BundleOptions { out: out.to_owned(), tz: Some("Europe/Berlin".into()), redact, keep_nets: vec![] };
+    let opts = BundleOptions {
+        out: out.to_owned(),
+        tz: Some("Europe/Berlin".into()),
+        redact,
+        keep_nets: vec![],
+        ..Default::default()
+    };
     let dirs = bundle::write_bundles(&paths, &analysis, &doc, &selected, &opts).expect("bundle written");
     Bundled { doc, dirs, selected }
 }
@@ -367,8 +373,13 @@ fn keep_net_leaves_the_provider_side_visible() {
     let analysis = analyze(&paths, &Config::default()).unwrap();
     let doc = build(&analysis);
     let selected = bundle::select(&doc, &analysis, &Selector::Worst(1));
-    let opts =
-        BundleOptions { out: dir.join("out"), tz: None, redact: true, keep_nets: vec!["10.2.0.0/16".parse().unwrap()] };
+    let opts = BundleOptions {
+        out: dir.join("out"),
+        tz: None,
+        redact: true,
+        keep_nets: vec!["10.2.0.0/16".parse().unwrap()],
+        ..Default::default()
+    };
     let dirs = bundle::write_bundles(&paths, &analysis, &doc, &selected, &opts).unwrap();
     let summary = std::fs::read_to_string(dirs[0].join("summary.txt")).unwrap();
     assert!(summary.contains("10.2.0.20:5060"), "{summary}");
@@ -397,7 +408,7 @@ fn redaction_refuses_fragments_with_a_clear_message() {
     let analysis = analyze(&paths, &Config::default()).unwrap();
     let doc = build(&analysis);
     let selected = bundle::select(&doc, &analysis, &Selector::Worst(1));
-    let opts = BundleOptions { out: dir.join("out"), tz: None, redact: true, keep_nets: vec![] };
+    let opts = BundleOptions { out: dir.join("out"), tz: None, redact: true, keep_nets: vec![], ..Default::default() };
     let err = bundle::write_bundles(&paths, &analysis, &doc, &selected, &opts).unwrap_err().to_string();
     assert!(err.contains("--redact refused") && err.contains("IPv4 fragment"), "{err}");
 }

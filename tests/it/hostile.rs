@@ -552,6 +552,76 @@ fn output_file_planted_as_symlink_is_refused() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Every writer (issue 7 §5): with a symlink planted under each name a command would write
+/// (`report` HTML/JSON/SVG/PNG and its `plots/` folder, CSV tables and windows.csv, `check
+/// --out`, `synth` outputs, a bundle's call folder), the command fails or skips and the link's
+/// target is never written.
+#[test]
+fn planted_symlinks_in_output_folders_are_never_written_through() {
+    let dir = temp_dir("symlink-all");
+    let capture = dir.join("c.pcap");
+    let mut w = raw_ip_pcap(&capture);
+    let mut fb = FrameBuilder::new(Link::RawIp, 1);
+    let mut frame = Vec::new();
+    fb.udp(addr("10.0.0.1:5060"), addr("10.0.0.2:5060"), 0, &invite(1, None, ""), &mut frame).unwrap();
+    w.write_packet(ts(0), &frame).unwrap();
+    w.into_inner().unwrap();
+    let victim = dir.join("victim");
+    std::fs::write(&victim, b"keep me").unwrap();
+    let victim_dir = dir.join("victim-dir");
+    std::fs::create_dir(&victim_dir).unwrap();
+    let plant = |out: &Path, name: &str, target: &Path| {
+        std::fs::create_dir_all(out).unwrap();
+        std::os::unix::fs::symlink(target, out.join(name)).unwrap();
+    };
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_callscope"))
+            .args(args)
+            .stderr(Stdio::null())
+            .stdout(Stdio::null())
+            .status()
+            .unwrap()
+    };
+    let cap = capture.to_str().unwrap();
+    let cases: Vec<(&str, &Path, Vec<String>)> = vec![
+        ("index.html", &victim, vec!["report".into(), cap.into(), "--out".into()]),
+        ("report.json", &victim, vec!["report".into(), cap.into(), "--out".into()]),
+        ("plots", &victim_dir, vec!["report".into(), cap.into(), "--out".into()]),
+        ("calls.csv", &victim, vec!["analyze".into(), "--format".into(), "csv".into(), cap.into(), "--out".into()]),
+        (
+            "windows.csv",
+            &victim,
+            vec!["analyze".into(), "--format".into(), "csv".into(), "--windows".into(), cap.into(), "--out".into()],
+        ),
+        ("sites.toml", &victim, vec!["synth".into(), "--three-sites".into(), "--out".into()]),
+        ("clean_call.pcap", &victim, vec!["synth".into(), "--out".into()]),
+    ];
+    for (i, (name, target, mut args)) in cases.into_iter().enumerate() {
+        let out = dir.join(format!("out{i}"));
+        plant(&out, name, target);
+        args.push(out.to_str().unwrap().to_string());
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let status = run(&argv);
+        assert_ne!(status.code(), Some(0), "{name}: {args:?} wrote through a planted link");
+        assert_eq!(std::fs::read(&victim).unwrap(), b"keep me", "{name}");
+        assert_eq!(std::fs::read_dir(&victim_dir).unwrap().count(), 0, "{name}");
+    }
+    // `check --out FILE`.
+    let criteria = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/criteria.toml");
+    let out = dir.join("check.json");
+    std::os::unix::fs::symlink(&victim, &out).unwrap();
+    let status = run(&["check", "--criteria", criteria.to_str().unwrap(), "--out", out.to_str().unwrap(), cap]);
+    assert_eq!(status.code(), Some(1), "check --out through a link is an error");
+    assert_eq!(std::fs::read(&victim).unwrap(), b"keep me", "check --out");
+    // A bundle folder planted as a link to a directory elsewhere.
+    let out = dir.join("bundles");
+    plant(&out, "call-01-hostile-1_10.0.0.1", &victim_dir);
+    let status = run(&["call", "hostile-1@10.0.0.1", cap, "--out", out.to_str().unwrap()]);
+    assert_ne!(status.code(), Some(0));
+    assert_eq!(std::fs::read_dir(&victim_dir).unwrap().count(), 0, "bundle written into a planted folder link");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// Nothing lost (issue 7 §4): a capture cut at any byte gives, for every call that ended before
 /// the cut, the same record as the full capture, and for every stream that ended before the cut
 /// the same counts.
@@ -782,6 +852,65 @@ mod limits {
         let a = run(&frames, limits);
         assert_eq!(a.warnings.kept().iter().filter(|w| w.kind == WarningKind::MalformedSip).count(), 2);
         assert_eq!(a.warnings.counts()[&(0, WarningKind::MalformedSip)], 5);
+    }
+
+    #[test]
+    fn sip_size_caps_and_registration_table_are_configurable() {
+        let mut fb = FrameBuilder::new(Link::RawIp, 1);
+        // UDP: frame 1 normal, frame 2 with 12 extra headers, frame 3 with a 2 000-byte body.
+        let big_body = "x".repeat(2000);
+        let body_msg = format!(
+            "MESSAGE sip:b@x SIP/2.0\r\nCall-ID: body@x\r\nCSeq: 1 MESSAGE\r\nContent-Type: text/plain\r\n\
+             Content-Length: {}\r\n\r\n{big_body}",
+            big_body.len()
+        );
+        let frames = vec![
+            udp(&mut fb, &invite(1, None, "")),
+            udp(&mut fb, &invite(2, None, &"X-A: 1\r\n".repeat(12))),
+            udp(&mut fb, body_msg.as_bytes()),
+        ];
+        let mut limits = Limits::default();
+        limits.sip.scan.max_headers = 16;
+        limits.sip.scan.max_body_bytes = 1000;
+        let a = run(&frames, limits);
+        assert_eq!(first_frame_of(&a, WarningKind::MalformedSip, "limits.sip.scan.max_headers = 16"), 2);
+        assert_eq!(first_frame_of(&a, WarningKind::MalformedSip, "limits.sip.scan.max_body_bytes"), 3);
+        assert_eq!(a.dialogs.len(), 2, "the over-long INVITE is rejected, the cut MESSAGE kept");
+        // Defaults: all three accepted.
+        let a = run(&frames, Limits::default());
+        assert_eq!(a.dialogs.len(), 3);
+
+        // TCP: a header section over max_header_bytes, then a normal INVITE on the same stream.
+        let mut conn = TcpConnection::new(addr("10.0.0.1:40010"), addr("10.0.0.2:5060"), 0, 1, 1);
+        let mut frames = conn.handshake(&mut fb).unwrap();
+        let mut stream = invite(20, None, &"X-Pad: 0123456789\r\n".repeat(40));
+        stream.extend(invite(21, None, ""));
+        frames.extend(conn.send(&mut fb, true, &stream, &[400; 8]).unwrap());
+        let mut limits = Limits::default();
+        limits.sip.scan.max_header_bytes = 500;
+        let a = run(&frames, limits);
+        assert!(first_frame_of(&a, WarningKind::MalformedSip, "limits.sip.scan.max_header_bytes = 500") > 3);
+        let ids: Vec<&str> = a.dialogs.iter().map(|d| d.call_id.as_str()).collect();
+        assert_eq!(ids, ["hostile-21@10.0.0.1"], "the stream resynchronised on the next INVITE");
+
+        // Registrations: 5 AORs, cap 2: evicted in batches, the newest kept, warned.
+        let frames: Vec<_> = (0..5)
+            .map(|i| {
+                let msg = format!(
+                    "REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKr{i}\r\n\
+                     From: <sip:u{i}@example.com>;tag=r{i}\r\nTo: <sip:u{i}@example.com>\r\nCall-ID: reg-{i}\r\n\
+                     CSeq: 1 REGISTER\r\nContact: <sip:u{i}@10.0.0.1>\r\nContent-Length: 0\r\n\r\n"
+                );
+                udp(&mut fb, msg.as_bytes())
+            })
+            .collect();
+        let mut limits = Limits::default();
+        limits.sip.dialogs.max_registrations = 2;
+        let a = run(&frames, limits);
+        assert_eq!(first_frame_of(&a, WarningKind::StateEvicted, "registration table full"), 3);
+        let aors: Vec<&str> = a.registrations.iter().map(|r| r.aor.as_str()).collect();
+        assert_eq!(aors, ["sip:u3@example.com", "sip:u4@example.com"]);
+        assert_eq!(run(&frames, Limits::default()).registrations.len(), 5);
     }
 }
 

@@ -12,7 +12,18 @@ fn live_help_lists_the_capture_options() {
     let out = callscope(&["live", "--help"]);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    for opt in ["--interface", "--bpf", "--snaplen", "--buffer-mb", "--interval", "--out", "--write-pcap", "--sites"] {
+    for opt in [
+        "--interface",
+        "--bpf",
+        "--snaplen",
+        "--buffer-mb",
+        "--interval",
+        "--out",
+        "--write-pcap",
+        "--pcap-keep-files",
+        "--pcap-keep-mb",
+        "--sites",
+    ] {
         assert!(text.contains(opt), "{opt} missing from:\n{text}");
     }
 }

@@ -126,7 +126,8 @@ echo "== soak: 60 s of looped replay, RSS must stay flat"
 "$BIN" synth --out "$WORK/soak" --mixed 200,30,20 --seed 5 >/dev/null
 soak=$(ls "$WORK"/soak/*.pcap)
 out="$WORK/soak-out"
-start_live "$out" --stream-idle 10s --call-idle 20s
+# Rotating capture files every 5 s, at most 3 kept (issue 11: --write-pcap bounded).
+start_live "$out" --stream-idle 10s --call-idle 20s --write-pcap "$WORK/soak-pcap" --rotate-every 5s --pcap-keep-files 3
 ip netns exec "$TX" timeout 60 tcpreplay -q -i cslive0 --loop 0 "$soak" >/dev/null 2>&1 || true &
 REPLAY=$!
 : >"$WORK/rss"
@@ -150,5 +151,10 @@ late = max(k for t, k in rss if t >= 45)
 print(f"  RSS after warm-up {warm} KiB, in the last 15 s {late} KiB")
 sys.exit(0 if late <= warm * 1.15 + 4096 else 1)
 PY
+kept=$(ls "$WORK"/soak-pcap/live-*.pcap | wc -l)
+last=$(ls "$WORK"/soak-pcap/live-*.pcap | tail -1)
+echo "  rotating capture files kept: $kept (of $(basename "$last")), newest analysable:"
+[ "$kept" -le 3 ] || { echo "more than --pcap-keep-files 3 capture files kept"; exit 1; }
+"$BIN" analyze --format json "$last" | python3 -c 'import json,sys; d=json.load(sys.stdin); print("   ", d["inputs"][0]["packets"], "packets,", len(d["calls"]), "calls")'
 fi
 echo "live: all checks passed"
