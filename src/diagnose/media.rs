@@ -68,7 +68,7 @@ impl<'a> CallMedia<'a> {
         let private_receiver =
             |to_caller: bool| announced(d, to_caller).iter().any(|a| is_private_or_unspecified(a.ip()));
         for (k, s) in input.streams.iter().enumerate() {
-            if !judged_audio(input, &kinds, s) || s.first.time > end || s.last.time < start {
+            if s.first.time > end || s.last.time < start || !judged_audio(input, &kinds, s) {
                 continue;
             }
             let paired = input.pairing.get(k).copied().flatten().filter(|p| p.dialog == i);

@@ -453,16 +453,17 @@ fn busy_hour_degradation(
             by_dir.entry((places.of(s.src.ip()), places.of(s.dst.ip()))).or_default().push(s);
         }
     }
+    // Talk spans per unordered pair of places, resolved once (not once per pair: O(calls)).
+    let mut spans_by_pair: BTreeMap<(String, String), Vec<(i64, i64)>> = BTreeMap::new();
+    for c in answered.values() {
+        let (pc, pe) = (places.of(c.caller), places.of(c.callee));
+        let key = if pc <= pe { (pc, pe) } else { (pe, pc) };
+        spans_by_pair.entry(key).or_default().extend(c.talk);
+    }
     let mut out = Vec::new();
     for ((a, b), streams) in &by_dir {
-        let spans: Vec<(i64, i64)> = answered
-            .values()
-            .filter(|c| {
-                let (pc, pe) = (places.of(c.caller), places.of(c.callee));
-                (&pc == a && &pe == b) || (&pc == b && &pe == a)
-            })
-            .filter_map(|c| c.talk)
-            .collect();
+        let key = if a <= b { (a.clone(), b.clone()) } else { (b.clone(), a.clone()) };
+        let spans: &[(i64, i64)] = spans_by_pair.get(&key).map_or(&[], Vec::as_slice);
         let mut buckets: BTreeMap<i64, Bucket<'_>> = BTreeMap::new();
         for s in streams {
             let start = s.first_time.0.div_euclid(width.max(1)) * width;
