@@ -11,6 +11,7 @@
 //! `push` is O(1) and allocates nothing; the loss indicators are streaming (constant size, see
 //! `losspattern`).
 
+use super::losspattern::PatternCounts;
 use super::losspattern::{LossIndicators, LossPattern};
 use super::PacketObservation;
 
@@ -205,6 +206,39 @@ impl JitterBufferSim {
     /// The §3 outputs. `expected` and `lost` are the stream's RFC 3550 values
     /// (quality-metrics.md §1.3); `ptime_ms` converts burst/gap packet counts to durations.
     pub fn finish(&self, expected: u64, lost: i64, ptime_ms: f64) -> BufferResult {
+        self.finished().finish(expected, lost, ptime_ms)
+    }
+
+    /// The model's final figures, without the playout and reorder state: what a finished
+    /// stream keeps for report time (about a third of the size of the simulator).
+    pub fn finished(&self) -> FinishedBuffer {
+        FinishedBuffer {
+            model: self.model,
+            played: self.played,
+            discarded: self.discarded,
+            wait_sum_ms: self.wait_sum_ms,
+            counts: self.indicators.finished_counts(),
+        }
+    }
+}
+
+/// A buffer model after its stream's last packet ([`JitterBufferSim::finished`]): the counters
+/// and loss-pattern counts its [`BufferResult`] is computed from. [`FinishedBuffer::finish`]
+/// gives exactly what [`JitterBufferSim::finish`] gives (the latter goes through it).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FinishedBuffer {
+    model: BufferModel,
+    played: u64,
+    discarded: u64,
+    /// Σ (O − t) over played packets.
+    wait_sum_ms: f64,
+    counts: PatternCounts,
+}
+
+impl FinishedBuffer {
+    /// The §3 outputs. `expected` and `lost` are the stream's RFC 3550 values
+    /// (quality-metrics.md §1.3); `ptime_ms` converts burst/gap packet counts to durations.
+    pub fn finish(&self, expected: u64, lost: i64, ptime_ms: f64) -> BufferResult {
         let percent_of_expected = |count: u64| {
             if expected == 0 {
                 0.0
@@ -213,7 +247,7 @@ impl JitterBufferSim {
             }
         };
         let network_lost = u64::try_from(lost.max(0)).unwrap_or(0);
-        let pattern = self.indicators.pattern(ptime_ms);
+        let pattern = self.counts.pattern(ptime_ms);
         BufferResult {
             model: self.model,
             discarded: self.discarded,
@@ -225,6 +259,21 @@ impl JitterBufferSim {
             buffer_delay_ms: if self.played == 0 { 0.0 } else { self.wait_sum_ms / self.played as f64 },
             pattern,
         }
+    }
+
+    /// The model simulated.
+    pub fn model(&self) -> BufferModel {
+        self.model
+    }
+
+    /// Packets played.
+    pub fn played(&self) -> u64 {
+        self.played
+    }
+
+    /// Packets discarded.
+    pub fn discarded(&self) -> u64 {
+        self.discarded
     }
 }
 
@@ -286,6 +335,26 @@ impl StandardBuffers {
         self.fixed_50.restart_segment();
         self.fixed_200.restart_segment();
     }
+
+    /// The three models' final figures ([`JitterBufferSim::finished`]).
+    pub fn finished(&self) -> FinishedBuffers {
+        FinishedBuffers {
+            adaptive: self.adaptive.finished(),
+            fixed_50: self.fixed_50.finished(),
+            fixed_200: self.fixed_200.finished(),
+        }
+    }
+}
+
+/// [`StandardBuffers`] after the stream's last packet: what the report needs of each model.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FinishedBuffers {
+    /// Adaptive model.
+    pub adaptive: FinishedBuffer,
+    /// Fixed 50 ms.
+    pub fixed_50: FinishedBuffer,
+    /// Fixed 200 ms.
+    pub fixed_200: FinishedBuffer,
 }
 
 #[cfg(test)]

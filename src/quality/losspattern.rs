@@ -218,10 +218,59 @@ impl LossIndicators {
     /// The §2 statistics with the sequence's Gmin; `ptime_ms` converts packet counts to
     /// durations. Works on a copy: the sequence can go on afterwards.
     pub fn pattern(&self, ptime_ms: f64) -> LossPattern {
+        self.finished_counts().pattern(ptime_ms)
+    }
+
+    /// The counts the §2 statistics are computed from, as if the sequence ended now (every
+    /// position committed, the last chain closed): the compact stand-in a finished stream keeps
+    /// instead of the whole indicator state. Works on a copy: the sequence can go on afterwards.
+    pub fn finished_counts(&self) -> PatternCounts {
         let mut done = *self;
         done.commit_until(self.len);
         done.split.close_chain();
-        LossPattern::from_parts(done.len, done.lost_count(), &done.markov, &done.split, ptime_ms, done.split.gmin_u32())
+        let split = done.split;
+        PatternCounts {
+            packets: done.len,
+            lost: done.lost_count(),
+            markov: done.markov,
+            bursts: split.bursts,
+            packets_in_bursts: split.packets_in_bursts,
+            lost_in_bursts: split.lost_in_bursts,
+            gmin: split.gmin_u32(),
+        }
+    }
+}
+
+/// A finished indicator sequence reduced to the counts its §2 statistics come from
+/// ([`LossIndicators::finished_counts`]): [`PatternCounts::pattern`] gives exactly what
+/// [`LossIndicators::pattern`] gave, for any packetisation time, without the reorder window
+/// and chain state (a finished stream's report needs nothing else).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PatternCounts {
+    packets: u64,
+    lost: u64,
+    markov: MarkovCounts,
+    bursts: u64,
+    packets_in_bursts: u64,
+    lost_in_bursts: u64,
+    gmin: u32,
+}
+
+impl PatternCounts {
+    /// The §2 statistics; `ptime_ms` converts packet counts to durations (it is known only at
+    /// report time: SDP `a=ptime`, else measured, else the codec's default).
+    pub fn pattern(&self, ptime_ms: f64) -> LossPattern {
+        // The closed split: its chain fields are not read by `from_parts`.
+        let split = BurstGapSplit {
+            gmin: u64::from(self.gmin),
+            chain_first: 0,
+            chain_last: 0,
+            chain_losses: 0,
+            bursts: self.bursts,
+            packets_in_bursts: self.packets_in_bursts,
+            lost_in_bursts: self.lost_in_bursts,
+        };
+        LossPattern::from_parts(self.packets, self.lost, &self.markov, &split, ptime_ms, self.gmin)
     }
 }
 

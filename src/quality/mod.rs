@@ -36,8 +36,8 @@ pub mod stream;
 
 pub use codec::{params_for, CodecId, CodecParams};
 pub use emodel::{mos_from_r, r_factor, DelayBudget, DelayModel, RBreakdown};
-pub use jitterbuffer::{BufferResult, JitterBufferSim, StandardBuffers};
-pub use losspattern::{LossIndicators, LossPattern};
+pub use jitterbuffer::{BufferResult, FinishedBuffer, FinishedBuffers, JitterBufferSim, StandardBuffers};
+pub use losspattern::{LossIndicators, LossPattern, PatternCounts};
 pub use stream::{score_window, LossRun, QualityStats, StreamCounters, StreamQuality, WindowStats};
 
 /// One RTP packet as the quality stage needs it (quality-metrics.md §3 inputs), built by the RTP

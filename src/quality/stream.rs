@@ -18,7 +18,7 @@
 //! [`score_stream`]: super::score_stream
 
 use super::emodel::{self, DelayBudget, DelayModel, RBreakdown};
-use super::jitterbuffer::StandardBuffers;
+use super::jitterbuffer::{FinishedBuffers, StandardBuffers};
 use super::losspattern::gilbert_from_pairs;
 use super::{CodecParams, PacketObservation};
 use crate::capture::FrameRef;
@@ -318,13 +318,16 @@ impl StreamQuality {
     /// Closes the open window and returns the results.
     pub fn finish(mut self) -> QualityStats {
         self.close_window();
-        let loss_runs = std::mem::take(&mut self.loss_runs);
+        // A finished stream is kept until the report: no growth slack (Vec doubling).
+        self.windows.shrink_to_fit();
+        let mut loss_runs = std::mem::take(&mut self.loss_runs);
+        loss_runs.shrink_to_fit();
         QualityStats {
             payload_judged: self.last.payload_judged,
             payload_silent: self.last.payload_silent,
             loss_runs,
             loss_runs_total: self.loss_runs_total,
-            buffers: self.buffers,
+            buffers: self.buffers.finished(),
             windows: self.windows,
             windows_dropped: self.windows_dropped,
             measured_ptime_ms: match (self.step.mode(), self.clock_hz) {
@@ -339,8 +342,9 @@ impl StreamQuality {
 /// What the tracker hands to the report at the end of a stream.
 #[derive(Clone, Debug)]
 pub struct QualityStats {
-    /// The three buffer models (call [`super::JitterBufferSim::finish`] with the stream's counters).
-    pub buffers: StandardBuffers,
+    /// The three buffer models' final figures (call [`super::FinishedBuffer::finish`] with the
+    /// stream's counters); the simulators themselves are dropped when the stream finishes.
+    pub buffers: FinishedBuffers,
     /// Closed windows in time order (at most [`MAX_WINDOWS`]).
     pub windows: Vec<WindowStats>,
     /// Windows not stored because of [`MAX_WINDOWS`].

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::pipeline::Analysis;
 use crate::quality::{
-    self, score_stream, score_window, BufferResult, CodecParams, DelayModel, JitterBufferSim, LossPattern, QualityStats,
+    self, score_stream, score_window, BufferResult, CodecParams, DelayModel, FinishedBuffer, LossPattern, QualityStats,
 };
 use crate::rtp::StreamStats;
 use crate::sip::Dialog;
@@ -219,7 +219,7 @@ pub fn stream_quality(analysis: &Analysis, stream_index: usize, s: &StreamStats)
     StreamQualityFields { quality, windows }
 }
 
-fn finish_model(sim: &JitterBufferSim, s: &StreamStats, ptime_ms: f64) -> BufferResult {
+fn finish_model(sim: &FinishedBuffer, s: &StreamStats, ptime_ms: f64) -> BufferResult {
     sim.finish(s.expected, s.lost, ptime_ms)
 }
 

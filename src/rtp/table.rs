@@ -174,7 +174,7 @@ impl StreamTable {
     pub fn finish_shard(self) -> FinishedShard {
         FinishedShard {
             ordinals: self.first_ordinals,
-            stats: self.streams.into_iter().map(StreamState::finish).collect(),
+            stats: finish_states(self.streams),
             origin: self.origin,
             window_ms: self.window_ms,
             refused_packets: self.refused_packets,
@@ -288,12 +288,22 @@ impl StreamTable {
     /// All streams, in order of their first packet.
     pub fn finish(self) -> Vec<StreamStats> {
         if self.merged.is_empty() {
-            return self.streams.into_iter().map(StreamState::finish).collect();
+            return finish_states(self.streams);
         }
         let mut all = self.merged;
         all.extend(self.streams.into_iter().map(StreamState::finish));
+        all.shrink_to_fit();
         all
     }
+}
+
+/// Final statistics of `states`, in order, in a list without slack: the collect may reuse the
+/// (larger) running states' allocation, whose excess would otherwise stay allocated until the
+/// report is written.
+fn finish_states(states: Vec<StreamState>) -> Vec<StreamStats> {
+    let mut stats: Vec<StreamStats> = states.into_iter().map(StreamState::finish).collect();
+    stats.shrink_to_fit();
+    stats
 }
 
 #[cfg(test)]
@@ -539,5 +549,16 @@ mod size_tests {
         eprintln!("StreamState {state} bytes (quality {quality}), map entry {entry} bytes");
         assert!(state + entry < 2304, "{state} + {entry}");
         assert!(quality < 1400, "{quality}");
+        // What a finished stream keeps of the three buffer models for report time.
+        let finished = std::mem::size_of::<crate::quality::FinishedBuffers>();
+        let running = std::mem::size_of::<crate::quality::StandardBuffers>();
+        eprintln!("buffer models: running {running} bytes, finished {finished} bytes");
+        assert!(finished * 2 < running + running / 4, "{finished} vs {running}");
+        // A finished stream, as kept until the report: statistics plus the boxed quality
+        // figures (closed windows, 96 bytes each, and loss runs come on top, on the heap).
+        let stats = std::mem::size_of::<crate::rtp::StreamStats>();
+        let figures = std::mem::size_of::<crate::quality::QualityStats>();
+        eprintln!("finished stream: StreamStats {stats} bytes + QualityStats {figures} bytes");
+        assert!(stats + figures < 1400, "{stats} + {figures}");
     }
 }
