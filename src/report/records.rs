@@ -365,6 +365,12 @@ fn ms_between(a: Timestamp, b: Timestamp) -> f64 {
 
 /// Builds the document from an analysis.
 pub fn build(analysis: &Analysis) -> Document {
+    build_with_sites(analysis, None)
+}
+
+/// Builds the document from an analysis, diagnosing with the run's site map when there is one
+/// (per-site expected DSCP, diagnosis.md §4.3); `None` is [`build`].
+pub fn build_with_sites(analysis: &Analysis, sites: Option<&crate::sites::SiteMap>) -> Document {
     let malformed: Vec<u64> = {
         let mut v: Vec<u64> = analysis
             .warnings
@@ -407,6 +413,7 @@ pub fn build(analysis: &Analysis) -> Document {
         rtcp: Some(&analysis.rtcp),
         facts: Some(&analysis.capture_facts),
         inputs: &analysis.inputs,
+        sites,
     };
     let mut diagnosis = diagnose::diagnose(&input, &analysis.diagnosis);
     if analysis.inputs.len() > 1 {

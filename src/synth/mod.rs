@@ -16,8 +16,8 @@
 
 pub mod diag_flow_scenarios;
 pub mod diag_scenarios;
-pub mod diag_stream_scenarios;
 pub mod diag_sig_scenarios;
+pub mod diag_stream_scenarios;
 pub mod fixtures;
 pub mod media;
 pub mod packet;

@@ -6,8 +6,8 @@ mod cli;
 mod common;
 mod diagnosis;
 mod diagnosis_flow;
-mod diagnosis_stream;
 mod diagnosis_sig;
+mod diagnosis_stream;
 mod hostile;
 #[cfg(feature = "live")]
 mod live;
