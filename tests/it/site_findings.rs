@@ -250,3 +250,57 @@ fn thresholds_come_from_the_config_file() {
     assert!(findings(&r, "inter_site_one_way").is_empty(), "37.5 % is below a 50 % threshold");
     assert!(callscope::diagnose::DEFAULT_TOML.contains("[diagnosis.busy_hour_degradation]"));
 }
+
+#[test]
+fn caller_and_callee_sites_through_a_proxy_come_from_the_phones() {
+    // hq phone → proxy 10.5.0.1 (site core) → branch phone 10.3.0.30: the INVITE goes to the
+    // proxy, the SDP answer and the RTP come from the branch phone.
+    let proxy = "10.5.0.1:5060".parse().unwrap();
+    let mut both_ways = sc::site_call("both@hq", sc::addr(1, 10, 5060), proxy, 0, 0);
+    both_ways.callee_media = sc::addr(3, 30, 30000);
+    let mut callee_silent = sc::site_call("silent@hq", sc::addr(1, 10, 5060), proxy, 15_000, 1);
+    callee_silent.callee_media = sc::addr(3, 30, 30002);
+    callee_silent.e2c.enabled = false;
+    let mut refused = DiagCall::refused("busy@hq", 486, 500);
+    refused.caller = sc::addr(1, 10, 5060);
+    refused.callee = proxy;
+    refused.caller_media = sc::addr(1, 10, 20004);
+    refused.callee_media = sc::addr(3, 30, 30004);
+    refused.start_ms = 30_000;
+    let p = path("proxy-sites");
+    script(&[both_ways, callee_silent, refused]).write_file(&p).expect("writes");
+    let analysis =
+        callscope::pipeline::analyze(&[p.to_string_lossy().into_owned()], &Config::default()).expect("opens");
+    let map = format!("{}\n[[site]]\nname = \"core\"\ncidrs = [\"10.5.0.0/16\"]\n", sc::SITE_MAP_TOML);
+    let map = SiteMap::parse(&map, "sites.toml").expect("map");
+    let sites_of = |doc: &Document, id: &str| {
+        let c = doc.calls.iter().find(|c| c.call_id == id).expect("call");
+        (c.caller_site.clone(), c.callee_site.clone())
+    };
+    let mut doc = build(&analysis);
+    attach_with(&mut doc, &map, &SiteOptions::default(), &default());
+    let pair = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+    // RTP both ways: the sources of each party's RTP.
+    assert_eq!(sites_of(&doc, "both@hq"), pair("hq", "branch"));
+    // No callee RTP: the callee's SDP answer (10.3.0.30).
+    assert_eq!(sites_of(&doc, "silent@hq"), pair("hq", "branch"));
+    // No media and no answer: the INVITE's destination, the proxy (the caller from its offer).
+    assert_eq!(sites_of(&doc, "busy@hq"), pair("hq", "core"));
+    // The contract fields stay the INVITE's addresses.
+    let c = doc.calls.iter().find(|c| c.call_id == "both@hq").expect("call");
+    assert_eq!((c.caller, c.callee), (Some(sc::addr(1, 10, 5060)), Some(proxy)));
+    // The site pair rows follow: hq → branch holds the two answered calls, hq → core the refused one.
+    let row = doc.sites.iter().find(|s| s["site"] == "hq" && s["peer_site"] == "branch").expect("hq->branch row");
+    assert_eq!(row["calls"], 2);
+    let row = doc.sites.iter().find(|s| s["site"] == "hq" && s["peer_site"] == "core").expect("hq->core row");
+    assert_eq!(row["calls"], 1);
+    // RTP wins over SDP: an answer naming a warehouse address does not move a callee whose RTP
+    // comes from branch, but does move the one that sent none.
+    let mut doc = build(&analysis);
+    for c in &mut doc.calls {
+        c.callee_sdp_ip = Some("10.2.0.9".parse().unwrap());
+    }
+    attach_with(&mut doc, &map, &SiteOptions::default(), &default());
+    assert_eq!(sites_of(&doc, "both@hq"), pair("hq", "branch"));
+    assert_eq!(sites_of(&doc, "silent@hq"), pair("hq", "warehouse"));
+}
