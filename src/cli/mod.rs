@@ -562,7 +562,8 @@ fn analyse_with_sites(
     } else {
         callscope::pipeline::analyze_threaded(captures, config, threads, &mut |_| {})?
     };
-    let mut doc = report::build(&analysis);
+    // With a map the diagnosis expects each site's own DSCP (diagnosis.md §4.3 "per site").
+    let mut doc = report::build_with_sites(&analysis, (!map.sites.is_empty()).then_some(&map));
     let sites = callscope::sites::attach_with(
         &mut doc,
         &map,

@@ -129,9 +129,13 @@ pub(super) fn rules(
     out: &mut Vec<Reason>,
 ) {
     misdirected(input, cm, cfg, out);
-    late_media_start(input, cm, cfg, silent, out);
-    stops_after_resume(input, cm, cfg, out);
-    stops_after_transfer(input, cm, cfg, out);
+    // `media_not_captured` says the media rules were not evaluated (its RTP took a path this
+    // capture point does not see): absence of RTP proves nothing about a resume or a transfer.
+    if !out.iter().any(|r| r.code == "media_not_captured") {
+        late_media_start(input, cm, cfg, silent, out);
+        stops_after_resume(input, cm, cfg, out);
+        stops_after_transfer(input, cm, cfg, out);
+    }
     t38_not_flowing(input, cm, cfg, out);
 }
 

@@ -778,17 +778,21 @@ fn stream_rules(
             );
         }
     }
-    // DSCP, only when an expected marking is configured (RFC 4594).
-    if let Some(expect) = cfg.qos.expect_media_dscp {
+    // DSCP, only when an expected marking is configured (RFC 4594): per site with a site map.
+    if let Some((expect, site)) = expected_media_dscp(input, cfg, s.key.src.ip()) {
+        let expect_text = match site {
+            Some(name) => format!("{expect}, site {name}"),
+            None => expect.to_string(),
+        };
         let total: u64 = s.dscp_counts.iter().map(|&c| u64::from(c)).sum();
         let modal = (0..64usize).max_by_key(|&i| (s.dscp_counts[i], std::cmp::Reverse(i))).unwrap_or(0);
         let significant = s.dscp_counts.iter().filter(|&&c| total > 0 && u64::from(c) * 20 >= total).count();
         let (code, text) = if modal == 0 {
-            ("dscp_missing", format!("RTP on {flow} marked DSCP 0 at this hop (expected {expect})"))
+            ("dscp_missing", format!("RTP on {flow} marked DSCP 0 at this hop (expected {expect_text})"))
         } else if modal != usize::from(expect) {
-            ("dscp_remarked", format!("RTP on {flow} marked DSCP {modal} at this hop (expected {expect})"))
+            ("dscp_remarked", format!("RTP on {flow} marked DSCP {modal} at this hop (expected {expect_text})"))
         } else if significant > 1 {
-            ("dscp_remarked", format!("RTP on {flow} changes DSCP mid-flow at this hop (expected {expect})"))
+            ("dscp_remarked", format!("RTP on {flow} changes DSCP mid-flow at this hop (expected {expect_text})"))
         } else {
             ("", String::new())
         };
@@ -801,6 +805,20 @@ fn stream_rules(
                     .cd(),
             );
         }
+    }
+}
+
+/// The DSCP the media from `src` should carry (diagnosis.md §4.3 `dscp_*`, "per site") and the
+/// site that expects it: with a site map, the `expected_dscp` of the site holding `src`; an
+/// address in no site (or no map) falls back to `qos.expect_media_dscp`; `None`: rules off.
+fn expected_media_dscp<'a>(
+    input: &DiagnosisInput<'a>,
+    cfg: &DiagnosisConfig,
+    src: IpAddr,
+) -> Option<(u8, Option<&'a str>)> {
+    match input.sites.and_then(|map| map.site_of(src)) {
+        Some(site) => Some((site.expected_dscp, Some(site.name.as_str()))),
+        None => cfg.qos.expect_media_dscp.map(|d| (d, None)),
     }
 }
 

@@ -264,6 +264,10 @@ pub struct DiagnosisInput<'a> {
     pub facts: Option<&'a streams::CaptureFacts>,
     /// Per-input summaries: capture start, pcapng interface drops (`capture_loss_suspected`).
     pub inputs: &'a [crate::capture::InputSummary],
+    /// The site map, when the run has one (`--sites`): the `dscp_*` rules expect the sending
+    /// address's site's `expected_dscp` (diagnosis.md §4.3 "per site"); addresses in no site
+    /// fall back to `qos.expect_media_dscp`. `None`: `qos.expect_media_dscp` for every flow.
+    pub sites: Option<&'a crate::sites::SiteMap>,
 }
 
 /// The diagnosis of a whole run.

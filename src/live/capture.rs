@@ -183,11 +183,12 @@ pub fn run(opts: &LiveOptions, config: &Config) -> anyhow::Result<()> {
         } else {
             analyzer.take_finished(now)
         };
-        let mut doc = crate::report::build(&analysis);
+        let sites = (!opts.sites.sites.is_empty()).then_some(&opts.sites);
+        let mut doc = crate::report::build_with_sites(&analysis, sites);
         if final_flush {
             close_open_calls(&mut doc);
         }
-        crate::sites::attach(&mut doc, &opts.sites, &site_opts);
+        crate::sites::attach_with(&mut doc, &opts.sites, &site_opts, &config.diagnosis);
         let (calls, streams, marked) = sink.write_batch(&mut doc, now)?;
         if final_flush {
             sink.write_registrations(&doc)?;

@@ -1,7 +1,7 @@
 //! The records of output-contract.md (schema 1), built once from an [`Analysis`]. Every number a
 //! sink prints is a field here; sinks only format.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use serde::Serialize;
 
@@ -139,6 +139,15 @@ pub struct Call {
     /// Frame number of the first INVITE (additive; site findings cite it, diagnosis.md §4.5).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_frame: Option<u64>,
+    /// Connection address of the caller's first audio SDP (normally the offer), not on hold
+    /// (`c=0.0.0.0`). Not serialised: the site stage resolves the caller's site from it when
+    /// the caller's RTP was not seen (`sites::rows`).
+    #[serde(skip)]
+    pub caller_sdp_ip: Option<IpAddr>,
+    /// Connection address of the callee's first audio SDP (normally the answer); as
+    /// `caller_sdp_ip`.
+    #[serde(skip)]
+    pub callee_sdp_ip: Option<IpAddr>,
 }
 
 /// `streams[]`.
@@ -379,6 +388,12 @@ fn ms_between(a: Timestamp, b: Timestamp) -> f64 {
 
 /// Builds the document from an analysis.
 pub fn build(analysis: &Analysis) -> Document {
+    build_with_sites(analysis, None)
+}
+
+/// Builds the document from an analysis, diagnosing with the run's site map when there is one
+/// (per-site expected DSCP, diagnosis.md §4.3); `None` is [`build`].
+pub fn build_with_sites(analysis: &Analysis, sites: Option<&crate::sites::SiteMap>) -> Document {
     let malformed: Vec<u64> = {
         let mut v: Vec<u64> = analysis
             .warnings
@@ -421,6 +436,7 @@ pub fn build(analysis: &Analysis) -> Document {
         rtcp: Some(&analysis.rtcp),
         facts: Some(&analysis.capture_facts),
         inputs: &analysis.inputs,
+        sites,
     };
     let mut diagnosis = diagnose::diagnose(&input, &analysis.diagnosis);
     if analysis.inputs.len() > 1 {
@@ -628,7 +644,19 @@ fn build_call(d: &Dialog, streams: &[Stream], verdict: Verdict, linked: Vec<Link
         linked,
         vantage: None,
         first_frame: d.first_invite.map(|f| f.number),
+        caller_sdp_ip: first_sdp_ip(d, true),
+        callee_sdp_ip: first_sdp_ip(d, false),
     }
+}
+
+/// The connection address of a side's first audio SDP that is not the RFC 2543 hold address.
+fn first_sdp_ip(d: &Dialog, from_caller: bool) -> Option<IpAddr> {
+    d.sdp
+        .iter()
+        .filter(|e| e.from_caller == from_caller)
+        .filter_map(diagnose::sdpstate::audio_of)
+        .filter_map(|m| m.addr)
+        .find(|ip| !ip.is_unspecified())
 }
 
 /// Lowest MOS of a call's streams in one direction.

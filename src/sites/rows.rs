@@ -2,6 +2,8 @@
 //! aggregation needs, with sites resolved. Both aggregation paths start here (the polars path
 //! turns these rows into frames), so they see the same inputs.
 
+use std::net::IpAddr;
+
 use crate::correlate::StreamDirection;
 use crate::diagnose::{ReasonClass, VerdictClass};
 use crate::report::records::{Call, Document, Stream};
@@ -72,14 +74,18 @@ pub fn ns_to_us(ns: i64) -> i64 {
     ns.div_euclid(1000)
 }
 
-/// Fills `caller_site`/`callee_site` of every call from the map and returns the rows.
+/// Fills `caller_site`/`callee_site` of every call from the map ([`party_ip`]) and returns the
+/// rows.
 pub fn build_rows(doc: &mut Document, map: &SiteMap) -> (Vec<CallRow>, Vec<StreamRow>) {
+    let by_id: std::collections::HashMap<u32, &Stream> = doc.streams.iter().map(|s| (s.id, s)).collect();
     for call in &mut doc.calls {
+        let caller = party_ip(call, &by_id, StreamDirection::CallerToCallee);
+        let callee = party_ip(call, &by_id, StreamDirection::CalleeToCaller);
         // Both parties are matched with the VLAN / interface of the frame carrying the initial
         // INVITE (sites/map.rs: matching).
         let (vlan, interface) = (call.vlan, call.interface.as_deref());
-        call.caller_site = map.name_for(&Endpoint { ip: call.caller.map(|a| a.ip()), vlan, interface }).to_owned();
-        call.callee_site = map.name_for(&Endpoint { ip: call.callee.map(|a| a.ip()), vlan, interface }).to_owned();
+        call.caller_site = map.name_for(&Endpoint { ip: caller, vlan, interface }).to_owned();
+        call.callee_site = map.name_for(&Endpoint { ip: callee, vlan, interface }).to_owned();
     }
     let calls: Vec<CallRow> = doc.calls.iter().enumerate().filter_map(|(i, c)| call_row(i, c)).collect();
     // Call-IDs repeat only across rotated captures of one dialog; the first row wins.
@@ -99,6 +105,30 @@ pub fn build_rows(doc: &mut Document, map: &SiteMap) -> (Vec<CallRow>, Vec<Strea
         })
         .collect();
     (calls, streams)
+}
+
+/// The address a call party is at, for its site. `caller`/`callee` are where the first INVITE
+/// came from and went to on the wire: through a proxy the callee there is the proxy, not the
+/// phone. So the party's own addresses come first: the source of the RTP it sends (`sends`:
+/// the party's direction, the earliest such stream of the call), else the connection address
+/// of its SDP (the caller's offer, the callee's answer), else the INVITE's source/destination.
+pub fn party_ip(
+    call: &Call,
+    streams: &std::collections::HashMap<u32, &Stream>,
+    sends: StreamDirection,
+) -> Option<IpAddr> {
+    let rtp = call
+        .streams
+        .iter()
+        .filter_map(|id| streams.get(id))
+        .filter(|s| s.direction == Some(sends) && s.call_id.as_deref() == Some(call.call_id.as_str()))
+        .min_by_key(|s| (s.first_time, s.id))
+        .map(|s| s.src.ip());
+    let (sdp, invite) = match sends {
+        StreamDirection::CallerToCallee => (call.caller_sdp_ip, call.caller),
+        StreamDirection::CalleeToCaller => (call.callee_sdp_ip, call.callee),
+    };
+    rtp.or(sdp).or(invite.map(|a| a.ip()))
 }
 
 fn call_row(index: usize, c: &Call) -> Option<CallRow> {

@@ -841,3 +841,124 @@ fn cli_registration_gate_exit_2_then_0() {
         assert_eq!(json["results"][0]["site"], "hq");
     }
 }
+
+/// One criterion per feature of issue 9 (global, one call is enough evidence).
+const FEATURE_GATE: &str = r#"
+min_calls = 1
+[[criterion]]
+name = "hold/resume keeps two-way audio"
+metric = "hold_resume_ok_pct"
+op = ">="
+value = 100.0
+[[criterion]]
+name = "transfers complete"
+metric = "transfer_ok_pct"
+op = ">="
+value = 100.0
+[[criterion]]
+name = "forwarded calls reach a destination"
+metric = "forwarded_reached_pct"
+op = ">="
+value = 100.0
+[[criterion]]
+name = "no translation mismatch"
+metric = "translation_mismatch_calls"
+op = "<="
+value = 0
+[[criterion]]
+name = "emergency calls connect"
+metric = "emergency_ok_pct"
+op = "=="
+value = 100.0
+[[criterion]]
+name = "fax switches to T.38"
+metric = "t38_ok_pct"
+op = ">="
+value = 100.0
+"#;
+
+/// `[emergency]` for the cross-leg emergency captures: location required, one allowed trunk.
+const EMERGENCY_CONFIG: &str = "[emergency]\nrequire_location = true\nallowed_egress = [\"192.0.2.50\"]\n";
+
+/// `callscope check` on one generated capture: exit code and the names of the failed and the
+/// passed criteria.
+fn gate(d: &Path, name: &str, s: &callscope::synth::diag_scenarios::Script) -> (i32, Vec<String>, Vec<String>) {
+    let pcap = d.join(format!("{name}.pcap"));
+    s.write_file(&pcap).expect("writes");
+    let (criteria, config) = (d.join("features.toml"), d.join("emergency.toml"));
+    let p = |p: &Path| p.to_string_lossy().into_owned();
+    let out = cli(&["check", "--criteria", &p(&criteria), "--config", &p(&config), "--format", "json", &p(&pcap)]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{name}: {e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let names = |status: &str| -> Vec<String> {
+        let rows = json["results"].as_array().expect("results");
+        rows.iter()
+            .filter(|r| r["status"] == status)
+            .filter_map(|r| r["criterion"].as_str().map(str::to_owned))
+            .collect()
+    };
+    (out.status.code().unwrap_or(-1), names("fail"), names("pass"))
+}
+
+#[test]
+fn feature_criteria_on_generated_feature_captures_pass_and_fail_exactly() {
+    use callscope::synth::diag_flow_scenarios as flow;
+    use callscope::synth::diag_sig_scenarios::{transfer, two_legs, TransferCase};
+    let d = dir("feature-gate");
+    std::fs::write(d.join("features.toml"), FEATURE_GATE).unwrap();
+    std::fs::write(d.join("emergency.toml"), EMERGENCY_CONFIG).unwrap();
+    let tc = |refer: u16, sipfrag: Option<u16>, target: Option<u16>| TransferCase {
+        refer_status: Some(refer),
+        sipfrag,
+        attended: false,
+        target_call: target,
+    };
+    let sid = "Session-ID: 33333333333333333333333333333333\r\n";
+    let geo = format!("{sid}Geolocation: <cid:loc@pbx>\r\n");
+    let diverted = "Diversion: <sip:2001@203.0.113.20>;reason=unconditional\r\n";
+    let forwarded = |status: u16| {
+        let mut c = DiagCall::answered("fwd@check");
+        c.invite_headers = diverted.into();
+        c.final_status.0 = status;
+        script(&[c])
+    };
+    let fax_refused = {
+        let mut c = DiagCall::answered("fax@check");
+        c.t38_reoffer_ms = Some(2000);
+        script(&[c])
+    };
+    // (capture, the criterion it must fail, or None: every judged criterion passes).
+    let hold = "hold/resume keeps two-way audio";
+    let xfer = "transfers complete";
+    let fwd = "forwarded calls reach a destination";
+    let ntm = "no translation mismatch";
+    let em = "emergency calls connect";
+    let fax = "fax switches to T.38";
+    let cases: Vec<(&str, callscope::synth::diag_scenarios::Script, &str, bool)> = vec![
+        ("hold-ok", flow::hold_resume(true), hold, true),
+        ("hold-stops", flow::hold_resume(false), hold, false),
+        ("xfer-ok", transfer("xfer-ok", &tc(202, Some(200), Some(200))), xfer, true),
+        ("xfer-rejected", transfer("xfer-rejected", &tc(603, None, None)), xfer, false),
+        ("xfer-target", transfer("xfer-target", &tc(202, None, Some(404))), xfer, false),
+        ("xfer-media-ok", flow::transfer(true), xfer, true),
+        ("xfer-media-stops", flow::transfer(false), xfer, false),
+        ("fwd-ok", forwarded(200), fwd, true),
+        ("fwd-404", forwarded(404), fwd, false),
+        ("ntm-ok", two_legs("ntm-ok", "90301234567", "+49301234567", "2001", sid, sid, None), ntm, true),
+        ("ntm-bad", two_legs("ntm-bad", "0301234567", "0307654321", "2001", sid, sid, None), ntm, false),
+        ("em-ok", two_legs("em-ok", "9911", "911", "2001", sid, &geo, None), em, true),
+        ("em-bad", two_legs("em-bad", "9911", "911", "2001", sid, sid, Some("192.0.2.99:5060")), em, false),
+        ("fax-ok", flow::t38(true), fax, true),
+        ("fax-not-flowing", flow::t38(false), fax, false),
+        ("fax-rejected", fax_refused, fax, false),
+    ];
+    for (name, capture, criterion, works) in &cases {
+        let (code, failed, passed) = gate(&d, name, capture);
+        if *works {
+            assert_eq!((code, failed.clone()), (0, vec![]), "{name}: passed {passed:?}");
+            assert!(passed.iter().any(|p| p == criterion), "{name}: {criterion} not passed: {passed:?}");
+        } else {
+            assert_eq!((code, failed.clone()), (2, vec![criterion.to_string()]), "{name}: passed {passed:?}");
+        }
+    }
+}

@@ -90,6 +90,10 @@ fn transfer_info_and_target_failed() {
     assert_eq!(r.direction, Some(callscope::correlate::StreamDirection::CalleeToCaller));
     assert!(!codes(c).contains(&"transfer_target_failed") && !codes(c).contains(&"transfer_rejected"));
     assert_eq!(serde_json::to_value(c.verdict.class).unwrap(), "ok", "{:?}", codes(c));
+    // No RTP anywhere in this capture (media_not_captured): the target call's silence proves nothing.
+    let target = call(&d, "xf-ok-target");
+    assert!(codes(target).contains(&"media_not_captured"), "{:?}", codes(target));
+    assert!(!codes(target).contains(&"media_stops_after_transfer"), "{:?}", codes(target));
     // The NOTIFY reports 486 from the target.
     let d = doc("xf-busy", &transfer("xf-busy", &tc(Some(202), Some(486), true, None)));
     let c = call(&d, "xf-busy");

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use callscope::config::Config;
 use callscope::diagnose::DiagnosisConfig;
-use callscope::report::{build, Document};
+use callscope::report::{build, build_with_sites, Document};
 use callscope::sites::findings::SiteFinding;
 use callscope::sites::{attach_with, SiteMap, SiteOptions, SiteReport};
 use callscope::synth::diag_scenarios::{script, DiagCall, Script};
@@ -24,8 +24,9 @@ fn analyse(name: &str, s: &Script, with_map: bool, cfg: &DiagnosisConfig) -> (Do
     s.write_file(&p).expect("writes");
     let config = Config { diagnosis: cfg.clone(), ..Config::default() };
     let analysis = callscope::pipeline::analyze(&[p.to_string_lossy().into_owned()], &config).expect("opens");
-    let mut doc = build(&analysis);
     let map = if with_map { SiteMap::parse(sc::SITE_MAP_TOML, "sites.toml").expect("map") } else { SiteMap::default() };
+    // As the CLI: with a map the diagnosis expects each site's DSCP.
+    let mut doc = if with_map { build_with_sites(&analysis, Some(&map)) } else { build(&analysis) };
     let report = attach_with(&mut doc, &map, &SiteOptions::default(), cfg);
     (doc, report)
 }
@@ -93,6 +94,51 @@ fn inter_site_qos_mismatch_and_near_miss() {
     cfg.qos.expect_media_dscp = Some(46);
     let (_, r) = calls("qos-nomap-cfg", &sc::qos_mismatch(false), false, &cfg);
     assert_eq!(findings(&r, "inter_site_qos_mismatch").len(), 1);
+}
+
+/// The `dscp_*` reasons of a call's verdict.
+fn dscp_reasons<'a>(doc: &'a Document, call_id: &str) -> Vec<&'a callscope::diagnose::Reason> {
+    let call = doc.calls.iter().find(|c| c.call_id == call_id).expect("call");
+    call.verdict.reasons.iter().filter(|r| r.code.starts_with("dscp_")).collect()
+}
+
+#[test]
+fn per_site_expected_dscp_drives_dscp_missing() {
+    // hq → branch; branch's answer RTP marked 0 in the first call, EF in the second (near miss).
+    let mut unmarked = sc::site_call("unmarked@hq", sc::addr(1, 10, 5060), sc::addr(3, 30, 5060), 0, 0);
+    unmarked.e2c.dscp = 0;
+    let marked = sc::site_call("marked@hq", sc::addr(1, 10, 5060), sc::addr(3, 30, 5060), 15_000, 1);
+    let both = [unmarked, marked];
+    // The map's sites expect EF (the default expected_dscp 46); no [qos] in the config.
+    let (doc, _) = calls("dscp-site", &both, true, &default());
+    let r = dscp_reasons(&doc, "unmarked@hq");
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert_eq!(r[0].code, "dscp_missing");
+    assert_eq!(r[0].direction, Some(callscope::correlate::StreamDirection::CalleeToCaller));
+    assert!(r[0].detail.contains("10.3.0.30:30000→10.1.0.10:20000"), "{}", r[0].detail);
+    assert!(r[0].detail.contains("(expected 46, site branch)"), "{}", r[0].detail);
+    assert_eq!(r[0].metrics["expected"], 46.0);
+    assert!(dscp_reasons(&doc, "marked@hq").is_empty(), "EF-marked flows pass");
+    // Without the map (and without [qos]) the DSCP rules are off.
+    let (doc, _) = calls("dscp-nomap", &both, false, &default());
+    assert!(dscp_reasons(&doc, "unmarked@hq").is_empty());
+    // A site's own expectation wins over [qos]: branch expects AF41 (34), so EF is remarked and
+    // 0 is missing against 34; an address in no site falls back to [qos] (here 46, met).
+    let map = sc::SITE_MAP_TOML.replace("name = \"branch\"\n", "name = \"branch\"\nexpected_dscp = 34\n");
+    let map = SiteMap::parse(&map, "sites.toml").expect("map");
+    let mut cfg = default();
+    cfg.qos.expect_media_dscp = Some(46);
+    let mut outside = sc::site_call("outside@x", sc::addr(1, 10, 5060), "192.0.2.7:5060".parse().unwrap(), 30_000, 2);
+    outside.e2c.dscp = 46;
+    let p = path("dscp-af41");
+    script(&[both[0].clone(), both[1].clone(), outside]).write_file(&p).expect("writes");
+    let config = Config { diagnosis: cfg, ..Config::default() };
+    let analysis = callscope::pipeline::analyze(&[p.to_string_lossy().into_owned()], &config).expect("opens");
+    let doc = build_with_sites(&analysis, Some(&map));
+    let codes = |id: &str| dscp_reasons(&doc, id).iter().map(|r| (r.code, r.metrics["expected"])).collect::<Vec<_>>();
+    assert_eq!(codes("unmarked@hq"), vec![("dscp_missing", 34.0)]);
+    assert_eq!(codes("marked@hq"), vec![("dscp_remarked", 34.0)]);
+    assert!(codes("outside@x").is_empty());
 }
 
 #[test]
@@ -203,4 +249,58 @@ fn thresholds_come_from_the_config_file() {
     let (_, r) = calls("oneway-cfg", &sc::inter_site_one_way(false, false), true, &cfg);
     assert!(findings(&r, "inter_site_one_way").is_empty(), "37.5 % is below a 50 % threshold");
     assert!(callscope::diagnose::DEFAULT_TOML.contains("[diagnosis.busy_hour_degradation]"));
+}
+
+#[test]
+fn caller_and_callee_sites_through_a_proxy_come_from_the_phones() {
+    // hq phone → proxy 10.5.0.1 (site core) → branch phone 10.3.0.30: the INVITE goes to the
+    // proxy, the SDP answer and the RTP come from the branch phone.
+    let proxy = "10.5.0.1:5060".parse().unwrap();
+    let mut both_ways = sc::site_call("both@hq", sc::addr(1, 10, 5060), proxy, 0, 0);
+    both_ways.callee_media = sc::addr(3, 30, 30000);
+    let mut callee_silent = sc::site_call("silent@hq", sc::addr(1, 10, 5060), proxy, 15_000, 1);
+    callee_silent.callee_media = sc::addr(3, 30, 30002);
+    callee_silent.e2c.enabled = false;
+    let mut refused = DiagCall::refused("busy@hq", 486, 500);
+    refused.caller = sc::addr(1, 10, 5060);
+    refused.callee = proxy;
+    refused.caller_media = sc::addr(1, 10, 20004);
+    refused.callee_media = sc::addr(3, 30, 30004);
+    refused.start_ms = 30_000;
+    let p = path("proxy-sites");
+    script(&[both_ways, callee_silent, refused]).write_file(&p).expect("writes");
+    let analysis =
+        callscope::pipeline::analyze(&[p.to_string_lossy().into_owned()], &Config::default()).expect("opens");
+    let map = format!("{}\n[[site]]\nname = \"core\"\ncidrs = [\"10.5.0.0/16\"]\n", sc::SITE_MAP_TOML);
+    let map = SiteMap::parse(&map, "sites.toml").expect("map");
+    let sites_of = |doc: &Document, id: &str| {
+        let c = doc.calls.iter().find(|c| c.call_id == id).expect("call");
+        (c.caller_site.clone(), c.callee_site.clone())
+    };
+    let mut doc = build(&analysis);
+    attach_with(&mut doc, &map, &SiteOptions::default(), &default());
+    let pair = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+    // RTP both ways: the sources of each party's RTP.
+    assert_eq!(sites_of(&doc, "both@hq"), pair("hq", "branch"));
+    // No callee RTP: the callee's SDP answer (10.3.0.30).
+    assert_eq!(sites_of(&doc, "silent@hq"), pair("hq", "branch"));
+    // No media and no answer: the INVITE's destination, the proxy (the caller from its offer).
+    assert_eq!(sites_of(&doc, "busy@hq"), pair("hq", "core"));
+    // The contract fields stay the INVITE's addresses.
+    let c = doc.calls.iter().find(|c| c.call_id == "both@hq").expect("call");
+    assert_eq!((c.caller, c.callee), (Some(sc::addr(1, 10, 5060)), Some(proxy)));
+    // The site pair rows follow: hq → branch holds the two answered calls, hq → core the refused one.
+    let row = doc.sites.iter().find(|s| s["site"] == "hq" && s["peer_site"] == "branch").expect("hq->branch row");
+    assert_eq!(row["calls"], 2);
+    let row = doc.sites.iter().find(|s| s["site"] == "hq" && s["peer_site"] == "core").expect("hq->core row");
+    assert_eq!(row["calls"], 1);
+    // RTP wins over SDP: an answer naming a warehouse address does not move a callee whose RTP
+    // comes from branch, but does move the one that sent none.
+    let mut doc = build(&analysis);
+    for c in &mut doc.calls {
+        c.callee_sdp_ip = Some("10.2.0.9".parse().unwrap());
+    }
+    attach_with(&mut doc, &map, &SiteOptions::default(), &default());
+    assert_eq!(sites_of(&doc, "both@hq"), pair("hq", "branch"));
+    assert_eq!(sites_of(&doc, "silent@hq"), pair("hq", "warehouse"));
 }

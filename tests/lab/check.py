@@ -22,7 +22,8 @@ captures (callscope merges them in time order) and checks:
   * verdict codes: the truth's `reasons` must all be in the call's verdict and the verdict class must
     match; `reasons_pending` (catalogue codes the diagnosis module on main does not emit yet) are
     reported in the table, not asserted.
-  * per-site figures with fixtures/lab-sites.toml (caller_site, callee_site = core, sites[] rows: calls,
+  * per-site figures with fixtures/lab-sites.toml (caller_site, callee_site = the callee phone's site when it
+    answered, else core (the proxy), sites[] rows: calls,
     answered, failures by class, one_way by direction, loss/jitter p95, dscp_expected_pct);
   * `callscope check --criteria fixtures/lab-criteria.toml`: exit 0 and no failed row on the clean
     scenarios, exit 2 with exactly the criteria in CHECK_FAILS on each faulted one;
@@ -48,9 +49,22 @@ import sys
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 SITES = os.path.join(ROOT, "fixtures", "lab-sites.toml")
 CRITERIA = os.path.join(ROOT, "fixtures", "lab-criteria.toml")
-# The phones' sites in fixtures/lab-sites.toml. Through the proxy, callscope's callee is where the first
-# INVITE went (kamailio, site "core"), so every call is <caller's site> -> core.
-PHONE_SITE = {"alice": "site-a", "eve": "site-a", "carol": "site-c", "bob": "site-b", "sipp-uac": "site-a"}
+# The phones' sites in fixtures/lab-sites.toml. Through the proxy, callscope's `callee` is where the first
+# INVITE went (kamailio, site "core"), but `callee_site` is resolved from the callee's own addresses: the
+# source of its RTP, else its SDP answer, else the INVITE's destination. So an answered call is
+# <caller's site> -> <callee phone's site>, and a call the callee never answered (no SDP answer, no RTP:
+# 404, 480, 486, CANCEL) stays <caller's site> -> core.
+PHONE_SITE = {"alice": "site-a", "eve": "site-a", "carol": "site-c", "bob": "site-b", "sipp-uac": "site-a",
+              "sipp-uas": "site-c"}
+
+
+def expected_callee_site(truth):
+    """callee_site of a one-call scenario (see PHONE_SITE)."""
+    if truth["expect"]["outcome"] == "answered":
+        return PHONE_SITE.get(truth.get("callee"), "core")
+    return "core"
+
+
 # `callscope check --criteria fixtures/lab-criteria.toml`: the criteria each scenario must fail (exit 2),
 # and no other; a scenario not listed must pass (exit 0).
 CHECK_FAILS = {
@@ -105,8 +119,9 @@ def check_sites(doc, truth, call, want, notes):
     exp = truth["expect"]
     site = PHONE_SITE.get(truth.get("caller"))
     want(call["caller_site"] == site, f"caller_site {call['caller_site']} != {site}")
-    want(call["callee_site"] == "core", f"callee_site {call['callee_site']} != core (the proxy)")
-    for peer in (None, "core"):
+    callee_site = expected_callee_site(truth)
+    want(call["callee_site"] == callee_site, f"callee_site {call['callee_site']} != {callee_site}")
+    for peer in (None, callee_site):
         row = site_row(doc, site, peer)
         if row is None:
             want(False, f"sites[]: no row {site} -> {peer}")
@@ -224,7 +239,8 @@ def check_load(binary, sdir, truth, doc, want, notes):
             want(lo <= pct <= hi, f"load phase {p['concurrent']}: loss {pct:.1f} % outside [{lo:.0f}, {hi:.0f}]")
     want(mismatched == 0, f"load: {mismatched} streams differ from the receiver's count by more than 2")
     peak = max(p["concurrent"] for p in phases)
-    for peer in (None, "core"):
+    # The UAS answers every call: its RTP puts the callee in site C (PHONE_SITE).
+    for peer in (None, PHONE_SITE["sipp-uas"]):
         row = site_row(doc, "site-a", peer)
         if row is None:
             want(False, f"load: no sites[] row site-a -> {peer}")

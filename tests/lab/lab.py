@@ -345,7 +345,8 @@ def sc_dscp(lab):
     return dict(injected="iptables mangle DSCP --set-dscp 0 on RTP site A -> site C (phones mark EF 46)",
                 caller="alice", callee="carol", result=r,
                 expect=dict(calls=1, final_status=200, outcome="answered", verdict_class="media",
-                            reasons=[], reasons_pending=["dscp_missing", "dscp_remarked"],
+                            # With --sites the site's expected_dscp (46) drives dscp_* (diagnosis.md §4.3).
+                            reasons=["dscp_missing"], reasons_pending=[],
                             streams={"caller_to_callee": "flowing", "callee_to_caller": "flowing"},
                             dscp_by_direction={"caller_to_callee": 0, "callee_to_caller": 46}))
 
