@@ -40,7 +40,8 @@ USERS = {"alice": "alice-pw", "carol": "carol-pw", "bob": "bob-pw", "eve": "eve-
 WAN_IFS = ["wa", "wb", "wc", "wk"]  # to site A, site B, site C, core
 SITE_IF = {"A": "wa", "B": "wb", "C": "wc"}
 RTP_PORTS = (20000, 20099)  # rtp_ports of every phone; faults match RTP by this range
-FR_INV_MS = 4000  # kamailio fr_inv_timer: the no-answer scenario gets 408 after 4 s of ringing
+FR_INV_MS = 8000  # kamailio fr_inv_timer: the no-answer scenario gets 408 after 8 s of ringing (the cancel
+# scenario hangs up after 2 s: a loaded host must not let the timer win that race)
 TALK_S = 6.0  # answered time of media scenarios (one_way_audio needs >= 5 s, diagnosis.md §4.3)
 
 
