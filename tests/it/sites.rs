@@ -351,7 +351,7 @@ fn parquet_reads_back_with_the_same_rows_and_polars_equals_plain_rust() {
         &DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
     );
     let ids: Vec<String> =
-        calls.column("call_id").unwrap().str().unwrap().into_iter().flatten().map(str::to_owned).collect();
+        calls.column("call_id").unwrap().str().unwrap().iter().flatten().map(str::to_owned).collect();
     assert_eq!(ids, doc.calls.iter().map(|c| c.call_id.clone()).collect::<Vec<_>>());
     assert_eq!(read("streams").height(), doc.streams.len());
     assert_eq!(read("windows").height(), sites.windows.len());
@@ -388,7 +388,7 @@ fn parquet_reads_back_with_the_same_rows_and_polars_equals_plain_rust() {
     assert_eq!(json["site_windows"].as_array().map(Vec::len), Some(read("windows").height()));
     let s = read("sites");
     assert_eq!(s.height(), sites.summaries.len());
-    let asr: Vec<Option<f64>> = s.column("asr_pct").unwrap().f64().unwrap().into_iter().collect();
+    let asr: Vec<Option<f64>> = s.column("asr_pct").unwrap().f64().unwrap().iter().collect();
     assert_eq!(asr, sites.summaries.iter().map(|r| r.asr_pct).collect::<Vec<_>>());
 
     let map = SiteMap::parse(THREE_SITES_TOML, "sites.toml").unwrap();
