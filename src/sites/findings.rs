@@ -470,7 +470,7 @@ fn busy_hour_degradation(
             buckets
                 .entry(start)
                 .or_insert_with(|| Bucket {
-                    concurrency: f64::from(peak_concurrent(&spans, start, start.saturating_add(width))),
+                    concurrency: f64::from(peak_concurrent(spans, start, start.saturating_add(width))),
                     streams: Vec::new(),
                 })
                 .streams
