@@ -15,6 +15,7 @@
 //!   [`fixtures::write_all_fixtures`].
 
 pub mod diag_flow_scenarios;
+pub mod diag_more_scenarios;
 pub mod diag_scenarios;
 pub mod diag_sig_scenarios;
 pub mod diag_stream_scenarios;

@@ -6,6 +6,7 @@ mod cli;
 mod common;
 mod diagnosis;
 mod diagnosis_flow;
+mod diagnosis_more;
 mod diagnosis_sig;
 mod diagnosis_stream;
 mod hostile;
