@@ -6,7 +6,7 @@ use super::sdpstate::{audio_of, codec_name};
 use super::{DiagnosisInput, Reason, ReasonClass, Severity};
 use crate::correlate::StreamDirection;
 use crate::sdp::MediaKind;
-use crate::sip::Dialog;
+use crate::sip::{Dialog, Method};
 
 fn dir_of(from_caller: bool) -> StreamDirection {
     if from_caller {
@@ -155,6 +155,27 @@ fn codec_change(input: &DiagnosisInput<'_>, i: usize, d: &Dialog, out: &mut Vec<
 /// `forwarded`: 181, Diversion or History-Info.
 fn forwarded(d: &Dialog, out: &mut Vec<Reason>) {
     let Some(invite) = d.first_invite else { return };
+    // A 3xx to an INVITE followed within `follow_ms` (2000 ms, diagnosis.md §4.2 `moved`) by a new
+    // INVITE of the same call is a followed redirect: forwarded, not `moved`.
+    let redirect = d.messages.iter().filter(|m| m.cseq.1 == Method::Invite).find_map(|r| {
+        let status = r.status.filter(|s| (300..400).contains(s))?;
+        let next = d.messages.iter().find(|n| {
+            n.method == Some(Method::Invite)
+                && n.cseq.0 > r.cseq.0
+                && !n.retransmission
+                && (0..=super::ms_ns(FOLLOW_MS)).contains(&n.at.time.0.saturating_sub(r.at.time.0))
+        })?;
+        Some((status, r.at.number, next.at.number))
+    });
+    if let Some((status, at, next)) = redirect {
+        out.push(info(
+            "forwarded",
+            None,
+            format!("Redirected: {status} in frame {at} was followed by a new INVITE in frame {next}."),
+            vec![invite.number, at, next],
+        ));
+        return;
+    }
     let m181 = d.messages.iter().find(|m| m.status == Some(181)).map(|m| m.at.number);
     if d.diverted || m181.is_some() {
         let mut frames = vec![invite.number];
@@ -171,6 +192,9 @@ fn forwarded(d: &Dialog, out: &mut Vec<Reason>) {
         ));
     }
 }
+
+/// A 3xx followed by a new INVITE this soon is a followed redirect (diagnosis.md §4.2 `moved`).
+const FOLLOW_MS: u64 = 2000;
 
 /// `t38_fax`: a T.38 offer accepted (2xx with `m=image` port ≠ 0). UDPTL is not measured, so
 /// the detail does not claim it flowed.

@@ -601,14 +601,60 @@ fn in_dialog_failures(d: &Dialog, out: &mut Vec<Reason>) {
                     frames,
                 ));
             }
-            491 => out.push(Reason::new(
-                "glare",
-                Signaling,
-                Severity::Degrade,
-                dir,
-                format!("{method} (CSeq {}) answered 491 Request Pending in frame {}.", m.cseq.0, m.at.number),
-                frames,
-            )),
+            491 => {
+                // RFC 3261 §14.1: the Call-ID owner (the caller) retries after 2.1–4 s, the other
+                // side after 0–2 s. A retry in that window resolved the glare; none, one outside
+                // it, or a second 491 in the dialog is the code (diagnosis.md §4.1).
+                let owner = dir == Some(StreamDirection::CallerToCallee);
+                let window = if owner { ms_ns(2100)..=ms_ns(4000) } else { 0..=ms_ns(2000) };
+                let retry = d.messages.iter().find(|r| {
+                    matches!(r.method, Some(Method::Invite | Method::Update))
+                        && r.cseq.0 > m.cseq.0
+                        && r.at.time >= m.at.time
+                        && !r.retransmission
+                        && !r.mirror_duplicate
+                        && Some(message_direction(d, r)) == dir
+                });
+                let refusals = d
+                    .messages
+                    .iter()
+                    .filter(|x| x.status == Some(491) && !x.retransmission && !x.mirror_duplicate)
+                    .map(|x| x.cseq)
+                    .fold(Vec::new(), |mut v, c| {
+                        if !v.contains(&c) {
+                            v.push(c);
+                        }
+                        v
+                    })
+                    .len();
+                let delay = retry.map(|r| r.at.time.0.saturating_sub(m.at.time.0));
+                if refusals < 2 && delay.is_some_and(|ns| window.contains(&ns)) {
+                    continue;
+                }
+                frames.extend(retry.map(|r| r.at.number));
+                let what = match delay {
+                    None => "never retried".to_owned(),
+                    Some(ns) => format!(
+                        "retried after {} ms (frame {}), outside the {} window of RFC 3261 §14.1",
+                        ns / super::MS_NS,
+                        retry.map_or(0, |r| r.at.number),
+                        if owner { "2.1–4 s" } else { "0–2 s" }
+                    ),
+                };
+                let repeated =
+                    if refusals >= 2 { format!("; {refusals} requests of this dialog got 491") } else { String::new() };
+                out.push(Reason::new(
+                    "glare",
+                    Signaling,
+                    Severity::Degrade,
+                    dir,
+                    format!(
+                        "{method} (CSeq {}) answered 491 Request Pending in frame {}, {what}{repeated}.",
+                        m.cseq.0, m.at.number
+                    ),
+                    frames,
+                ));
+            }
             488 | 606 | 415 if matches!(m.cseq.1, Method::Invite | Method::Update) => {
                 let t38 = request.is_some_and(|r| {
                     d.sdp.iter().any(|e| {

@@ -101,10 +101,8 @@ fn glare_near_miss_reinvite_accepted() {
 }
 
 /// diagnosis.md §4.1: a 491 retried inside RFC 3261 §14.1 (2.1–4 s for the Call-ID owner) is
-/// resolved glare and must not be reported. The rule (signaling.rs `in_dialog_failures`)
-/// reports every 491 without looking at the retry: this near miss fails today.
+/// resolved glare and must not be reported.
 #[test]
-#[ignore = "rule gap: glare fires on any 491, retry window of §4.1 not implemented"]
 fn glare_near_miss_retried_inside_window() {
     assert_absent("gl4", &glare("gl4", GlareRetry::After(3000)), "glare");
 }
@@ -132,10 +130,8 @@ fn forwarded_near_miss_plain_call() {
 }
 
 /// diagnosis.md §4.4/§4.6: a 3xx followed within `follow_ms` by a new INVITE to its Contact is
-/// `forwarded` (info), not `moved`. No rule implements the followed-3xx case (info.rs
-/// `forwarded` looks at 181/Diversion/History-Info only; signaling.rs maps every 3xx to `moved`).
+/// `forwarded` (info), not `moved`.
 #[test]
-#[ignore = "rule gap: followed 3xx is not reported as forwarded"]
 fn forwarded_by_followed_3xx() {
     let got = codes_of("fw5", &forwarded("fw5", Forwarding::Followed3xx));
     assert!(got.contains(&"forwarded") && !got.contains(&"moved"), "{got:?}");
