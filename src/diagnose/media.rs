@@ -124,40 +124,6 @@ fn party(dir_sender_is_caller: bool) -> &'static str {
     }
 }
 
-/// Streams whose outages coincide with an outage of another flow (diagnosis.md §4.4
-/// `capture_loss_suspected`: sequence gaps on ≥ 2 flows at the same instants). Gaps overlapping
-/// by at least half of the shorter one count as "the same instants": the sniffer, not the
-/// network, is the likely cause. Returns per stream the frames of the coinciding gaps.
-pub fn capture_loss_streams(input: &DiagnosisInput<'_>) -> Vec<Vec<u64>> {
-    let mut out = vec![Vec::new(); input.streams.len()];
-    // Bounded: only the kept gaps (≤ 16 per stream) of at most 2000 streams are compared.
-    let gaps: Vec<(usize, &crate::rtp::MediaGap)> = input
-        .streams
-        .iter()
-        .enumerate()
-        .take(2000)
-        .flat_map(|(k, s)| s.media_gaps.iter().map(move |g| (k, g)))
-        .collect();
-    for (x, &(k1, g1)) in gaps.iter().enumerate() {
-        for &(k2, g2) in gaps.iter().skip(x + 1) {
-            if k1 == k2 {
-                continue;
-            }
-            let start = g1.start.time.0.max(g2.start.time.0);
-            let end = g1.end.time.0.min(g2.end.time.0);
-            let shorter = (g1.end.time.0 - g1.start.time.0).min(g2.end.time.0 - g2.start.time.0);
-            if end > start && (end - start) * 2 >= shorter {
-                for (k, g) in [(k1, g1), (k2, g2)] {
-                    if let Some(v) = out.get_mut(k) {
-                        v.extend([g.start.number, g.end.number]);
-                    }
-                }
-            }
-        }
-    }
-    out
-}
-
 /// Emits `capture_loss_suspected` for the given streams and demotes their loss-type reasons
 /// (the evidence and the reason are built in [`super::streams`]).
 fn apply_capture_loss(streams: &[usize], capture_loss: &[CaptureLoss], from: usize, out: &mut Vec<Reason>) {

@@ -109,3 +109,22 @@ fn parse_row(line: &str) -> Option<TsharkStream> {
         values,
     })
 }
+
+/// The call with exactly this Call-ID (panics with the id when missing).
+pub fn call<'a>(doc: &'a Document, id: &str) -> &'a callscope::report::records::Call {
+    doc.calls.iter().find(|c| c.call_id == id).unwrap_or_else(|| panic!("call {id} missing"))
+}
+
+/// The reason codes of a call's verdict, in order.
+pub fn codes(c: &callscope::report::records::Call) -> Vec<&'static str> {
+    c.verdict.reasons.iter().map(|r| r.code).collect()
+}
+
+/// The call's first reason with this code (panics listing the codes it has).
+pub fn reason<'a>(c: &'a callscope::report::records::Call, code: &str) -> &'a callscope::diagnose::Reason {
+    c.verdict
+        .reasons
+        .iter()
+        .find(|r| r.code == code)
+        .unwrap_or_else(|| panic!("{} lacks {code}: {:?}", c.call_id, codes(c)))
+}

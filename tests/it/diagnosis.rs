@@ -15,18 +15,6 @@ fn call<'a>(doc: &'a Document, prefix: &str) -> &'a Call {
     doc.calls.iter().find(|c| c.call_id.starts_with(prefix)).unwrap_or_else(|| panic!("call {prefix} missing"))
 }
 
-fn codes(c: &Call) -> Vec<&'static str> {
-    c.verdict.reasons.iter().map(|r| r.code).collect()
-}
-
-fn reason<'a>(c: &'a Call, code: &str) -> &'a callscope::diagnose::Reason {
-    c.verdict
-        .reasons
-        .iter()
-        .find(|r| r.code == code)
-        .unwrap_or_else(|| panic!("{} lacks {code}: {:?}", c.call_id, codes(c)))
-}
-
 fn class(c: &Call) -> String {
     serde_json::to_value(c.verdict.class).unwrap().as_str().unwrap().to_owned()
 }
@@ -235,6 +223,7 @@ fn clean_calls_get_no_media_verdict() {
 
 // ---- Generated captures: one trigger and one near miss per reason code ----
 
+use crate::common::{codes, reason};
 use callscope::diagnose::DiagnosisConfig;
 use callscope::synth::diag_scenarios::{script, DiagCall};
 

@@ -9,6 +9,7 @@ use callscope::report::records::{Call, Document};
 use callscope::synth::diag_flow_scenarios as sc;
 use callscope::synth::diag_scenarios::Script;
 
+use crate::common::{call, codes};
 use crate::common::{run, shared_captures};
 
 fn synth(name: &str, script: &Script) -> Document {
@@ -17,14 +18,6 @@ fn synth(name: &str, script: &Script) -> Document {
     let path = dir.join(format!("{name}.pcap"));
     script.write_file(&path).expect("write capture");
     run(&[path])
-}
-
-fn call<'a>(doc: &'a Document, id: &str) -> &'a Call {
-    doc.calls.iter().find(|c| c.call_id == id).unwrap_or_else(|| panic!("call {id} missing"))
-}
-
-fn codes(c: &Call) -> Vec<&'static str> {
-    c.verdict.reasons.iter().map(|r| r.code).collect()
 }
 
 fn found<'a>(c: &'a Call, code: &str) -> Vec<&'a Reason> {

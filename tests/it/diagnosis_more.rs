@@ -5,9 +5,10 @@
 
 use std::path::PathBuf;
 
+use crate::common::{call, codes, reason};
 use callscope::correlate::StreamDirection::{CalleeToCaller, CallerToCallee};
-use callscope::diagnose::{Reason, ReasonClass, Severity};
-use callscope::report::records::{Call, Document};
+use callscope::diagnose::{ReasonClass, Severity};
+use callscope::report::records::Document;
 use callscope::synth::diag_more_scenarios::{
     bursty_arrival, cancel_race, delay_spikes, forwarded, glare, in_dialog_request, spread_loss, stray_source,
     Forwarding, GlareRetry, StraySource,
@@ -22,22 +23,6 @@ fn doc(name: &str, script: &Script) -> Document {
     let config = callscope::config::Config::default();
     let analysis = callscope::pipeline::analyze(&[path.to_string_lossy().into_owned()], &config).expect("analyze");
     callscope::report::build(&analysis)
-}
-
-fn call<'a>(d: &'a Document, id: &str) -> &'a Call {
-    d.calls.iter().find(|c| c.call_id == id).unwrap_or_else(|| panic!("call {id} missing"))
-}
-
-fn codes(c: &Call) -> Vec<&'static str> {
-    c.verdict.reasons.iter().map(|r| r.code).collect()
-}
-
-fn reason<'a>(c: &'a Call, code: &str) -> &'a Reason {
-    c.verdict
-        .reasons
-        .iter()
-        .find(|r| r.code == code)
-        .unwrap_or_else(|| panic!("{} lacks {code}: {:?}", c.call_id, codes(c)))
 }
 
 /// Analyses `script` as call `id` and returns its codes.

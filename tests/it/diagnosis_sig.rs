@@ -4,14 +4,15 @@
 
 use std::path::PathBuf;
 
-use callscope::diagnose::{DiagnosisConfig, Reason};
-use callscope::report::records::{Call, Document};
+use callscope::diagnose::DiagnosisConfig;
+use callscope::report::records::Document;
 use callscope::sip::Outcome;
 use callscope::synth::diag_scenarios::Script;
 use callscope::synth::diag_sig_scenarios::{
     refused_at, replaces_invite, ringing_forever, session_timer, transfer, two_legs, SessionTimerCase, TransferCase,
 };
 
+use crate::common::{call, codes, reason};
 use crate::common::{captures_in, run, shared_captures};
 
 fn write(name: &str, script: &Script) -> PathBuf {
@@ -31,22 +32,6 @@ fn analyse(paths: &[PathBuf], cfg: &DiagnosisConfig) -> Document {
 
 fn doc(name: &str, script: &Script) -> Document {
     analyse(&[write(name, script)], &DiagnosisConfig::default())
-}
-
-fn call<'a>(d: &'a Document, id: &str) -> &'a Call {
-    d.calls.iter().find(|c| c.call_id == id).unwrap_or_else(|| panic!("call {id} missing"))
-}
-
-fn codes(c: &Call) -> Vec<&'static str> {
-    c.verdict.reasons.iter().map(|r| r.code).collect()
-}
-
-fn reason<'a>(c: &'a Call, code: &str) -> &'a Reason {
-    c.verdict
-        .reasons
-        .iter()
-        .find(|r| r.code == code)
-        .unwrap_or_else(|| panic!("{} lacks {code}: {:?}", c.call_id, codes(c)))
 }
 
 #[test]

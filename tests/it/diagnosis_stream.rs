@@ -7,6 +7,7 @@ use callscope::report::records::{Call, Document};
 use callscope::synth::diag_scenarios::Script;
 use callscope::synth::diag_stream_scenarios as sc;
 
+use crate::common::codes;
 use crate::common::{run, shared_captures};
 
 fn doc_of(name: &str, s: &Script) -> Document {
@@ -25,10 +26,6 @@ fn only_call(d: &Document) -> &Call {
 
 fn find<'a>(c: &'a Call, code: &str) -> Option<&'a Reason> {
     c.verdict.reasons.iter().find(|r| r.code == code)
-}
-
-fn codes(c: &Call) -> Vec<&'static str> {
-    c.verdict.reasons.iter().map(|r| r.code).collect()
 }
 
 fn class(c: &Call) -> String {
