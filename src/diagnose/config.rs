@@ -122,7 +122,8 @@ mean_ms = 30.0
 max_ms = 60.0
 
 [diagnosis.late_packets]
-pct = 1.0                # jitter-buffer discards (pending the quality metrics)
+pct = 1.0                # jitter-buffer discards above this share of expected packets
+buffer = "adaptive"      # which simulated buffer judges: "adaptive", "fixed50" or "fixed200"
 
 [diagnosis.low_mos]
 threshold = 3.6          # E-model MOS (pending the quality metrics)
@@ -235,6 +236,12 @@ impl DiagnosisConfig {
 
     /// Checks what serde cannot (the caller-ID pattern compiles).
     pub fn validate(self) -> Result<Self, String> {
+        if !matches!(self.diagnosis.late_packets.buffer.as_str(), "adaptive" | "fixed50" | "fixed200") {
+            return Err(format!(
+                "diagnosis.late_packets.buffer: {:?} is not one of \"adaptive\", \"fixed50\", \"fixed200\"",
+                self.diagnosis.late_packets.buffer
+            ));
+        }
         for (i, r) in self.numbering.rules.iter().enumerate() {
             regex_lite::Regex::new(&r.pattern).map_err(|e| format!("numbering.rules[{i}].match: {e}"))?;
         }
@@ -713,6 +720,8 @@ section!(
     LatePackets {
         /// Percent discarded.
         pct: f64 = 1.0,
+        /// The jitter-buffer model that judges (quality-metrics.md): `adaptive`, `fixed50`, `fixed200`.
+        buffer: String = "adaptive".to_owned(),
     }
 );
 section!(
@@ -739,6 +748,16 @@ section!(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn late_packets_buffer_is_one_of_the_three_models() {
+        let cfg = DiagnosisConfig::from_toml("[diagnosis.late_packets]\nbuffer = \"fixed200\"\n").unwrap();
+        assert_eq!(cfg.diagnosis.late_packets.buffer, "fixed200");
+        assert_eq!(DiagnosisConfig::default().diagnosis.late_packets.buffer, "adaptive");
+        let err = DiagnosisConfig::from_toml("[diagnosis.late_packets]\nbuffer = \"fixed100\"\n").unwrap_err();
+        assert!(err.to_string().contains("late_packets.buffer"), "{err}");
+    }
+
     use super::*;
 
     #[test]

@@ -733,8 +733,8 @@ fn stream_rules(
                     Severity::Degrade,
                     dir,
                     format!(
-                        "{late:.1} % of packets on {flow} arrive too late for the jitter buffer, above {} %.",
-                        th.late_packets.pct
+                        "{late:.1} % of packets on {flow} arrive too late for the simulated {} jitter buffer, above {} %.",
+                        th.late_packets.buffer, th.late_packets.pct
                     ),
                     vec![s.first.number, s.last.number],
                 )

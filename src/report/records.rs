@@ -416,7 +416,12 @@ pub fn build_with_sites(analysis: &Analysis, sites: Option<&crate::sites::SiteMa
                     if s.expected == 0 {
                         0.0
                     } else {
-                        q.discarded.adaptive as f64 * 100.0 / s.expected as f64
+                        let discarded = match analysis.diagnosis.diagnosis.late_packets.buffer.as_str() {
+                            "fixed50" => q.discarded.fixed50,
+                            "fixed200" => q.discarded.fixed200,
+                            _ => q.discarded.adaptive,
+                        };
+                        discarded as f64 * 100.0 / s.expected as f64
                     }
                 }),
             })
