@@ -50,37 +50,7 @@ fn dialog(call_id: &str, invite_ms: i64, bye_ms: Option<i64>, sdp: Vec<SdpEvent>
 }
 
 fn stream(src: &str, dst: &str, ssrc: u32, first_ms: i64, last_ms: i64) -> StreamStats {
-    StreamStats {
-        key: StreamKey { src: sa(src), dst: sa(dst), ssrc },
-        first: at(first_ms),
-        last: at(last_ms),
-        first_pt: 0,
-        pts_seen: 1,
-        packets: 100,
-        expected: 100,
-        received: 100,
-        lost: 0,
-        tshark_lost: 0,
-        tshark_expected: 100,
-        seq_errors: 0,
-        out_of_time_seq: false,
-        duplicates: 0,
-        out_of_order: 0,
-        seq_restarts: 0,
-        min_delta_ms: Some(20.0),
-        mean_delta_ms: 20.0,
-        max_delta_ms: 20.0,
-        min_jitter_ms: Some(0.0),
-        mean_jitter_ms: 0.0,
-        max_jitter_ms: 0.0,
-        jitter_rfc_ts: 0.0,
-        dscp_counts: [0; 64],
-        media_gaps: Vec::new(),
-        media_gaps_total: 0,
-        extras: Default::default(),
-        consistent_pairs: 99,
-        forward_pairs: 99,
-    }
+    crate::rtp::clean_test_stream(StreamKey { src: sa(src), dst: sa(dst), ssrc }, at(first_ms), at(last_ms))
 }
 
 fn paired(dialog: usize, d: StreamDirection, sdp: Option<&str>, basis: PairBasis) -> Option<StreamPairing> {

@@ -195,3 +195,40 @@ pub struct MediaGap {
     /// Sequence numbers skipped (`step − 1`).
     pub missing: u32,
 }
+
+/// A clean 100-packet G.711 stream (20 ms spacing, no loss or jitter) between two frames, for
+/// unit tests of the stages that read [`StreamStats`].
+#[cfg(test)]
+pub(crate) fn clean_test_stream(key: StreamKey, first: FrameRef, last: FrameRef) -> StreamStats {
+    StreamStats {
+        key,
+        first,
+        last,
+        first_pt: 0,
+        pts_seen: 1,
+        packets: 100,
+        expected: 100,
+        received: 100,
+        lost: 0,
+        tshark_lost: 0,
+        tshark_expected: 100,
+        seq_errors: 0,
+        out_of_time_seq: false,
+        duplicates: 0,
+        out_of_order: 0,
+        seq_restarts: 0,
+        min_delta_ms: Some(20.0),
+        mean_delta_ms: 20.0,
+        max_delta_ms: 20.0,
+        min_jitter_ms: Some(0.0),
+        mean_jitter_ms: 0.0,
+        max_jitter_ms: 0.0,
+        jitter_rfc_ts: 0.0,
+        dscp_counts: [0; 64],
+        media_gaps: Vec::new(),
+        media_gaps_total: 0,
+        extras: Default::default(),
+        consistent_pairs: 99,
+        forward_pairs: 99,
+    }
+}
