@@ -120,7 +120,7 @@ Content-Type: application/sdp\r\nContent-Length: 0\r\n\r\n";
     group.bench_function("analyze", |b| {
         b.iter(|| black_box(callscope::pipeline::analyze(&paths, &Config::default()).expect("analysis").streams.len()))
     });
-    // The same run with the RTP statistics on 2 worker threads (`--threads 2`).
+    // The same run on 2 threads (`--threads 2`: the reading thread and one RTP worker).
     group.bench_function("analyze_2_threads", |b| {
         b.iter(|| {
             let analysis = callscope::pipeline::analyze_threaded(&paths, &Config::default(), 2, &mut |_| {});

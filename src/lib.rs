@@ -9,7 +9,7 @@
 //! ```
 //!
 //! [`pipeline`] wires the stages together for one run; `main.rs` only parses arguments.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod bundle;

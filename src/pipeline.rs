@@ -4,6 +4,7 @@ use crate::capture::{CaptureError, CaptureSet};
 use crate::classify::{classify_on_ports, PayloadKind};
 use crate::config::Config;
 use crate::decode::{Datagram, Decoder, Transport};
+use crate::quality::silence::{rtp_payload_is_silent, PayloadCodec};
 use crate::rtp::{self, RtpPacketInfo, StreamKey, StreamTable};
 use crate::sdp::PayloadMap;
 use crate::sip::SipStage;
@@ -99,8 +100,8 @@ pub fn analyze_capture_with_progress(
     analysis
 }
 
-/// [`analyze_capture_with_progress`] with the RTP statistics sharded over `threads` worker
-/// threads (`threads <= 1`: everything on this thread, no channel).
+/// [`analyze_capture_with_progress`] on `threads` threads in all: this one and `threads - 1`
+/// RTP worker threads (`threads <= 1`: everything on this thread, no channel).
 ///
 /// This thread reads, decodes and classifies every frame and runs SIP/SDP in frame order, so
 /// every SDP-learned fact an RTP packet needs (clock rate, telephone-event, T.38, announced
@@ -121,13 +122,16 @@ pub fn analyze_capture_threaded(
     }
     let max_streams = config.limits.max_rtp_streams;
     let window_s = config.window_s;
+    // The reading thread is busy the whole run (it reads, decodes and runs SIP), so `threads`
+    // threads in all means `threads - 1` RTP workers: one more would only share the cores.
+    let rtp_workers = threads - 1;
     std::thread::scope(|scope| {
         // Emptied batches come back through here, so that after the first few batches the
         // packet path allocates nothing (at most this many are kept; extras are dropped).
-        let (recycle_tx, recycle_rx) = std::sync::mpsc::sync_channel(threads * (SHARD_QUEUE_BATCHES + 2));
-        let mut senders = Vec::with_capacity(threads);
-        let mut workers = Vec::with_capacity(threads);
-        for _ in 0..threads {
+        let (recycle_tx, recycle_rx) = std::sync::mpsc::sync_channel(rtp_workers * (SHARD_QUEUE_BATCHES + 2));
+        let mut senders = Vec::with_capacity(rtp_workers);
+        let mut workers = Vec::with_capacity(rtp_workers);
+        for _ in 0..rtp_workers {
             let (tx, rx) = std::sync::mpsc::sync_channel::<ShardBatch>(SHARD_QUEUE_BATCHES);
             let recycle = recycle_tx.clone();
             workers.push(scope.spawn(move || rtp_worker(rx, recycle, max_streams, window_s)));
@@ -135,7 +139,7 @@ pub fn analyze_capture_threaded(
         }
         drop(recycle_tx);
         let mut router = ShardRouter {
-            batches: (0..threads).map(|_| Vec::with_capacity(SHARD_BATCH)).collect(),
+            batches: (0..rtp_workers).map(|_| ShardBatch::empty()).collect(),
             senders,
             recycled: recycle_rx,
             next_ordinal: 0,
@@ -152,7 +156,7 @@ pub fn analyze_capture_threaded(
         progress(analyzer.progress());
         router.flush_all();
         drop(router); // closes the channels: the workers return their tables
-        let mut shards = Vec::with_capacity(threads);
+        let mut shards = Vec::with_capacity(rtp_workers);
         for worker in workers {
             match worker.join() {
                 Ok(shard) => shards.push(shard),
@@ -166,7 +170,7 @@ pub fn analyze_capture_threaded(
     })
 }
 
-/// [`analyze_with_progress`] over `threads` RTP worker threads ([`analyze_capture_threaded`]).
+/// [`analyze_with_progress`] on `threads` threads in all ([`analyze_capture_threaded`]).
 pub fn analyze_threaded(
     paths: &[String],
     config: &Config,
@@ -177,29 +181,44 @@ pub fn analyze_threaded(
 }
 
 /// RTP packets per batch sent to a worker (amortises the channel's synchronisation: about 30 KB).
-const SHARD_BATCH: usize = 256;
+const SHARD_BATCH: usize = 1024;
 /// Batches queued per worker before the reading thread waits (bounds memory and keeps the
 /// reader at most this far ahead).
-const SHARD_QUEUE_BATCHES: usize = 8;
+const SHARD_QUEUE_BATCHES: usize = 4;
 
-/// One RTP packet on its way to a worker: everything [`StreamTable::observe_ordinal`] needs.
+/// One RTP packet on its way to a worker: everything [`StreamTable::observe_ordinal`] needs,
+/// with the range of its bytes in the batch's arena for the silence test.
 struct ShardPacket {
     ordinal: u64,
     key: StreamKey,
     pkt: RtpPacketInfo,
+    codec: PayloadCodec,
+    bytes: std::ops::Range<usize>,
 }
 
-/// A batch of packets for one worker, with the run's time origin (the first frame's time).
+/// A batch of packets for one worker, with the run's time origin (the first frame's time) and
+/// the bytes of the packets whose payload is judged for silence.
 struct ShardBatch {
     origin: Timestamp,
     packets: Vec<ShardPacket>,
+    bytes: Vec<u8>,
+}
+
+impl ShardBatch {
+    fn empty() -> ShardBatch {
+        ShardBatch {
+            origin: Timestamp::default(),
+            packets: Vec::with_capacity(SHARD_BATCH),
+            bytes: Vec::with_capacity(SHARD_BATCH * 256),
+        }
+    }
 }
 
 /// The reading thread's side of the RTP workers: one open batch per worker.
 struct ShardRouter {
-    batches: Vec<Vec<ShardPacket>>,
+    batches: Vec<ShardBatch>,
     senders: Vec<std::sync::mpsc::SyncSender<ShardBatch>>,
-    recycled: std::sync::mpsc::Receiver<Vec<ShardPacket>>,
+    recycled: std::sync::mpsc::Receiver<ShardBatch>,
     next_ordinal: u64,
     origin: Option<Timestamp>,
 }
@@ -208,15 +227,15 @@ impl ShardRouter {
     /// Sends worker `shard`'s open batch (if any) and opens a recycled (or new) one.
     fn flush(&mut self, shard: usize) {
         let Some(open) = self.batches.get_mut(shard) else { return };
-        if open.is_empty() {
+        if open.packets.is_empty() {
             return;
         }
-        let fresh = self.recycled.try_recv().unwrap_or_else(|_| Vec::with_capacity(SHARD_BATCH));
-        let packets = std::mem::replace(open, fresh);
-        let origin = self.origin.unwrap_or_default();
+        let fresh = self.recycled.try_recv().unwrap_or_else(|_| ShardBatch::empty());
+        let mut batch = std::mem::replace(open, fresh);
+        batch.origin = self.origin.unwrap_or_default();
         if let Some(sender) = self.senders.get(shard) {
             // A send fails only when the worker is gone (it panicked): its join re-raises that.
-            let _ = sender.send(ShardBatch { origin, packets });
+            let _ = sender.send(batch);
         }
     }
 
@@ -228,13 +247,16 @@ impl ShardRouter {
 }
 
 impl RtpSink for ShardRouter {
-    fn observe(&mut self, key: StreamKey, pkt: &RtpPacketInfo) {
+    fn observe(&mut self, key: StreamKey, pkt: RtpPacketInfo, rtp: &[u8], codec: PayloadCodec) {
         let shard = shard_of(&key, self.batches.len());
         let ordinal = self.next_ordinal;
         self.next_ordinal += 1;
         let Some(open) = self.batches.get_mut(shard) else { return };
-        open.push(ShardPacket { ordinal, key, pkt: *pkt });
-        if open.len() >= SHARD_BATCH {
+        // The bytes to judge go along, copied into the batch's arena (reused with the batch).
+        let start = open.bytes.len();
+        open.bytes.extend_from_slice(rtp);
+        open.packets.push(ShardPacket { ordinal, key, pkt, codec, bytes: start..open.bytes.len() });
+        if open.packets.len() >= SHARD_BATCH {
             self.flush(shard);
         }
     }
@@ -263,7 +285,7 @@ fn shard_of(key: &StreamKey, shards: usize) -> usize {
 /// channel, then hands its table back.
 fn rtp_worker(
     batches: std::sync::mpsc::Receiver<ShardBatch>,
-    recycle: std::sync::mpsc::SyncSender<Vec<ShardPacket>>,
+    recycle: std::sync::mpsc::SyncSender<ShardBatch>,
     max_streams: usize,
     window_s: f64,
 ) -> rtp::FinishedShard {
@@ -272,9 +294,11 @@ fn rtp_worker(
     for mut batch in batches {
         table.set_origin(batch.origin);
         for p in batch.packets.drain(..) {
-            table.observe_ordinal(p.ordinal, p.key, &p.pkt);
+            let rtp = batch.bytes.get(p.bytes).unwrap_or(&[]);
+            table.observe_ordinal(p.ordinal, p.key, &judge_silence(p.pkt, rtp, p.codec));
         }
-        let _ = recycle.try_send(batch.packets);
+        batch.bytes.clear();
+        let _ = recycle.try_send(batch);
     }
     table.finish_shard()
 }
@@ -634,12 +658,20 @@ struct Stages<'s> {
 /// Where [`on_datagram`] sends the RTP packets it resolved: this thread's [`StreamTable`], or
 /// the [`ShardRouter`] of a multi-threaded run.
 trait RtpSink {
-    fn observe(&mut self, key: StreamKey, pkt: &RtpPacketInfo);
+    /// Measures `pkt`, after judging whether `rtp` (the whole RTP packet, empty when `codec`
+    /// is not judged) is digital silence.
+    fn observe(&mut self, key: StreamKey, pkt: RtpPacketInfo, rtp: &[u8], codec: PayloadCodec);
+}
+
+/// Fills [`RtpPacketInfo::payload_silent`] from the packet's bytes.
+fn judge_silence(mut pkt: RtpPacketInfo, rtp: &[u8], codec: PayloadCodec) -> RtpPacketInfo {
+    pkt.payload_silent = rtp_payload_is_silent(rtp, usize::from(pkt.header.payload_len), codec);
+    pkt
 }
 
 impl RtpSink for StreamTable {
-    fn observe(&mut self, key: StreamKey, pkt: &RtpPacketInfo) {
-        StreamTable::observe(self, key, pkt);
+    fn observe(&mut self, key: StreamKey, pkt: RtpPacketInfo, rtp: &[u8], codec: PayloadCodec) {
+        StreamTable::observe(self, key, &judge_silence(pkt, rtp, codec));
     }
 }
 
@@ -688,16 +720,13 @@ fn on_datagram(dg: &Datagram<'_>, stages: &mut Stages<'_>, warnings: &mut Warnin
                     None => rtp::payload::static_codec(header.pt).map_or(0, |(_, hz)| hz),
                 };
                 let key = StreamKey { src: dg.src, dst: dg.dst, ssrc: header.ssrc };
-                // `silent_payload` (diagnosis.md §4.3): G.711/L16 payload level, no allocation.
+                // `silent_payload` (diagnosis.md §4.3): G.711/L16 payload level, judged by the
+                // sink (in a worker thread when sharded: it is the costliest per-packet test).
                 let codec_name = match to_announced.and_then(|a| a.rtpmap(header.pt)) {
                     Some((name, _)) => name,
                     None => rtp::payload::static_codec(header.pt).map_or("", |(name, _)| name),
                 };
-                let payload_silent = crate::quality::silence::rtp_payload_is_silent(
-                    dg.payload,
-                    usize::from(header.payload_len),
-                    crate::quality::silence::PayloadCodec::from_name(codec_name),
-                );
+                let codec = PayloadCodec::from_name(codec_name);
                 let info = RtpPacketInfo {
                     at: dg.at,
                     header,
@@ -706,9 +735,10 @@ fn on_datagram(dg: &Datagram<'_>, stages: &mut Stages<'_>, warnings: &mut Warnin
                     vlan: dg.vlan,
                     interface: dg.interface,
                     is_event,
-                    payload_silent,
+                    payload_silent: None,
                 };
-                streams.observe(key, &info);
+                let judged = if codec == PayloadCodec::Other { &[][..] } else { dg.payload };
+                streams.observe(key, info, judged, codec);
             }
         }
         PayloadKind::Rtcp if dg.icmp_error.is_none() => {

@@ -4,6 +4,7 @@
 //! 1-based frame number, timestamp and link type. State: one streaming reader per input file
 //! (the whole file is never held in memory) and the merge of several files by timestamp.
 
+mod mapped;
 mod reader;
 
 use crate::time::Timestamp;

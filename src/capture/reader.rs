@@ -2,7 +2,9 @@
 //! ("head") parsed but not yet consumed, so that several inputs can be merged by timestamp.
 //!
 //! Built on pcap-parser's streaming reader ([`pcap_parser::create_reader`]): a circular buffer
-//! that is refilled from the input, so a file is never held in memory as a whole. The buffer
+//! that is refilled from the input, so a file is never held in memory as a whole. Records are
+//! consumed without shifting the buffer (`consume_noshift`); only a refill moves the unread tail
+//! (less than one record) to the front, so packet bytes are copied once, by the `read` itself. The buffer
 //! starts at [`INITIAL_BUFFER`] bytes and grows only when one block is larger, up to
 //! [`MAX_BLOCK`]; a record that claims to be larger stops the file with a `BadRecord` warning
 //! (legacy pcap records are limited to 262144 bytes, as tshark limits them).
@@ -13,6 +15,7 @@ use pcap_parser::pcapng::Block;
 use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{PcapBlockOwned, PcapError};
 
+use super::mapped::MappedFile;
 use super::{CaptureError, Frame, FrameRef, InputSummary, LinkType};
 use crate::time::Timestamp;
 use crate::warn::{WarningKind, Warnings};
@@ -172,6 +175,11 @@ pub(crate) struct Input {
     /// pcap-parser has handed over the legacy file header, so the buffer now starts with a
     /// record: [`Input::advance`] may parse complete standard records itself.
     legacy_records: bool,
+    /// The whole file mapped into memory (regular files), see [`MappedFile`].
+    mapped: Option<MappedFile>,
+    /// Once the records of a mapped legacy pcap file are read in place: the offset in the file
+    /// of the head block (pcap-parser's buffer is no longer used).
+    mapped_pos: Option<usize>,
 }
 
 /// Interfaces whose ISB drop counters are remembered (more are ignored).
@@ -185,7 +193,10 @@ impl Input {
         } else {
             let handle =
                 std::fs::File::open(path).map_err(|source| CaptureError::Io { path: path.to_string(), source })?;
-            Box::new(handle)
+            let mapped = MappedFile::new(&handle);
+            let mut input = Input::from_reader(path, file, Box::new(handle))?;
+            input.mapped = mapped;
+            return Ok(input);
         };
         Input::from_reader(path, file, source)
     }
@@ -230,7 +241,7 @@ impl Input {
             Ok(_) => return Err(not_a_capture("first block is not a file header")),
             Err(e) => return Err(not_a_capture(&format!("bad file header: {e:?}"))),
         };
-        reader.consume(header_len);
+        reader.consume_noshift(header_len);
         let mut summary = InputSummary { path: path.to_string(), bytes: header_len as u64, ..InputSummary::default() };
         if let Format::Legacy { link, .. } = format {
             summary.link_types.push(link);
@@ -248,6 +259,8 @@ impl Input {
             summary,
             interface_drops: Vec::new(),
             legacy_records: false,
+            mapped: None,
+            mapped_pos: None,
         })
     }
 
@@ -256,7 +269,7 @@ impl Input {
         let head = self.head?;
         let end = head.data_start.checked_add(head.data_len)?;
         // The range was checked against the parsed block; an empty slice is a safe fallback.
-        let data = self.reader.data().get(head.data_start..end).unwrap_or(&[]);
+        let data = self.data().get(head.data_start..end).unwrap_or(&[]);
         Some(Frame {
             at: FrameRef { file: self.file, number: head.number, time: head.time },
             link: head.link,
@@ -273,18 +286,40 @@ impl Input {
         summary
     }
 
+    /// The unconsumed bytes, starting with the head block: in place in a mapped file, else in
+    /// pcap-parser's buffer.
+    fn data(&self) -> &[u8] {
+        match (self.mapped_pos, &self.mapped) {
+            (Some(pos), Some(mapped)) => mapped.bytes().get(pos..).unwrap_or_default(),
+            _ => self.reader.data(),
+        }
+    }
+
     /// Consumes the current head and parses the next packet into `head` (None at the end).
     pub(crate) fn advance(&mut self, warnings: &mut Warnings) {
         self.head = None;
         if self.pending_consume > 0 {
-            self.reader.consume(self.pending_consume);
+            match self.mapped_pos.as_mut() {
+                Some(pos) => *pos = pos.saturating_add(self.pending_consume),
+                None => self.reader.consume_noshift(self.pending_consume),
+            }
             self.summary.bytes = self.summary.bytes.saturating_add(self.pending_consume as u64);
             self.pending_consume = 0;
         }
         if self.legacy_records && !self.finished {
-            if let Some((head, block_len)) = self.complete_legacy_record() {
+            let standard = matches!(self.format, Format::Legacy { record_header: PCAP_RECORD_HEADER, .. });
+            if standard && self.mapped_pos.is_none() && self.mapped.is_some() {
+                // From here on the records are read in place: every byte consumed so far (file
+                // header and records) is the offset of the next record in the file.
+                self.mapped_pos = usize::try_from(self.summary.bytes).ok();
+            }
+            if let Some((head, block_len)) = legacy_record(&self.format, self.data(), self.packet_blocks) {
                 self.accept_packet(head, warnings);
                 self.pending_consume = block_len;
+                return;
+            }
+            if self.mapped_pos.is_some() {
+                self.end_of_mapped_records(warnings);
                 return;
             }
         }
@@ -323,11 +358,11 @@ impl Input {
             };
             match step {
                 Step::Skip { block_len } => {
-                    self.reader.consume(block_len);
+                    self.reader.consume_noshift(block_len);
                     self.summary.bytes = self.summary.bytes.saturating_add(block_len as u64);
                 }
                 Step::Statistics { block_len, interface, drops } => {
-                    self.reader.consume(block_len);
+                    self.reader.consume_noshift(block_len);
                     self.summary.bytes = self.summary.bytes.saturating_add(block_len as u64);
                     if let Some(slot) = self.interface_drops.iter_mut().find(|(i, _)| *i == interface) {
                         slot.1 = drops;
@@ -354,40 +389,22 @@ impl Input {
         }
     }
 
-    /// The fast path of legacy pcap (the bulk of large captures): a standard 16-byte record
-    /// header followed by the whole record in the buffer is read here directly, exactly as
-    /// pcap-parser's `parse_pcap_frame` + [`interpret_block`] would read it (same fields, same
-    /// `MAX_PCAP_CAPLEN` bound), without its per-record dispatch. Anything else (short buffer,
-    /// end of file, oversized record, modified pcap) returns `None` and takes the general path,
-    /// which refills, warns and stops as before.
-    fn complete_legacy_record(&self) -> Option<(Head, usize)> {
-        let Format::Legacy { big_endian, record_header: PCAP_RECORD_HEADER, link, nanosecond } = self.format else {
-            return None;
-        };
-        let data = self.reader.data();
-        let caplen = read_u32(data, 8, big_endian)?;
-        if caplen > MAX_PCAP_CAPLEN {
-            return None;
+    /// No standard record at the mapped position: the end of the file, or what the streaming
+    /// path would say of the record there (too large, or cut by the end of the file).
+    fn end_of_mapped_records(&mut self, warnings: &mut Warnings) {
+        let available = self.data().len();
+        match declared_block_len(&self.format, self.data()) {
+            Some(Err(detail)) => self.stop(warnings, WarningKind::BadRecord, detail),
+            _ if available == 0 => self.finished = true,
+            _ => {
+                self.summary.bytes = self.summary.bytes.saturating_add(available as u64);
+                self.stop(
+                    warnings,
+                    WarningKind::TruncatedCapture,
+                    format!("capture file ends inside a record ({available} bytes left over)"),
+                );
+            }
         }
-        let block_len = PCAP_RECORD_HEADER.checked_add(caplen as usize)?;
-        if data.len() < block_len {
-            return None;
-        }
-        let ts_sec = read_u32(data, 0, big_endian)?;
-        let ts_frac = read_u32(data, 4, big_endian)?;
-        let orig_len = read_u32(data, 12, big_endian)?;
-        let fraction_ns = if nanosecond { i64::from(ts_frac) } else { i64::from(ts_frac).saturating_mul(1000) };
-        let time = Timestamp(i64::from(ts_sec).saturating_mul(1_000_000_000).saturating_add(fraction_ns));
-        let head = Head {
-            time,
-            link,
-            orig_len,
-            number: self.packet_blocks.saturating_add(1),
-            data_start: PCAP_RECORD_HEADER,
-            data_len: caplen as usize,
-            interface: None,
-        };
-        Some((head, block_len))
     }
 
     /// Counts a packet block, checks time order and makes it the head.
@@ -490,6 +507,41 @@ impl Input {
         }
         true
     }
+}
+
+/// The fast path of legacy pcap (the bulk of large captures): a standard 16-byte record header
+/// followed by the whole record at the front of `data` is read here directly, exactly as
+/// pcap-parser's `parse_pcap_frame` + [`interpret_block`] would read it (same fields, same
+/// `MAX_PCAP_CAPLEN` bound), without its per-record dispatch. Anything else (short data, end of
+/// file, oversized record, modified pcap) returns `None`: the streaming path then refills,
+/// warns and stops as before, and a mapped file ends ([`Input::end_of_mapped_records`]).
+fn legacy_record(format: &Format, data: &[u8], packet_blocks: u64) -> Option<(Head, usize)> {
+    let Format::Legacy { big_endian, record_header: PCAP_RECORD_HEADER, link, nanosecond } = *format else {
+        return None;
+    };
+    let caplen = read_u32(data, 8, big_endian)?;
+    if caplen > MAX_PCAP_CAPLEN {
+        return None;
+    }
+    let block_len = PCAP_RECORD_HEADER.checked_add(caplen as usize)?;
+    if data.len() < block_len {
+        return None;
+    }
+    let ts_sec = read_u32(data, 0, big_endian)?;
+    let ts_frac = read_u32(data, 4, big_endian)?;
+    let orig_len = read_u32(data, 12, big_endian)?;
+    let fraction_ns = if nanosecond { i64::from(ts_frac) } else { i64::from(ts_frac).saturating_mul(1000) };
+    let time = Timestamp(i64::from(ts_sec).saturating_mul(1_000_000_000).saturating_add(fraction_ns));
+    let head = Head {
+        time,
+        link,
+        orig_len,
+        number: packet_blocks.saturating_add(1),
+        data_start: PCAP_RECORD_HEADER,
+        data_len: caplen as usize,
+        interface: None,
+    };
+    Some((head, block_len))
 }
 
 /// The total length the block at the front of `data` declares, once its header is buffered:

@@ -255,13 +255,14 @@ struct AnalyzeArgs {
     /// directory, else a `# windows` table after the others).
     #[arg(long)]
     windows: bool,
-    /// RTP worker threads (default: the available cores). SIP/SDP run in order on the reading
-    /// thread; RTP flows are sharded by 5-tuple. The output does not depend on this number.
+    /// Threads in all (default: the available cores): the reading thread, which decodes and
+    /// runs SIP/SDP in order, and N−1 RTP workers, over which flows are sharded by 5-tuple.
+    /// The output does not depend on this number.
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
     threads: Option<u16>,
 }
 
-/// Worker threads when `--threads` is not given: the available cores.
+/// Threads when `--threads` is not given: the available cores.
 fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }

@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::config::DiagnosisConfig;
 use super::media::CallMedia;
 use super::sdpstate::{announced, audio_of, completed, flow_expected, in_force, latest_audio, message_at};
-use super::{arrow, ms_ns, secs, DiagnosisInput, Reason, ReasonClass, Severity};
+use super::{arrow, ms_ns, secs, DiagnosisInput, Reason, ReasonClass, Severity, StreamIndex};
 use crate::capture::FrameRef;
 use crate::correlate::{PairBasis, StreamDirection};
 use crate::rtp::StreamStats;
@@ -147,8 +147,12 @@ fn is_muxed_rtcp(s: &StreamStats) -> bool {
 
 /// The same SSRC enters the stream's source host on another stream: the source is a relay
 /// forwarding media it received (one SSRC at two hops, §6 multi-point), not the party itself.
-fn is_relay_hop(input: &DiagnosisInput<'_>, s: &StreamStats) -> bool {
-    input.streams.iter().any(|o| o.key.ssrc == s.key.ssrc && o.key.dst.ip() == s.key.src.ip() && o.key != s.key)
+fn is_relay_hop(input: &DiagnosisInput<'_>, index: &StreamIndex, s: &StreamStats) -> bool {
+    index
+        .sent_to_host(s.key.src.ip())
+        .iter()
+        .filter_map(|&k| input.streams.get(k))
+        .any(|o| o.key.ssrc == s.key.ssrc && o.key != s.key)
 }
 
 /// Public addresses the receiver's traffic is known to come from while its SDP is private (its
@@ -183,6 +187,7 @@ type InForce = (u64, Vec<SocketAddr>);
 /// receiver's SDP in force (frame, addresses).
 fn judge_target(
     input: &DiagnosisInput<'_>,
+    index: &StreamIndex,
     d: &Dialog,
     s: &StreamStats,
     sender_is_caller: bool,
@@ -200,17 +205,15 @@ fn judge_target(
     let sdp = Some((ev.at.number, addrs.clone()));
     let dst = s.key.dst;
     // The receiver's own RTP comes from there while this flow is judged (latching, RFC 4961).
-    let symmetric = input
-        .streams
-        .iter()
+    let from_dst_host = || index.sent_by_host(dst.ip()).iter().filter_map(|&k| input.streams.get(k));
+    let symmetric = from_dst_host()
         .any(|o| o.key.src == dst && o.key.dst == s.key.src && o.last.time >= t_eval && o.first.time <= s.last.time);
     // The destination host itself sends to the receiver's announced address meanwhile: a media
     // relay in the path (e.g. a DECT base station or media proxy), and the receiver gets audio
     // (`sipnab-SIP_DTMF2.cap`: 192.168.105.110:4374 → .172:4376 while .172 → the announced
     // .110:4376).
-    let relay_in_path = input.streams.iter().any(|o| {
-        o.key.src.ip() == dst.ip() && addrs.contains(&o.key.dst) && o.first.time <= s.last.time && o.last.time >= t_eval
-    });
+    let relay_in_path =
+        from_dst_host().any(|o| addrs.contains(&o.key.dst) && o.first.time <= s.last.time && o.last.time >= t_eval);
     if addrs.contains(&dst) || symmetric || relay_in_path {
         return (Target::Correct, sdp);
     }
@@ -252,9 +255,9 @@ fn misdirected(input: &DiagnosisInput<'_>, cm: &CallMedia<'_>, cfg: &DiagnosisCo
         };
         let mut strays: [Vec<(&StreamStats, Option<InForce>)>; 2] = [Vec::new(), Vec::new()];
         let mut correct_flows: Vec<&StreamStats> = Vec::new();
-        for (k, s) in input.streams.iter().enumerate() {
-            let from_party = own.contains(&s.key.src) || nat.contains(&s.key.src.ip());
-            if !from_party || s.last.time < start || s.first.time > end || is_muxed_rtcp(s) {
+        for k in cm.streams_by.sent_by(&own, &nat) {
+            let Some(s) = input.streams.get(k) else { continue };
+            if s.last.time < start || s.first.time > end || is_muxed_rtcp(s) {
                 continue;
             }
             // Another call's media (its SDP announced this destination), or a relay hop.
@@ -264,10 +267,10 @@ fn misdirected(input: &DiagnosisInput<'_>, cm: &CallMedia<'_>, cfg: &DiagnosisCo
                 .copied()
                 .flatten()
                 .is_some_and(|p| p.dialog != cm.index || p.basis == PairBasis::RelayLeg);
-            if other_call || is_relay_hop(input, s) {
+            if other_call || is_relay_hop(input, cm.streams_by, s) {
                 continue;
             }
-            let (target, sdp) = judge_target(input, d, s, sender_is_caller, grace);
+            let (target, sdp) = judge_target(input, cm.streams_by, d, s, sender_is_caller, grace);
             match target {
                 Target::Correct => correct_flows.push(s),
                 Target::WrongPort | Target::Unannounced => {

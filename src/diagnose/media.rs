@@ -8,7 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use super::config::DiagnosisConfig;
 use super::sdpstate::{announced, announced_kinds, first_audio, flow_expected, latest_audio, message_at};
 use super::streams::CaptureLoss;
-use super::{arrow, ms_ns, secs, DiagnosisInput, PairFinding, Reason, ReasonClass, Severity, Verdict};
+use super::{arrow, ms_ns, secs, DiagnosisInput, PairFinding, Reason, ReasonClass, Severity, StreamIndex, Verdict};
 use crate::capture::FrameRef;
 use crate::correlate::StreamDirection;
 use crate::rtp::StreamStats;
@@ -46,6 +46,8 @@ pub(super) fn judged_audio(input: &DiagnosisInput<'_>, kinds: &[(SocketAddr, Med
 pub(super) struct CallMedia<'a> {
     pub(super) d: &'a Dialog,
     pub(super) index: usize,
+    /// The run's streams by address ([`StreamIndex`]).
+    pub(super) streams_by: &'a StreamIndex,
     pub(super) answered: Option<FrameRef>,
     /// End of the call: BYE, else the capture's end.
     pub(super) end: Timestamp,
@@ -57,7 +59,7 @@ pub(super) struct CallMedia<'a> {
 }
 
 impl<'a> CallMedia<'a> {
-    fn new(input: &DiagnosisInput<'a>, i: usize, d: &'a Dialog) -> Self {
+    fn new(input: &DiagnosisInput<'a>, index: &'a StreamIndex, i: usize, d: &'a Dialog) -> Self {
         let kinds = announced_kinds(d);
         let caller_addrs = announced(d, true);
         let callee_addrs = announced(d, false);
@@ -67,7 +69,10 @@ impl<'a> CallMedia<'a> {
         let end = d.bye.map_or(Timestamp(i64::MAX), |(b, _)| Timestamp(b.time.0.saturating_add(2_000 * super::MS_NS)));
         let private_receiver =
             |to_caller: bool| announced(d, to_caller).iter().any(|a| is_private_or_unspecified(a.ip()));
-        for (k, s) in input.streams.iter().enumerate() {
+        // Only a flow to an announced address or paired with this call can get a direction.
+        let receivers: Vec<SocketAddr> = caller_addrs.iter().chain(&callee_addrs).copied().collect();
+        for k in index.sent_to_or_paired(&receivers, i) {
+            let Some(s) = input.streams.get(k) else { continue };
             if s.first.time > end || s.last.time < start || !judged_audio(input, &kinds, s) {
                 continue;
             }
@@ -91,7 +96,7 @@ impl<'a> CallMedia<'a> {
                 let receiver_sig = if to_caller { d.caller } else { d.callee };
                 receiver_addrs.is_empty()
                     || receiver_addrs.contains(&s.key.dst)
-                    || input.streams.iter().any(|o| o.key.src == s.key.dst)
+                    || index.has_src(s.key.dst)
                     || private_receiver(to_caller) && receiver_sig.is_some_and(|r| r.ip() == s.key.dst.ip())
             });
             match dir {
@@ -101,7 +106,7 @@ impl<'a> CallMedia<'a> {
             }
         }
         let end = d.bye.map_or(Timestamp(0), |(b, _)| b.time);
-        CallMedia { d, index: i, answered: d.answered, end, c2e, e2c }
+        CallMedia { d, index: i, streams_by: index, answered: d.answered, end, c2e, e2c }
     }
 
     pub(super) fn streams(&self, dir: StreamDirection) -> &[usize] {
@@ -131,8 +136,9 @@ fn apply_capture_loss(streams: &[usize], capture_loss: &[CaptureLoss], from: usi
 }
 
 /// Runs the media rules for dialog `i`.
-pub fn rules(
-    input: &DiagnosisInput<'_>,
+pub(crate) fn rules<'a>(
+    input: &DiagnosisInput<'a>,
+    index: &'a StreamIndex,
     i: usize,
     cfg: &DiagnosisConfig,
     capture_loss: &[CaptureLoss],
@@ -140,7 +146,7 @@ pub fn rules(
 ) {
     let from = out.len();
     let Some(d) = input.dialogs.get(i) else { return };
-    let mut cm = CallMedia::new(input, i, d);
+    let mut cm = CallMedia::new(input, index, i, d);
     if d.bye.is_none() {
         cm.end = input.capture_end;
     }

@@ -23,9 +23,11 @@ pub mod signaling;
 pub mod streams;
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use serde::Serialize;
+
+use crate::FastHashMap;
 
 pub use config::{DiagnosisConfig, DEFAULT_TOML};
 pub use legs::Link;
@@ -305,6 +307,7 @@ pub fn diagnose(input: &DiagnosisInput<'_>, cfg: &DiagnosisConfig) -> Diagnosis 
     let capture_loss = streams::capture_loss_evidence(input, cfg);
     // Links first: the cross-leg rules (§5 "What pairing enables") read them.
     let linked = legs::link(input, cfg);
+    let index = StreamIndex::new(input);
     for (i, d) in input.dialogs.iter().enumerate() {
         if d.first_invite.is_none() {
             verdicts.push(None);
@@ -313,7 +316,7 @@ pub fn diagnose(input: &DiagnosisInput<'_>, cfg: &DiagnosisConfig) -> Diagnosis 
         let mut reasons = Vec::new();
         signaling::rules(input, i, cfg, &mut reasons);
         routing::rules(input, i, cfg, &mut reasons);
-        media::rules(input, i, cfg, &capture_loss, &mut reasons);
+        media::rules(input, &index, i, cfg, &capture_loss, &mut reasons);
         info::rules(input, i, cfg, &mut reasons);
         routing::cross_leg_rules(input, i, linked.get(i).map_or(&[], Vec::as_slice), cfg, &mut reasons);
         let reasons = reasons.into_iter().map(|r| r.finish(cfg.diagnosis.max_frames)).collect();
@@ -330,6 +333,75 @@ pub fn diagnose(input: &DiagnosisInput<'_>, cfg: &DiagnosisConfig) -> Diagnosis 
     let findings = media::pair_findings(input, &verdicts, cfg);
     let vantage = (0..input.dialogs.len()).map(|i| flows::vantage(input, i)).collect();
     Diagnosis { verdicts, linked, stream_reasons, findings, vantage }
+}
+
+/// The streams by address and by paired call, so that a call's rules look only at the flows
+/// that can concern it (a pass over every stream per call is quadratic in the capture's calls).
+/// Every list is in increasing stream index, the order of a pass over all streams.
+pub(crate) struct StreamIndex {
+    by_src: FastHashMap<SocketAddr, Vec<usize>>,
+    by_src_ip: FastHashMap<IpAddr, Vec<usize>>,
+    by_dst: FastHashMap<SocketAddr, Vec<usize>>,
+    by_dst_ip: FastHashMap<IpAddr, Vec<usize>>,
+    by_dialog: Vec<Vec<usize>>,
+}
+
+impl StreamIndex {
+    pub(crate) fn new(input: &DiagnosisInput<'_>) -> Self {
+        let mut index = StreamIndex {
+            by_src: FastHashMap::default(),
+            by_src_ip: FastHashMap::default(),
+            by_dst: FastHashMap::default(),
+            by_dst_ip: FastHashMap::default(),
+            by_dialog: vec![Vec::new(); input.dialogs.len()],
+        };
+        for (k, s) in input.streams.iter().enumerate() {
+            index.by_src.entry(s.key.src).or_default().push(k);
+            index.by_src_ip.entry(s.key.src.ip()).or_default().push(k);
+            index.by_dst.entry(s.key.dst).or_default().push(k);
+            index.by_dst_ip.entry(s.key.dst.ip()).or_default().push(k);
+            if let Some(list) = input.pairing.get(k).copied().flatten().and_then(|p| index.by_dialog.get_mut(p.dialog))
+            {
+                list.push(k);
+            }
+        }
+        index
+    }
+
+    /// Streams sent from one of `srcs` or from one of the hosts `src_ips`, in index order.
+    pub(crate) fn sent_by(&self, srcs: &[SocketAddr], src_ips: &[IpAddr]) -> Vec<usize> {
+        let by_addr = srcs.iter().filter_map(|a| self.by_src.get(a));
+        let by_ip = src_ips.iter().filter_map(|ip| self.by_src_ip.get(ip));
+        sorted_union(by_addr.chain(by_ip))
+    }
+
+    /// Streams sent to one of `dsts` or paired with dialog `dialog`, in index order.
+    pub(crate) fn sent_to_or_paired(&self, dsts: &[SocketAddr], dialog: usize) -> Vec<usize> {
+        let by_addr = dsts.iter().filter_map(|a| self.by_dst.get(a));
+        sorted_union(by_addr.chain(self.by_dialog.get(dialog)))
+    }
+
+    /// Streams sent from host `ip`, in index order.
+    pub(crate) fn sent_by_host(&self, ip: IpAddr) -> &[usize] {
+        self.by_src_ip.get(&ip).map_or(&[], Vec::as_slice)
+    }
+
+    /// Streams sent to host `ip`, in index order.
+    pub(crate) fn sent_to_host(&self, ip: IpAddr) -> &[usize] {
+        self.by_dst_ip.get(&ip).map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether any stream is sent from `src`.
+    pub(crate) fn has_src(&self, src: SocketAddr) -> bool {
+        self.by_src.contains_key(&src)
+    }
+}
+
+fn sorted_union<'a>(lists: impl Iterator<Item = &'a Vec<usize>>) -> Vec<usize> {
+    let mut all: Vec<usize> = lists.flatten().copied().collect();
+    all.sort_unstable();
+    all.dedup();
+    all
 }
 
 /// Direction of a SIP message within its dialog, relative to the caller.

@@ -116,7 +116,16 @@ impl LossIndicators {
         }
         self.len = self.len.max(position.saturating_add(1));
         if position >= self.window_start.saturating_add(REORDER_WINDOW) {
-            self.commit_until(position - REORDER_WINDOW + 1);
+            let end = position - REORDER_WINDOW + 1;
+            if end == self.window_start + 1 && self.kept_window & 1 == 1 && self.last_committed_lost == Some(false) {
+                // The common case, inline: one received position after a received one leaves
+                // the window (exactly what `commit_until` does for it).
+                self.markov.n0 += 1;
+                self.kept_window >>= 1;
+                self.window_start = end;
+            } else {
+                self.commit_until(end);
+            }
         }
         if kept {
             // position − window_start < REORDER_WINDOW = 128 here.

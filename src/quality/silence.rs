@@ -77,6 +77,25 @@ const fn alaw_magnitudes() -> [u16; 256] {
 const ULAW: [u16; 256] = ulaw_magnitudes();
 const ALAW: [u16; 256] = alaw_magnitudes();
 
+/// Squared magnitude of each code (≤ 32256² < 2³², so a sum of 2³² samples cannot overflow u64).
+const fn squares(magnitudes: [u16; 256]) -> [u32; 256] {
+    let mut t = [0u32; 256];
+    let mut code = 0usize;
+    while code < 256 {
+        t[code] = (magnitudes[code] as u32) * (magnitudes[code] as u32);
+        code += 1;
+    }
+    t
+}
+
+const ULAW_SQUARES: [u32; 256] = squares(ULAW);
+const ALAW_SQUARES: [u32; 256] = squares(ALAW);
+
+/// G.711 samples summed between two checks against the silence limit: the sum only grows, so
+/// a payload with speech (the common case) is decided after its first chunk instead of its
+/// whole length; a silent one is still summed to the end.
+const CHUNK_SAMPLES: usize = 32;
+
 /// Offset of the payload in an RTP packet (fixed header, CSRCs, extension; RFC 3550 §5.1,
 /// §5.3.1), or `None` when the packet is too short for what its header claims.
 fn payload_offset(rtp: &[u8]) -> Option<usize> {
@@ -99,34 +118,40 @@ pub fn rtp_payload_is_silent(rtp: &[u8], payload_len: usize, codec: PayloadCodec
     }
     let start = payload_offset(rtp)?;
     let payload = rtp.get(start..start.checked_add(payload_len)?)?;
-    let (sum, samples) = match codec {
+    let limit_for = |samples: usize| SILENT_MEAN_SQUARE.saturating_mul(samples as u64);
+    match codec {
         PayloadCodec::Pcmu | PayloadCodec::Pcma => {
-            let table = if codec == PayloadCodec::Pcmu { &ULAW } else { &ALAW };
-            let sum: u64 = payload
-                .iter()
-                .map(|&b| {
-                    let m = u64::from(table[usize::from(b)]);
-                    m * m
-                })
-                .sum();
-            (sum, payload.len() as u64)
+            let squares = if codec == PayloadCodec::Pcmu { &ULAW_SQUARES } else { &ALAW_SQUARES };
+            let limit = limit_for(payload.len());
+            // Fixed-size chunks so that the inner sum is unrolled (one load and add per byte).
+            let chunks = payload.chunks_exact(CHUNK_SAMPLES);
+            let tail = chunks.remainder();
+            let mut sum = 0u64;
+            for chunk in chunks {
+                sum += chunk.iter().map(|&code| u64::from(squares[usize::from(code)])).sum::<u64>();
+                if sum > limit {
+                    return Some(false);
+                }
+            }
+            sum += tail.iter().map(|&code| u64::from(squares[usize::from(code)])).sum::<u64>();
+            Some(sum <= limit)
         }
         PayloadCodec::L16 => {
+            let samples = payload.len() / 2;
+            if samples == 0 {
+                return None;
+            }
             let sum: u64 = payload
                 .chunks_exact(2)
                 .map(|c| match c {
-                    [hi, lo] => i64::from(i16::from_be_bytes([*hi, *lo])).unsigned_abs().pow(2),
+                    [hi, lo] => u64::from(i16::from_be_bytes([*hi, *lo]).unsigned_abs()).pow(2),
                     _ => 0,
                 })
                 .sum();
-            (sum, (payload.len() / 2) as u64)
+            Some(sum <= limit_for(samples))
         }
-        PayloadCodec::Other => return None,
-    };
-    if samples == 0 {
-        return None;
+        PayloadCodec::Other => None,
     }
-    Some(sum <= SILENT_MEAN_SQUARE.saturating_mul(samples))
 }
 
 #[cfg(test)]
@@ -163,6 +188,18 @@ mod tests {
         let l16 = |v: i16| packet(&v.to_be_bytes().repeat(80));
         assert_eq!(rtp_payload_is_silent(&l16(30), 160, PayloadCodec::L16), Some(true));
         assert_eq!(rtp_payload_is_silent(&l16(-40), 160, PayloadCodec::L16), Some(false));
+    }
+
+    #[test]
+    fn the_early_exit_sees_the_whole_payload() {
+        // One loud sample in the last chunk still makes the payload non-silent; quiet samples
+        // spread over every chunk (mean square 64 < 1073) keep it silent.
+        let mut late = [0xFFu8; 160];
+        late[159] = 0xD5;
+        assert_eq!(rtp_payload_is_silent(&packet(&late), 160, PayloadCodec::Pcmu), Some(false));
+        assert_eq!(rtp_payload_is_silent(&packet(&[0xFE; 161]), 161, PayloadCodec::Pcmu), Some(true));
+        // Full-scale L16 (−32768) squared fits the per-sample u32.
+        assert_eq!(rtp_payload_is_silent(&packet(&[0x80, 0x00]), 2, PayloadCodec::L16), Some(false));
     }
 
     #[test]

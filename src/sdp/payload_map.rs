@@ -22,6 +22,23 @@ pub struct Announced {
     generation: u64,
 }
 
+/// An address as a hash key: an IPv4 address and port are hashed as one integer (the derived
+/// `SocketAddr` hash feeds the enum tag, the address and the port separately; this map is
+/// looked up for every RTP packet). Equality is the address's own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct PackedAddr(SocketAddr);
+
+impl std::hash::Hash for PackedAddr {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        match self.0 {
+            SocketAddr::V4(a) => state.write_u64((u64::from(u32::from(*a.ip())) << 16) | u64::from(a.port())),
+            // Equal keys hash alike whatever the packing, so the rarer IPv6 keys keep the
+            // derived hash.
+            v6 => std::hash::Hash::hash(&v6, state),
+        }
+    }
+}
+
 /// Payload-type names and clocks learned from SDP, keyed by the address:port that announced
 /// them (the receiver of the stream: an SDP describes what its author wants to receive).
 ///
@@ -30,7 +47,7 @@ pub struct Announced {
 /// learned longest ago is evicted first and counted in [`PayloadMap::evicted`].
 #[derive(Clone, Debug)]
 pub struct PayloadMap {
-    by_addr: crate::FastHashMap<SocketAddr, Announced>,
+    by_addr: crate::FastHashMap<PackedAddr, Announced>,
     /// (address, generation) in learning order; entries whose generation is no longer the
     /// address's current one are stale and skipped when evicting.
     order: VecDeque<(SocketAddr, u64)>,
@@ -92,7 +109,7 @@ impl PayloadMap {
                 continue;
             }
             self.insert(addr, media.rtpmaps.clone(), t38);
-            if let Some(entry) = self.by_addr.get_mut(&addr) {
+            if let Some(entry) = self.by_addr.get_mut(&PackedAddr(addr)) {
                 entry.fmtp.clone_from(&media.fmtp);
                 entry.ptime_ms = media.ptime_ms;
             }
@@ -101,12 +118,12 @@ impl PayloadMap {
 
     /// The announcement in force for `addr`, if any (one lookup for the per-packet path).
     pub fn get(&self, addr: SocketAddr) -> Option<&Announced> {
-        self.by_addr.get(&addr)
+        self.by_addr.get(&PackedAddr(addr))
     }
 
     /// True when the SDP in force for `addr` announced T.38 (`m=image`).
     pub fn is_t38(&self, addr: SocketAddr) -> bool {
-        self.by_addr.get(&addr).is_some_and(|a| a.t38)
+        self.by_addr.get(&PackedAddr(addr)).is_some_and(|a| a.t38)
     }
 
     fn insert(&mut self, addr: SocketAddr, rtpmaps: Vec<RtpMap>, t38: bool) {
@@ -114,7 +131,7 @@ impl PayloadMap {
         self.next_generation = self.next_generation.wrapping_add(1);
         let is_new = self
             .by_addr
-            .insert(addr, Announced { rtpmaps, fmtp: Vec::new(), ptime_ms: None, t38, generation })
+            .insert(PackedAddr(addr), Announced { rtpmaps, fmtp: Vec::new(), ptime_ms: None, t38, generation })
             .is_none();
         self.order.push_back((addr, generation));
         if is_new && self.by_addr.len() > self.capacity {
@@ -124,14 +141,14 @@ impl PayloadMap {
         // twice the live size so that the queue stays bounded too.
         if self.order.len() > 2 * self.capacity.max(self.by_addr.len()) {
             let by_addr = &self.by_addr;
-            self.order.retain(|(a, g)| by_addr.get(a).is_some_and(|e| e.generation == *g));
+            self.order.retain(|(a, g)| by_addr.get(&PackedAddr(*a)).is_some_and(|e| e.generation == *g));
         }
     }
 
     fn evict_oldest(&mut self) {
         while let Some((addr, generation)) = self.order.pop_front() {
-            if self.by_addr.get(&addr).is_some_and(|e| e.generation == generation) {
-                self.by_addr.remove(&addr);
+            if self.by_addr.get(&PackedAddr(addr)).is_some_and(|e| e.generation == generation) {
+                self.by_addr.remove(&PackedAddr(addr));
                 self.evicted = self.evicted.saturating_add(1);
                 return;
             }
@@ -142,23 +159,23 @@ impl PayloadMap {
     /// latest SDP that announced `dst` with an rtpmap for `pt`; `None` when no SDP said so (the
     /// caller then falls back to the RFC 3551 static table in `rtp::payload`).
     pub fn lookup(&self, dst: SocketAddr, pt: u8) -> Option<(&str, u32)> {
-        self.by_addr.get(&dst)?.rtpmap(pt)
+        self.by_addr.get(&PackedAddr(dst))?.rtpmap(pt)
     }
 
     /// The `a=fmtp` parameters (text after the payload number) for `pt` in the SDP in force
     /// for `dst`.
     pub fn fmtp(&self, dst: SocketAddr, pt: u8) -> Option<&str> {
-        self.by_addr.get(&dst)?.fmtp.iter().find(|(p, _)| *p == pt).map(|(_, f)| f.as_str())
+        self.by_addr.get(&PackedAddr(dst))?.fmtp.iter().find(|(p, _)| *p == pt).map(|(_, f)| f.as_str())
     }
 
     /// The `a=ptime` of the SDP in force for `dst`, ms.
     pub fn ptime_ms(&self, dst: SocketAddr) -> Option<u32> {
-        self.by_addr.get(&dst)?.ptime_ms
+        self.by_addr.get(&PackedAddr(dst))?.ptime_ms
     }
 
     /// True when some SDP announced `addr` as a media receive address.
     pub fn is_announced(&self, addr: SocketAddr) -> bool {
-        self.by_addr.contains_key(&addr)
+        self.by_addr.contains_key(&PackedAddr(addr))
     }
 
     /// Number of announced addresses currently kept.

@@ -1,0 +1,38 @@
+//! A capture file mapped into memory, read in place: the packet bytes of a legacy pcap file are
+//! handed out straight from the page cache, with no `read` copy (the copy alone costs about
+//! what `cat FILE > /dev/null` costs).
+//!
+//! The one `unsafe` of the crate. A mapping is only sound while nobody truncates the file: a
+//! page cut off under the reader would raise SIGBUS. Captures being analysed are closed files
+//! or files a capture tool only appends to (appended bytes lie beyond the mapped length and
+//! are simply not seen, as with a `read` that hit the end), so callscope maps regular files
+//! and reads pipes and standard input with `read`; `CALLSCOPE_NO_MMAP=1` turns mapping off.
+#![allow(unsafe_code)]
+
+/// A read-only mapping of a whole regular file.
+pub(crate) struct MappedFile(memmap2::Mmap);
+
+impl MappedFile {
+    /// Maps `file` when it is a non-empty regular file and mapping is not turned off; `None`
+    /// otherwise (the caller reads it instead).
+    pub(crate) fn new(file: &std::fs::File) -> Option<MappedFile> {
+        if std::env::var_os("CALLSCOPE_NO_MMAP").is_some_and(|v| v == "1") {
+            return None;
+        }
+        let meta = file.metadata().ok()?;
+        if !meta.is_file() || meta.len() == 0 {
+            return None;
+        }
+        // SAFETY: the mapping is read-only and private to this reader; see the module docs for
+        // the truncation caveat, which is the documented limit of reading a file in place.
+        let map = unsafe { memmap2::MmapOptions::new().map(file) }.ok()?;
+        // Sequential access: the kernel reads ahead and drops pages behind.
+        let _ = map.advise(memmap2::Advice::Sequential);
+        Some(MappedFile(map))
+    }
+
+    /// The file's bytes.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
