@@ -9,8 +9,15 @@
 //! and reads pipes and standard input with `read`; `CALLSCOPE_NO_MMAP=1` turns mapping off.
 #![allow(unsafe_code)]
 
-/// A read-only mapping of a whole regular file.
-pub(crate) struct MappedFile(memmap2::Mmap);
+/// A read-only mapping of a whole regular file, with the bytes behind the reader released.
+pub(crate) struct MappedFile {
+    map: memmap2::Mmap,
+    /// Bytes at the start of the mapping already released ([`MappedFile::release_before`]).
+    released: usize,
+}
+
+/// Bytes released from the mapping at a time: 2 MiB, a multiple of every page size.
+const RELEASE_STEP: usize = 2 << 20;
 
 impl MappedFile {
     /// Maps `file` when it is a non-empty regular file and mapping is not turned off; `None`
@@ -28,11 +35,28 @@ impl MappedFile {
         let map = unsafe { memmap2::MmapOptions::new().map(file) }.ok()?;
         // Sequential access: the kernel reads ahead and drops pages behind.
         let _ = map.advise(memmap2::Advice::Sequential);
-        Some(MappedFile(map))
+        Some(MappedFile { map, released: 0 })
     }
 
     /// The file's bytes.
     pub(crate) fn bytes(&self) -> &[u8] {
-        &self.0
+        &self.map
+    }
+
+    /// Tells the kernel that the bytes before `offset` will not be read again, in whole
+    /// [`RELEASE_STEP`]s: their pages leave this process's resident set (they stay in the page
+    /// cache), so that resident memory follows the analysis state, not the file read so far.
+    pub(crate) fn release_before(&mut self, offset: usize) {
+        if offset < self.released + RELEASE_STEP {
+            return;
+        }
+        let end = offset / RELEASE_STEP * RELEASE_STEP;
+        // SAFETY: MADV_DONTNEED on a read-only private file mapping only drops page-table entries;
+        // a later access faults the same file bytes back in, so no borrowed byte can change. The
+        // caller passes the offset of the block it reads now: nothing before it is borrowed.
+        let _ = unsafe {
+            self.map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, self.released, end - self.released)
+        };
+        self.released = end;
     }
 }

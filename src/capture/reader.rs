@@ -299,9 +299,12 @@ impl Input {
     pub(crate) fn advance(&mut self, warnings: &mut Warnings) {
         self.head = None;
         if self.pending_consume > 0 {
-            match self.mapped_pos.as_mut() {
-                Some(pos) => *pos = pos.saturating_add(self.pending_consume),
-                None => self.reader.consume_noshift(self.pending_consume),
+            match (self.mapped_pos.as_mut(), self.mapped.as_mut()) {
+                (Some(pos), Some(mapped)) => {
+                    *pos = pos.saturating_add(self.pending_consume);
+                    mapped.release_before(*pos);
+                }
+                _ => self.reader.consume_noshift(self.pending_consume),
             }
             self.summary.bytes = self.summary.bytes.saturating_add(self.pending_consume as u64);
             self.pending_consume = 0;
