@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::config::DiagnosisConfig;
 use super::media::CallMedia;
 use super::sdpstate::{announced, audio_of, completed, flow_expected, in_force, latest_audio, message_at};
-use super::{arrow, ms_ns, secs, DiagnosisInput, Reason, ReasonClass, Severity, StreamIndex};
+use super::{arrow, ms_ns, secs, DiagnosisInput, InputIndex, Reason, ReasonClass, Severity};
 use crate::capture::FrameRef;
 use crate::correlate::{PairBasis, StreamDirection};
 use crate::rtp::StreamStats;
@@ -147,7 +147,7 @@ fn is_muxed_rtcp(s: &StreamStats) -> bool {
 
 /// The same SSRC enters the stream's source host on another stream: the source is a relay
 /// forwarding media it received (one SSRC at two hops, §6 multi-point), not the party itself.
-fn is_relay_hop(input: &DiagnosisInput<'_>, index: &StreamIndex, s: &StreamStats) -> bool {
+fn is_relay_hop(input: &DiagnosisInput<'_>, index: &InputIndex, s: &StreamStats) -> bool {
     index
         .sent_to_host(s.key.src.ip())
         .iter()
@@ -187,7 +187,7 @@ type InForce = (u64, Vec<SocketAddr>);
 /// receiver's SDP in force (frame, addresses).
 fn judge_target(
     input: &DiagnosisInput<'_>,
-    index: &StreamIndex,
+    index: &InputIndex,
     d: &Dialog,
     s: &StreamStats,
     sender_is_caller: bool,
@@ -255,7 +255,7 @@ fn misdirected(input: &DiagnosisInput<'_>, cm: &CallMedia<'_>, cfg: &DiagnosisCo
         };
         let mut strays: [Vec<(&StreamStats, Option<InForce>)>; 2] = [Vec::new(), Vec::new()];
         let mut correct_flows: Vec<&StreamStats> = Vec::new();
-        for k in cm.streams_by.sent_by(&own, &nat) {
+        for k in cm.lookup.sent_by(&own, &nat) {
             let Some(s) = input.streams.get(k) else { continue };
             if s.last.time < start || s.first.time > end || is_muxed_rtcp(s) {
                 continue;
@@ -267,10 +267,10 @@ fn misdirected(input: &DiagnosisInput<'_>, cm: &CallMedia<'_>, cfg: &DiagnosisCo
                 .copied()
                 .flatten()
                 .is_some_and(|p| p.dialog != cm.index || p.basis == PairBasis::RelayLeg);
-            if other_call || is_relay_hop(input, cm.streams_by, s) {
+            if other_call || is_relay_hop(input, cm.lookup, s) {
                 continue;
             }
-            let (target, sdp) = judge_target(input, cm.streams_by, d, s, sender_is_caller, grace);
+            let (target, sdp) = judge_target(input, cm.lookup, d, s, sender_is_caller, grace);
             match target {
                 Target::Correct => correct_flows.push(s),
                 Target::WrongPort | Target::Unannounced => {
@@ -595,18 +595,16 @@ fn refer_before<'a>(
     let invite = d.first_invite?;
     let caller = d.caller?;
     let lag = ms_ns(cfg.diagnosis.media_stops_after_transfer.max_invite_lag_s.saturating_mul(1000));
-    input
-        .dialogs
+    cm.lookup
+        .refers()
         .iter()
-        .enumerate()
-        .filter(|(j, _)| *j != cm.index)
-        .flat_map(|(_, o)| o.messages.iter().map(move |m| (o, m)))
+        .filter(|&&(j, _)| j != cm.index)
+        .filter_map(|&(j, m)| {
+            let o = input.dialogs.get(j)?;
+            Some((o, o.messages.get(m)?))
+        })
         .filter(|(_, m)| {
-            m.method == Some(Method::Refer)
-                && !m.retransmission
-                && m.dst.ip() == caller.ip()
-                && m.at.time <= invite.time
-                && invite.time.0.saturating_sub(m.at.time.0) <= lag
+            m.dst.ip() == caller.ip() && m.at.time <= invite.time && invite.time.0.saturating_sub(m.at.time.0) <= lag
         })
         .max_by_key(|(_, m)| m.at.time)
 }
@@ -894,7 +892,7 @@ pub struct Vantage {
 pub const MAX_HOPS: usize = 16;
 
 /// The vantage of dialog `i` (a call).
-pub fn vantage(input: &DiagnosisInput<'_>, i: usize) -> Option<Vantage> {
+pub(crate) fn vantage(input: &DiagnosisInput<'_>, index: &InputIndex, i: usize) -> Option<Vantage> {
     let d = input.dialogs.get(i)?;
     let invite = d.first_invite?;
     let cseq = message_at(d, invite.number).map(|m| m.cseq);
@@ -907,8 +905,8 @@ pub fn vantage(input: &DiagnosisInput<'_>, i: usize) -> Option<Vantage> {
     }
     let mut flows = FlowsSeen::default();
     let mut call_streams: Vec<(&StreamStats, Option<StreamDirection>)> = Vec::new();
-    for (s, p) in input.streams.iter().zip(input.pairing) {
-        let Some(p) = p.filter(|p| p.dialog == i) else { continue };
+    for &k in index.paired_with(i) {
+        let (Some(s), Some(Some(p))) = (input.streams.get(k), input.pairing.get(k)) else { continue };
         match p.direction {
             Some(CallerToCallee) => flows.caller_to_callee = flows.caller_to_callee.saturating_add(1),
             Some(CalleeToCaller) => flows.callee_to_caller = flows.callee_to_caller.saturating_add(1),

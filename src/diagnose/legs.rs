@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::config::DiagnosisConfig;
 use super::sdpstate::{announced, announced_kinds};
-use super::{ms_ns, DiagnosisInput};
+use super::{ms_ns, DiagnosisInput, InputIndex};
 use crate::sip::Dialog;
 use crate::time::Timestamp;
 
@@ -46,6 +46,12 @@ fn number_key(user: Option<&str>) -> Option<String> {
     }
 }
 
+/// A dialog's called and calling [`number_key`]s, computed once per run.
+struct NumberKeys {
+    called: Option<String>,
+    calling: Option<String>,
+}
+
 fn same_host(cfg: &DiagnosisConfig, a: IpAddr, b: IpAddr) -> bool {
     a == b
         || cfg.pairing.b2bua_hosts.iter().any(|group| {
@@ -56,7 +62,14 @@ fn same_host(cfg: &DiagnosisConfig, a: IpAddr, b: IpAddr) -> bool {
 
 /// Score of pairing A-leg `a` with B-leg `b`, with the evidence; `None` when the host/time
 /// requirement fails.
-fn score(input: &DiagnosisInput<'_>, cfg: &DiagnosisConfig, ai: usize, bi: usize) -> Option<(u32, Vec<&'static str>)> {
+fn score(
+    input: &DiagnosisInput<'_>,
+    index: &InputIndex,
+    keys: &[NumberKeys],
+    cfg: &DiagnosisConfig,
+    ai: usize,
+    bi: usize,
+) -> Option<(u32, Vec<&'static str>)> {
     let a: &Dialog = input.dialogs.get(ai)?;
     let b: &Dialog = input.dialogs.get(bi)?;
     let (a_inv, b_inv) = (a.first_invite?, b.first_invite?);
@@ -83,8 +96,8 @@ fn score(input: &DiagnosisInput<'_>, cfg: &DiagnosisConfig, ai: usize, bi: usize
         announced(b, true).iter().any(|x| a_callee.contains(&x.port()))
     };
     let sdp_shared = sdp_shared || sbc_port;
-    let called = number_key(a.to_user.as_deref()).is_some()
-        && number_key(a.to_user.as_deref()) == number_key(b.to_user.as_deref());
+    let (a_keys, b_keys) = (keys.get(ai)?, keys.get(bi)?);
+    let called = a_keys.called.is_some() && a_keys.called == b_keys.called;
     // Without the host relation (an SBC with two interfaces and no configured group), only
     // the same called number plus a media address announced on both legs may stand in for it.
     if !(host_ok || called && sdp_shared) {
@@ -94,9 +107,7 @@ fn score(input: &DiagnosisInput<'_>, cfg: &DiagnosisConfig, ai: usize, bi: usize
         pts += 2;
         why.push("called number");
     }
-    if number_key(a.from_user.as_deref()).is_some()
-        && number_key(a.from_user.as_deref()) == number_key(b.from_user.as_deref())
-    {
+    if a_keys.calling.is_some() && a_keys.calling == b_keys.calling {
         pts += 1;
         why.push("calling number");
     }
@@ -122,13 +133,7 @@ fn score(input: &DiagnosisInput<'_>, cfg: &DiagnosisConfig, ai: usize, bi: usize
         why.push("SDP address copied");
     }
     let ssrcs = |i: usize| -> Vec<u32> {
-        input
-            .streams
-            .iter()
-            .zip(input.pairing)
-            .filter(|(_, p)| p.is_some_and(|p| p.dialog == i))
-            .map(|(s, _)| s.key.ssrc)
-            .collect()
+        index.paired_with(i).iter().filter_map(|&k| input.streams.get(k)).map(|s| s.key.ssrc).collect()
     };
     let (sa, sb) = (ssrcs(ai), ssrcs(bi));
     if sa.iter().any(|x| sb.contains(x)) {
@@ -226,8 +231,13 @@ fn explicit_links(input: &DiagnosisInput<'_>, cfg: &DiagnosisConfig, links: &mut
 
 /// Links per dialog (index-aligned with `input.dialogs`): explicit identifiers first, then the
 /// heuristic score for legs no explicit identifier linked.
-pub fn link(input: &DiagnosisInput<'_>, cfg: &DiagnosisConfig) -> Vec<Vec<Link>> {
+pub(crate) fn link(input: &DiagnosisInput<'_>, index: &InputIndex, cfg: &DiagnosisConfig) -> Vec<Vec<Link>> {
     let n = input.dialogs.len();
+    let keys: Vec<NumberKeys> = input
+        .dialogs
+        .iter()
+        .map(|d| NumberKeys { called: number_key(d.to_user.as_deref()), calling: number_key(d.from_user.as_deref()) })
+        .collect();
     let mut links: Vec<Vec<Link>> = vec![Vec::new(); n];
     explicit_links(input, cfg, &mut links);
     let explicit: Vec<bool> = links.iter().map(|l| !l.is_empty()).collect();
@@ -251,7 +261,7 @@ pub fn link(input: &DiagnosisInput<'_>, cfg: &DiagnosisConfig) -> Vec<Vec<Link>>
             if explicit[b] {
                 continue;
             }
-            if let Some((s, why)) = score(input, cfg, a, b) {
+            if let Some((s, why)) = score(input, index, &keys, cfg, a, b) {
                 scored.push((s, b, why));
             }
         }

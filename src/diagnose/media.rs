@@ -8,7 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use super::config::DiagnosisConfig;
 use super::sdpstate::{announced, announced_kinds, first_audio, flow_expected, latest_audio, message_at};
 use super::streams::CaptureLoss;
-use super::{arrow, ms_ns, secs, DiagnosisInput, PairFinding, Reason, ReasonClass, Severity, StreamIndex, Verdict};
+use super::{arrow, ms_ns, secs, DiagnosisInput, InputIndex, PairFinding, Reason, ReasonClass, Severity, Verdict};
 use crate::capture::FrameRef;
 use crate::correlate::StreamDirection;
 use crate::rtp::StreamStats;
@@ -46,8 +46,8 @@ pub(super) fn judged_audio(input: &DiagnosisInput<'_>, kinds: &[(SocketAddr, Med
 pub(super) struct CallMedia<'a> {
     pub(super) d: &'a Dialog,
     pub(super) index: usize,
-    /// The run's streams by address ([`StreamIndex`]).
-    pub(super) streams_by: &'a StreamIndex,
+    /// The run's streams and REFERs, indexed ([`InputIndex`]).
+    pub(super) lookup: &'a InputIndex,
     pub(super) answered: Option<FrameRef>,
     /// End of the call: BYE, else the capture's end.
     pub(super) end: Timestamp,
@@ -59,7 +59,7 @@ pub(super) struct CallMedia<'a> {
 }
 
 impl<'a> CallMedia<'a> {
-    fn new(input: &DiagnosisInput<'a>, index: &'a StreamIndex, i: usize, d: &'a Dialog) -> Self {
+    fn new(input: &DiagnosisInput<'a>, index: &'a InputIndex, i: usize, d: &'a Dialog) -> Self {
         let kinds = announced_kinds(d);
         let caller_addrs = announced(d, true);
         let callee_addrs = announced(d, false);
@@ -106,7 +106,7 @@ impl<'a> CallMedia<'a> {
             }
         }
         let end = d.bye.map_or(Timestamp(0), |(b, _)| b.time);
-        CallMedia { d, index: i, streams_by: index, answered: d.answered, end, c2e, e2c }
+        CallMedia { d, index: i, lookup: index, answered: d.answered, end, c2e, e2c }
     }
 
     pub(super) fn streams(&self, dir: StreamDirection) -> &[usize] {
@@ -138,7 +138,7 @@ fn apply_capture_loss(streams: &[usize], capture_loss: &[CaptureLoss], from: usi
 /// Runs the media rules for dialog `i`.
 pub(crate) fn rules<'a>(
     input: &DiagnosisInput<'a>,
-    index: &'a StreamIndex,
+    index: &'a InputIndex,
     i: usize,
     cfg: &DiagnosisConfig,
     capture_loss: &[CaptureLoss],

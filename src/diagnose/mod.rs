@@ -36,7 +36,7 @@ use crate::capture::FrameRef;
 use crate::correlate::{StreamDirection, StreamPairing};
 use crate::rtp::StreamStats;
 use crate::sdp::PayloadMap;
-use crate::sip::{Dialog, Registration};
+use crate::sip::{Dialog, Method, Registration};
 use crate::time::Timestamp;
 
 /// Class of a reason (diagnosis.md §2). `Info` never makes a call fail. The declaration order
@@ -306,8 +306,8 @@ pub fn diagnose(input: &DiagnosisInput<'_>, cfg: &DiagnosisConfig) -> Diagnosis 
     let mut verdicts = Vec::with_capacity(input.dialogs.len());
     let capture_loss = streams::capture_loss_evidence(input, cfg);
     // Links first: the cross-leg rules (§5 "What pairing enables") read them.
-    let linked = legs::link(input, cfg);
-    let index = StreamIndex::new(input);
+    let index = InputIndex::new(input);
+    let linked = legs::link(input, &index, cfg);
     for (i, d) in input.dialogs.iter().enumerate() {
         if d.first_invite.is_none() {
             verdicts.push(None);
@@ -331,30 +331,38 @@ pub fn diagnose(input: &DiagnosisInput<'_>, cfg: &DiagnosisConfig) -> Diagnosis 
         })
         .collect();
     let findings = media::pair_findings(input, &verdicts, cfg);
-    let vantage = (0..input.dialogs.len()).map(|i| flows::vantage(input, i)).collect();
+    let vantage = (0..input.dialogs.len()).map(|i| flows::vantage(input, &index, i)).collect();
     Diagnosis { verdicts, linked, stream_reasons, findings, vantage }
 }
 
-/// The streams by address and by paired call, so that a call's rules look only at the flows
-/// that can concern it (a pass over every stream per call is quadratic in the capture's calls).
-/// Every list is in increasing stream index, the order of a pass over all streams.
-pub(crate) struct StreamIndex {
+/// The streams by address and by paired call, and the REFERs, so that a call's rules look only
+/// at what can concern it (a pass over every stream or message per call is quadratic in the
+/// capture's calls). Every list is in the order of a pass over all streams (or messages).
+pub(crate) struct InputIndex {
     by_src: FastHashMap<SocketAddr, Vec<usize>>,
     by_src_ip: FastHashMap<IpAddr, Vec<usize>>,
     by_dst: FastHashMap<SocketAddr, Vec<usize>>,
     by_dst_ip: FastHashMap<IpAddr, Vec<usize>>,
     by_dialog: Vec<Vec<usize>>,
+    /// REFERs (not retransmissions) as (dialog, message) indices, in dialog and message order.
+    refers: Vec<(usize, usize)>,
 }
 
-impl StreamIndex {
+impl InputIndex {
     pub(crate) fn new(input: &DiagnosisInput<'_>) -> Self {
-        let mut index = StreamIndex {
+        let mut index = InputIndex {
             by_src: FastHashMap::default(),
             by_src_ip: FastHashMap::default(),
             by_dst: FastHashMap::default(),
             by_dst_ip: FastHashMap::default(),
             by_dialog: vec![Vec::new(); input.dialogs.len()],
+            refers: Vec::new(),
         };
+        for (j, d) in input.dialogs.iter().enumerate() {
+            let refers =
+                d.messages.iter().enumerate().filter(|(_, m)| m.method == Some(Method::Refer) && !m.retransmission);
+            index.refers.extend(refers.map(|(m, _)| (j, m)));
+        }
         for (k, s) in input.streams.iter().enumerate() {
             index.by_src.entry(s.key.src).or_default().push(k);
             index.by_src_ip.entry(s.key.src.ip()).or_default().push(k);
@@ -389,6 +397,16 @@ impl StreamIndex {
     /// Streams sent to host `ip`, in index order.
     pub(crate) fn sent_to_host(&self, ip: IpAddr) -> &[usize] {
         self.by_dst_ip.get(&ip).map_or(&[], Vec::as_slice)
+    }
+
+    /// Streams paired with dialog `dialog`, in index order.
+    pub(crate) fn paired_with(&self, dialog: usize) -> &[usize] {
+        self.by_dialog.get(dialog).map_or(&[], Vec::as_slice)
+    }
+
+    /// REFERs of the run, (dialog, message), in order (transfer rules).
+    pub(crate) fn refers(&self) -> &[(usize, usize)] {
+        &self.refers
     }
 
     /// Whether any stream is sent from `src`.

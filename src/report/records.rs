@@ -577,6 +577,13 @@ fn modal_dscp(counts: &[u32; 64]) -> u8 {
 }
 
 fn build_calls(analysis: &Analysis, streams: &[Stream], diagnosis: &mut diagnose::Diagnosis) -> Vec<Call> {
+    // Stream records by Call-ID, in stream order (once, rather than a pass per call).
+    let mut by_call: crate::FastHashMap<&str, Vec<&Stream>> = crate::FastHashMap::default();
+    for s in streams {
+        if let Some(call_id) = s.call_id.as_deref() {
+            by_call.entry(call_id).or_default().push(s);
+        }
+    }
     analysis
         .dialogs
         .iter()
@@ -590,7 +597,8 @@ fn build_calls(analysis: &Analysis, streams: &[Stream], diagnosis: &mut diagnose
                 .unwrap_or_else(|| diagnose::verdict_from(Vec::new()));
             let linked = diagnosis.linked.get_mut(i).map(std::mem::take).unwrap_or_default();
             let vantage = diagnosis.vantage.get_mut(i).and_then(Option::take);
-            let mut call = Call { vantage, ..build_call(d, streams, verdict, linked) };
+            let call_streams = by_call.get(d.call_id.as_str()).map_or(&[][..], Vec::as_slice);
+            let mut call = Call { vantage, ..build_call(d, call_streams, verdict, linked) };
             call.interface = d.first_invite.and_then(|f| interface_name(analysis, f.file, d.invite_interface));
             call
         })
@@ -603,10 +611,10 @@ fn interface_name(analysis: &Analysis, file: u16, index: Option<u16>) -> Option<
     names.get(usize::from(index?))?.clone()
 }
 
-fn build_call(d: &Dialog, streams: &[Stream], verdict: Verdict, linked: Vec<Link>) -> Call {
+/// The record of call `d`; `call_streams` are the stream records with its Call-ID.
+fn build_call(d: &Dialog, call_streams: &[&Stream], verdict: Verdict, linked: Vec<Link>) -> Call {
     let start = d.first_invite.map(|f| f.time);
     let since_start = |t: Timestamp| start.map(|s| ms_between(s, t));
-    let call_streams: Vec<&Stream> = streams.iter().filter(|s| s.call_id.as_deref() == Some(&d.call_id)).collect();
     let duration_s = d.answered.map(|ans| {
         let end = match d.bye {
             Some((bye, _)) => bye.time,
@@ -644,8 +652,8 @@ fn build_call(d: &Dialog, streams: &[Stream], verdict: Verdict, linked: Vec<Link
             (Some((bye, _)), Some((_, resp))) => Some(ms_between(bye.time, resp.time)),
             _ => None,
         },
-        mos_caller_to_callee: direction_mos(&call_streams, StreamDirection::CallerToCallee),
-        mos_callee_to_caller: direction_mos(&call_streams, StreamDirection::CalleeToCaller),
+        mos_caller_to_callee: direction_mos(call_streams, StreamDirection::CallerToCallee),
+        mos_callee_to_caller: direction_mos(call_streams, StreamDirection::CalleeToCaller),
         linked,
         vantage: None,
         first_frame: d.first_invite.map(|f| f.number),

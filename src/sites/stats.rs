@@ -76,9 +76,33 @@ pub fn peak_concurrent(intervals: &[(i64, i64)], lo: i64, hi: i64) -> u32 {
     u32::try_from(peak).unwrap_or(u32::MAX)
 }
 
-/// Calls in progress at instant `t` (including one starting exactly then).
-pub fn active_at(intervals: &[(i64, i64)], t: i64) -> u32 {
-    u32::try_from(intervals.iter().filter(|&&(s, e)| s <= t && t <= e).count()).unwrap_or(u32::MAX)
+/// Calls in progress at an instant, for many instants: the interval starts and ends sorted
+/// once, so that each question is two binary searches instead of a pass over every call.
+pub struct ActiveCalls {
+    starts: Vec<i64>,
+    ends: Vec<i64>,
+}
+
+impl ActiveCalls {
+    /// The `[start, end]` intervals (µs, inclusive); an interval ending before it starts is
+    /// never in progress and is left out.
+    pub fn new(intervals: &[(i64, i64)]) -> Self {
+        let valid = || intervals.iter().filter(|(s, e)| s <= e);
+        let mut starts: Vec<i64> = valid().map(|&(s, _)| s).collect();
+        let mut ends: Vec<i64> = valid().map(|&(_, e)| e).collect();
+        starts.sort_unstable();
+        ends.sort_unstable();
+        ActiveCalls { starts, ends }
+    }
+
+    /// Calls in progress at instant `t` (including one starting or ending exactly then): those
+    /// started by `t` less those ended before it (an interval ended before `t` also started
+    /// before it).
+    pub fn at(&self, t: i64) -> u32 {
+        let started = self.starts.partition_point(|&s| s <= t);
+        let ended = self.ends.partition_point(|&e| e < t);
+        u32::try_from(started - ended).unwrap_or(u32::MAX)
+    }
 }
 
 /// Call-seconds carried inside `[lo, hi)` (traffic, the E.500 busy-hour tie-break).
@@ -112,7 +136,10 @@ mod tests {
         let calls = [(0, 10), (10, 20), (5, 6), (30, 30)];
         assert_eq!(peak_concurrent(&calls, i64::MIN, i64::MAX), 2); // (0,10)+(5,6), or (0,10)+(10,20) touching
         assert_eq!(peak_concurrent(&calls, 11, 40), 1);
-        assert_eq!(active_at(&calls, 10), 2);
+        let active = ActiveCalls::new(&calls);
+        assert_eq!((active.at(10), active.at(-1), active.at(5), active.at(30), active.at(31)), (2, 0, 2, 1, 0));
+        // An interval ending before it starts is never in progress.
+        assert_eq!(ActiveCalls::new(&[(10, 5), (0, 20)]).at(7), 1);
         assert_eq!(carried_us(&calls, 0, 15), 10 + 5 + 1);
     }
 }

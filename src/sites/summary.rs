@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::rows::{CallRow, StreamRow};
-use super::stats::{self, active_at, carried_us, peak_concurrent, percentile, round3};
+use super::stats::{self, carried_us, peak_concurrent, percentile, round3, ActiveCalls};
 use crate::time::Timestamp;
 
 /// The busy hour is a 60-minute window (ITU-T E.500 time-consistent busy hour).
@@ -228,11 +228,11 @@ pub fn summarize(map_names: &[&str], calls: &[CallRow], streams: &[StreamRow], o
             }
             report.summaries.push(summary(a, Some(b), &cs, &ss, calls, opts));
             report.windows.extend(buckets(a, b, &cs, &ss, opts));
-            let spans = intervals(&cs);
+            let active = ActiveCalls::new(&intervals(&cs));
             report.load_points.extend(ss.iter().map(|s| LoadPoint {
                 site: a.clone(),
                 peer_site: b.clone(),
-                concurrent: active_at(&spans, load_instant(s, calls)),
+                concurrent: active.at(load_instant(s, calls)),
                 loss_pct: s.lost_pct,
                 mos: s.mos,
             }));
@@ -350,7 +350,8 @@ pub fn busy_hour(spans: &[(i64, i64)], opts: &SiteOptions) -> Option<(i64, u32)>
 }
 
 fn quality_vs_concurrency(spans: &[(i64, i64)], ss: &[&StreamRow], all_calls: &[CallRow]) -> QualityVsConcurrency {
-    let load = |s: &StreamRow| f64::from(active_at(spans, load_instant(s, all_calls)));
+    let active = ActiveCalls::new(spans);
+    let load = |s: &StreamRow| f64::from(active.at(load_instant(s, all_calls)));
     let loss: Vec<(f64, f64)> = ss.iter().map(|s| (load(s), s.lost_pct)).collect();
     let mos: Vec<(f64, f64)> = ss.iter().filter_map(|s| Some((load(s), s.mos?))).collect();
     QualityVsConcurrency {
