@@ -3,11 +3,13 @@
 //!
 //! Built on pcap-parser's streaming reader ([`pcap_parser::create_reader`]): a circular buffer
 //! that is refilled from the input, so a file is never held in memory as a whole. Records are
-//! consumed without shifting the buffer (`consume_noshift`); only a refill moves the unread tail
-//! (less than one record) to the front, so packet bytes are copied once, by the `read` itself. The buffer
-//! starts at [`INITIAL_BUFFER`] bytes and grows only when one block is larger, up to
+//! consumed without shifting the buffer (`consume_noshift`); only a refill moves the unread
+//! tail (less than one record) to the front, so packet bytes are copied once, by the `read`.
+//! The buffer starts at [`INITIAL_BUFFER`] bytes and grows only when one block is larger, up to
 //! [`MAX_BLOCK`]; a record that claims to be larger stops the file with a `BadRecord` warning
-//! (legacy pcap records are limited to 262144 bytes, as tshark limits them).
+//! (legacy pcap records are limited to 262144 bytes, as tshark limits them). The records of a
+//! regular legacy pcap file are read in place from a mapping instead ([`MappedFile`]), by the
+//! same record parser and with the same warnings.
 
 use std::io::{self, Read};
 

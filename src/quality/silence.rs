@@ -123,7 +123,7 @@ pub fn rtp_payload_is_silent(rtp: &[u8], payload_len: usize, codec: PayloadCodec
         PayloadCodec::Pcmu | PayloadCodec::Pcma => {
             let squares = if codec == PayloadCodec::Pcmu { &ULAW_SQUARES } else { &ALAW_SQUARES };
             let limit = limit_for(payload.len());
-            // Fixed-size chunks so that the inner sum is unrolled (one load and add per byte).
+            // One check against the limit per chunk, not per sample.
             let chunks = payload.chunks_exact(CHUNK_SAMPLES);
             let tail = chunks.remainder();
             let mut sum = 0u64;
