@@ -28,8 +28,12 @@ pub enum Format {
 
 /// Writes the JSON document.
 pub fn write_json(doc: &Document, out: &mut dyn Write) -> std::io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, doc)?;
-    out.write_all(b"\n")
+    // serde_json writes token by token: through a concrete buffer those writes are inlined
+    // copies, where through `dyn Write` each was a dynamic call (a third of the JSON cost).
+    let mut buffered = std::io::BufWriter::with_capacity(64 * 1024, out);
+    serde_json::to_writer_pretty(&mut buffered, doc)?;
+    buffered.write_all(b"\n")?;
+    buffered.flush()
 }
 
 /// Creates (or replaces) an output file without following a symlink at `path`: someone who can
