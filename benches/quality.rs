@@ -1,10 +1,12 @@
 //! Per-packet cost of the quality stage (issue 4: "the cost of the simulation per packet"):
 //! the three jitter-buffer models with streaming loss indicators, and the whole per-stream
 //! tracker (buffers + windows + ptime), on a 10 000-packet trace with jitter, loss and
-//! reordering. Run: `cargo bench --bench quality -- --warm-up-time 1 --measurement-time 3`.
+//! reordering; and the digital-silence test of one G.711 payload (speech, idle, and the
+//! near-silence band that needs the exact sum). Run: `cargo bench --bench quality -- --warm-up-time 1 --measurement-time 3`.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
+use callscope::quality::silence::{rtp_payload_is_silent, PayloadCodec};
 use callscope::quality::{PacketObservation, StandardBuffers, StreamCounters, StreamQuality};
 
 const PACKETS: u64 = 10_000;
@@ -58,6 +60,27 @@ fn bench(c: &mut Criterion) {
             q.finish().windows.len()
         })
     });
+    group.finish();
+
+    // One 20 ms µ-law packet of each kind: a loud waveform, the idle code, and quiet codes
+    // whose mean square is below −60 dBov while single samples are above it.
+    let packet = |sample: &dyn Fn(usize) -> u8| {
+        let mut p = vec![0x80, 0, 0, 1, 0, 0, 0, 160, 0, 0, 0, 1];
+        p.extend((0..160).map(sample));
+        p
+    };
+    let cases = [
+        ("speech", packet(&|k| [0x1F, 0x35, 0x52, 0x9F, 0xB5, 0xD2][k % 6])),
+        ("idle", packet(&|_| 0xFF)),
+        ("near_silence", packet(&|k| 0xFF ^ (k % 7) as u8)),
+    ];
+    let mut group = c.benchmark_group("silence");
+    group.throughput(Throughput::Elements(1));
+    for (name, rtp) in &cases {
+        group.bench_function(*name, |b| {
+            b.iter(|| rtp_payload_is_silent(std::hint::black_box(rtp), 160, PayloadCodec::Pcmu))
+        });
+    }
     group.finish();
 }
 

@@ -1,9 +1,9 @@
 //! Digital-silence test of one RTP payload, for `silent_payload` (diagnosis.md §4.3: "G.711 and
 //! L16 only: packets that decode to digital silence, below −60 dBov").
 //!
-//! Called once per RTP packet on the packet path: no allocation, one pass over the payload
-//! bytes with a 256-entry table lookup for G.711, and an integer comparison at the end (no
-//! logarithm). Other codecs are not judged ([`PayloadCodec::Other`]): their payload cannot be
+//! Called once per RTP packet on the packet path: no allocation, no logarithm. G.711 is decided
+//! by its loudest sample in almost every payload (one vectorised pass), else by the exact sum
+//! of squares from a 256-entry table. Other codecs are not judged ([`PayloadCodec::Other`]): their payload cannot be
 //! decoded to a level without a decoder.
 
 /// Codecs whose payload level can be read directly (ITU-T G.711, RFC 3551 §4.5.11 L16).
@@ -91,10 +91,32 @@ const fn squares(magnitudes: [u16; 256]) -> [u32; 256] {
 const ULAW_SQUARES: [u32; 256] = squares(ULAW);
 const ALAW_SQUARES: [u32; 256] = squares(ALAW);
 
-/// G.711 samples summed between two checks against the silence limit: the sum only grows, so
-/// a payload with speech (the common case) is decided after its first chunk instead of its
-/// whole length; a silent one is still summed to the end.
+/// G.711 samples summed between two checks against the silence limit.
 const CHUNK_SAMPLES: usize = 32;
+
+/// The byte that folds a G.711 code into its magnitude rank `(code ^ key) & 0x7F`: the rank
+/// orders codes by decoded magnitude (exponent then mantissa, sign dropped). µ-law codes are
+/// sent inverted (G.711 table 2a), A-law codes with the even bits inverted (table 1a).
+const fn rank_key(codec: PayloadCodec) -> u8 {
+    match codec {
+        PayloadCodec::Pcmu => 0x7F,
+        _ => 0x55,
+    }
+}
+
+/// Magnitude of each rank (the largest code of the payload decides the fast cases).
+const fn magnitudes_by_rank(magnitudes: [u16; 256], key: u8) -> [u16; 128] {
+    let mut t = [0u16; 128];
+    let mut rank = 0usize;
+    while rank < 128 {
+        t[rank] = magnitudes[(rank as u8 ^ key) as usize];
+        rank += 1;
+    }
+    t
+}
+
+const ULAW_BY_RANK: [u16; 128] = magnitudes_by_rank(ULAW, rank_key(PayloadCodec::Pcmu));
+const ALAW_BY_RANK: [u16; 128] = magnitudes_by_rank(ALAW, rank_key(PayloadCodec::Pcma));
 
 /// Offset of the payload in an RTP packet (fixed header, CSRCs, extension; RFC 3550 §5.1,
 /// §5.3.1), or `None` when the packet is too short for what its header claims.
@@ -118,17 +140,37 @@ pub fn rtp_payload_is_silent(rtp: &[u8], payload_len: usize, codec: PayloadCodec
     }
     let start = payload_offset(rtp)?;
     let payload = rtp.get(start..start.checked_add(payload_len)?)?;
+    if payload.len() > usize::from(u16::MAX) {
+        return None; // larger than any UDP datagram: not an RTP payload (and the sums below rely on it)
+    }
     let limit_for = |samples: usize| SILENT_MEAN_SQUARE.saturating_mul(samples as u64);
     match codec {
         PayloadCodec::Pcmu | PayloadCodec::Pcma => {
-            let squares = if codec == PayloadCodec::Pcmu { &ULAW_SQUARES } else { &ALAW_SQUARES };
+            let (squares, by_rank) = if codec == PayloadCodec::Pcmu {
+                (&ULAW_SQUARES, &ULAW_BY_RANK)
+            } else {
+                (&ALAW_SQUARES, &ALAW_BY_RANK)
+            };
+            // The loudest sample bounds the mean square from both sides: every sample at most
+            // as loud (mean ≤ loudest²) or one sample alone over the whole budget (sum ≥
+            // loudest²). A max over bytes vectorises; the exact sum is left for the narrow band
+            // between, so speech and idle payloads are decided in one cheap pass.
+            let key = rank_key(codec);
+            let loudest_rank = payload.iter().fold(0u8, |m, &code| m.max((code ^ key) & 0x7F));
+            let loudest = u64::from(by_rank[usize::from(loudest_rank)]).pow(2);
             let limit = limit_for(payload.len());
-            // One check against the limit per chunk, not per sample.
+            if loudest <= SILENT_MEAN_SQUARE || loudest > limit {
+                return Some(loudest <= SILENT_MEAN_SQUARE);
+            }
+            // Summed a chunk at a time (the compiler unrolls a fixed-size chunk), checked
+            // against the limit between chunks: the sum only grows. Here every square is at
+            // most `loudest <= limit < 2^32 / CHUNK_SAMPLES` (a payload is under 64 KiB), so a
+            // chunk's sum fits a u32.
             let chunks = payload.chunks_exact(CHUNK_SAMPLES);
             let tail = chunks.remainder();
             let mut sum = 0u64;
             for chunk in chunks {
-                sum += chunk.iter().map(|&code| u64::from(squares[usize::from(code)])).sum::<u64>();
+                sum += u64::from(chunk.iter().map(|&code| squares[usize::from(code)]).sum::<u32>());
                 if sum > limit {
                     return Some(false);
                 }
@@ -190,10 +232,54 @@ mod tests {
         assert_eq!(rtp_payload_is_silent(&l16(-40), 160, PayloadCodec::L16), Some(false));
     }
 
+    /// The definition: mean square of the decoded samples at most the silence limit.
+    fn silent_by_definition(payload: &[u8], codec: PayloadCodec) -> bool {
+        let table = if codec == PayloadCodec::Pcmu { &ULAW } else { &ALAW };
+        let sum: u64 = payload.iter().map(|&c| u64::from(table[usize::from(c)]).pow(2)).sum();
+        sum <= SILENT_MEAN_SQUARE * payload.len() as u64
+    }
+
     #[test]
-    fn the_early_exit_sees_the_whole_payload() {
-        // One loud sample in the last chunk still makes the payload non-silent; quiet samples
-        // spread over every chunk (mean square 64 < 1073) keep it silent.
+    fn the_loudest_sample_shortcut_agrees_with_the_definition() {
+        // Every code alone, every code as the one loud sample among idle ones, and random
+        // payloads mixing quiet codes near the limit (the band the shortcut leaves to the sum).
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for codec in [PayloadCodec::Pcmu, PayloadCodec::Pcma] {
+            let idle = if codec == PayloadCodec::Pcmu { 0xFF } else { 0xD5 };
+            let mut payloads: Vec<Vec<u8>> = Vec::new();
+            for code in 0..=255u8 {
+                for len in [1, 20, 160, 480] {
+                    payloads.push(vec![code; len]);
+                    let mut one_loud = vec![idle; len];
+                    one_loud[len / 2] = code;
+                    payloads.push(one_loud);
+                }
+            }
+            for _ in 0..20_000 {
+                let len = 1 + (next() % 320) as usize;
+                // Codes of low rank (quiet), with now and then a louder one.
+                let spread = [8u64, 24, 40, 128][(next() % 4) as usize];
+                let key = rank_key(codec);
+                payloads.push((0..len).map(|_| ((next() % spread) as u8 ^ key) | (next() as u8 & 0x80)).collect());
+            }
+            for payload in &payloads {
+                let expected = silent_by_definition(payload, codec);
+                let got = rtp_payload_is_silent(&packet(payload), payload.len(), codec);
+                assert_eq!(got, Some(expected), "{codec:?} {payload:02X?}");
+            }
+        }
+    }
+
+    #[test]
+    fn one_loud_sample_anywhere_counts() {
+        // One loud sample at the end still makes the payload non-silent; quiet samples
+        // throughout (mean square 64 < 1073) keep it silent.
         let mut late = [0xFFu8; 160];
         late[159] = 0xD5;
         assert_eq!(rtp_payload_is_silent(&packet(&late), 160, PayloadCodec::Pcmu), Some(false));
