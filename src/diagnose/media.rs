@@ -332,14 +332,19 @@ fn presence(
         }
         frames.extend(silent_frames.iter().copied());
         // Where did the silent party's RTP go? A flow from its SDP or signalling address to
-        // somewhere the peer never announced, during the call.
+        // somewhere the peer never announced, during the call, that is not another call's
+        // media (a gateway or PBX address sends every call's audio).
         let peer_addrs = announced(d, !sender_is_caller);
         let sender_ips: Vec<IpAddr> =
             sender.rtp_addr().map(|a| a.ip()).into_iter().chain(sender_sig.map(|a| a.ip())).collect();
         let call_start = d.first_invite.map_or(ans.time, |f| f.time);
+        let another_calls = |k: usize| input.pairing.get(k).copied().flatten().is_some_and(|p| p.dialog != cm.index);
         let elsewhere = input
             .streams
             .iter()
+            .enumerate()
+            .filter(|&(k, _)| !another_calls(k))
+            .map(|(_, s)| s)
             .filter(|s| sender_ips.contains(&s.key.src.ip()) && !peer_addrs.contains(&s.key.dst))
             .filter(|s| s.last.time >= call_start && s.first.time <= cm.end && s.packets >= ow.min_packets)
             .filter(|s| receiver_sig.is_none_or(|r| s.key.dst.ip() != r.ip() || s.key.dst.port() != r.port()))

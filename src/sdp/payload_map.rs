@@ -145,6 +145,14 @@ impl PayloadMap {
         }
     }
 
+    /// Keeps only the announcements of the addresses `keep` accepts (an incremental run
+    /// forgets those of the calls it has let go).
+    pub fn retain_addrs(&mut self, keep: &mut dyn FnMut(SocketAddr) -> bool) {
+        self.by_addr.retain(|addr, _| keep(addr.0));
+        let by_addr = &self.by_addr;
+        self.order.retain(|(a, g)| by_addr.get(&PackedAddr(*a)).is_some_and(|e| e.generation == *g));
+    }
+
     fn evict_oldest(&mut self) {
         while let Some((addr, generation)) = self.order.pop_front() {
             if self.by_addr.get(&PackedAddr(addr)).is_some_and(|e| e.generation == generation) {

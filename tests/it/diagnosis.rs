@@ -295,6 +295,28 @@ fn synth_one_way_audio() {
 }
 
 #[test]
+fn one_way_audio_never_cites_another_calls_media() {
+    // Two calls through one gateway (same callee IP, different media ports), overlapping. In
+    // call A the gateway sends nothing; in call B its media flows to B's caller, as B's SDP
+    // asked. That flow is B's, not where A's audio went: A's evidence is `undetermined`.
+    let mut a = DiagCall::answered("gw-a");
+    a.e2c.enabled = false;
+    a.talk_ms = 20_000;
+    let mut b = DiagCall::answered("gw-b");
+    b.caller = "198.51.100.11:5060".parse().unwrap();
+    b.caller_media = "198.51.100.11:40000".parse().unwrap();
+    b.callee_media = "203.0.113.20:50002".parse().unwrap();
+    b.start_ms = 3000;
+    b.talk_ms = 20_000;
+    let d = synth_doc("gw", &[a, b], &DiagnosisConfig::default());
+    let call = |id: &str| d.calls.iter().find(|c| c.call_id == id).expect("call");
+    let r = reason(call("gw-a"), "one_way_audio");
+    assert_eq!(r.subcode, Some("undetermined"), "{}", r.detail);
+    assert!(!r.detail.contains("198.51.100.11"), "{}", r.detail);
+    assert_eq!(class(call("gw-b")), "ok", "{:?}", codes(call("gw-b")));
+}
+
+#[test]
 fn synth_no_media() {
     // Another call carries RTP between the same hosts, so media of these hosts is captured.
     let mut c = DiagCall::answered("nm");
