@@ -135,7 +135,6 @@ struct LiveArgs {
 }
 
 /// `10s`, `500ms`, `2m`, `1h`, or a bare number of seconds.
-#[cfg(feature = "live")]
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     let s = s.trim();
     let (num, unit) = s.find(|c: char| c.is_ascii_alphabetic()).map_or((s, "s"), |i| s.split_at(i));
@@ -260,6 +259,16 @@ struct AnalyzeArgs {
     /// The output does not depend on this number.
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
     threads: Option<u16>,
+    /// Write each call as soon as it is over, as JSON lines into this folder (calls.jsonl,
+    /// streams.jsonl, sites.jsonl, intervals.jsonl, registrations.jsonl, inputs.jsonl: the
+    /// layout of `callscope live`), instead of one document at the end: memory follows the
+    /// calls in progress, not the length of the capture. One thread; rules across calls (B2BUA
+    /// legs, misdirected media) see only the calls in progress together.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["format", "out", "windows", "threads"])]
+    jsonl: Option<PathBuf>,
+    /// With --jsonl: capture time between two writes of finished calls (`10s`, `1m`, ...).
+    #[arg(long, default_value = "10s", value_parser = parse_duration, requires = "jsonl")]
+    jsonl_interval: std::time::Duration,
 }
 
 /// Threads when `--threads` is not given: the available cores.
@@ -398,7 +407,7 @@ fn check_cmd(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         None => SiteMap::default(),
     };
     let (mut doc, _) = analyse_with_sites(&args.captures, &args.site, &config, default_threads())?;
-    report_warnings(&doc);
+    report_warnings(&doc.inputs);
     let inputs = check::CheckInputs {
         map: &map,
         criteria: &criteria,
@@ -465,7 +474,7 @@ fn call(args: &CallArgs) -> anyhow::Result<ExitCode> {
     let config = Config::default();
     let analysis = callscope::pipeline::analyze(&captures, &config)?;
     let doc = report::build(&analysis);
-    report_warnings(&doc);
+    report_warnings(&doc.inputs);
     let selected = bundle::select(&doc, &analysis, &selector);
     if selected.is_empty() {
         eprintln!("callscope: no call matches {selector:?}");
@@ -488,7 +497,7 @@ fn call(args: &CallArgs) -> anyhow::Result<ExitCode> {
 fn registrations(args: &RegistrationsArgs) -> anyhow::Result<ExitCode> {
     let analysis = callscope::pipeline::analyze(&args.captures, &Config::default())?;
     let doc = report::build(&analysis);
-    report_warnings(&doc);
+    report_warnings(&doc.inputs);
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if args.json {
         serde_json::to_writer_pretty(&mut out, &doc.registrations)?;
@@ -587,7 +596,7 @@ fn progress_bar(total_bytes: u64) -> indicatif::ProgressBar {
 
 fn report_cmd(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     let (doc, sites) = analyse_with_sites(&args.captures, &args.site, &Config::default(), default_threads())?;
-    report_warnings(&doc);
+    report_warnings(&doc.inputs);
     let written = report::html::write_report(&doc, &sites, &args.out)
         .with_context(|| format!("writing the report into {}", args.out.display()))?;
     for path in written {
@@ -603,13 +612,16 @@ fn analyze(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
         config.apply_file(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     }
     config.window_s = args.window_s;
+    if let Some(dir) = &args.jsonl {
+        return analyze_jsonl(args, &config, dir);
+    }
     let (doc, sites) = analyse_with_sites(
         &args.captures,
         &args.site,
         &config,
         args.threads.map_or_else(default_threads, usize::from),
     )?;
-    report_warnings(&doc);
+    report_warnings(&doc.inputs);
     let format = match args.format {
         Some(FormatArg::Table) => Format::Table,
         Some(FormatArg::Json) => Format::Json,
@@ -642,6 +654,33 @@ fn analyze(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
             write_windows_table(&doc, format, args.windows, &mut out, Path::new("standard output"))?;
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `analyze --jsonl DIR`: the incremental run of `callscope::live::replay`.
+fn analyze_jsonl(args: &AnalyzeArgs, config: &Config, dir: &Path) -> anyhow::Result<ExitCode> {
+    let map = match &args.site.sites {
+        Some(path) => SiteMap::load(path)?,
+        None => SiteMap::default(),
+    };
+    let opts = callscope::live::replay::ReplayOptions {
+        out: dir,
+        interval_ns: i64::try_from(args.jsonl_interval.as_nanos()).unwrap_or(i64::MAX),
+        limits: Default::default(),
+        sites: &map,
+        site_options: SiteOptions { bucket_minutes: args.site.bucket_minutes },
+    };
+    let summary = callscope::live::replay::replay(&args.captures, config, &opts)?;
+    report_warnings(&summary.inputs);
+    eprintln!(
+        "callscope: {} calls and {} streams written into {} in {} batches (at most {} dialogs and {} streams held at once)",
+        summary.calls,
+        summary.streams,
+        dir.display(),
+        summary.batches,
+        summary.max_held_dialogs,
+        summary.max_held_streams
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -685,8 +724,8 @@ fn write_windows_table(
 }
 
 /// One line per input with warnings on stderr; the details are in `inputs[].warnings`.
-fn report_warnings(doc: &report::Document) {
-    for input in &doc.inputs {
+fn report_warnings(inputs: &[report::records::Input]) {
+    for input in inputs {
         let total: u64 = input.warning_counts.values().sum();
         if total > 0 {
             let kinds: Vec<String> = input.warning_counts.iter().map(|(k, n)| format!("{k} {n}")).collect();

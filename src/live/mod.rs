@@ -14,6 +14,7 @@
 
 #[cfg(feature = "live")]
 pub mod capture;
+pub mod replay;
 pub mod rotate;
 
 use std::collections::{BTreeMap, VecDeque};

@@ -14,6 +14,7 @@ mod hostile;
 mod live;
 mod pairing;
 mod quality;
+mod replay;
 mod shared_captures;
 mod site_findings;
 mod sites;
