@@ -311,6 +311,12 @@ pub struct IncrementalLimits {
     /// `correlate`'s call span) is emitted once neither its SIP nor any of its streams has had a
     /// packet for this long: late media, BYE retransmissions and the 200 to the BYE still count.
     pub grace_ns: i64,
+    /// A call whose last final response was a failure (≥ 300, no BYE) also waits this long
+    /// without SIP: the same Call-ID may try again (an INVITE with credentials after 401/407,
+    /// a new offer after 488, a retry after 491), and the retry belongs to the same call. An
+    /// INVITE still without a final response holds its call at least this long after it was
+    /// sent (at least Timer B, 32 s, so that a timeout is decided as at the end of a file).
+    pub failure_retry_ns: i64,
     /// A call whose signalling did not end (no BYE, no final failure) is emitted after this
     /// long without SIP, provided its streams have also been idle for `stream_idle_ns`.
     pub call_idle_ns: i64,
@@ -321,7 +327,13 @@ pub struct IncrementalLimits {
 
 impl Default for IncrementalLimits {
     fn default() -> Self {
-        IncrementalLimits { grace_ns: 5_000_000_000, call_idle_ns: 120_000_000_000, stream_idle_ns: 60_000_000_000 }
+        IncrementalLimits {
+            grace_ns: 5_000_000_000,
+            // 64·T1 (RFC 3261 §17.1.1.2): an automatic retry comes well within it.
+            failure_retry_ns: 32_000_000_000,
+            call_idle_ns: 120_000_000_000,
+            stream_idle_ns: 60_000_000_000,
+        }
     }
 }
 
@@ -496,21 +508,24 @@ impl Analyzer {
     /// Takes the calls that are over at capture time `now` (see [`IncrementalLimits`]), with
     /// the streams paired with them and their RTCP state, plus the streams of no call that
     /// went idle, and drops all of it from memory. The result is an [`Analysis`] of just those
-    /// (no registrations, no warnings: [`Analyzer::finish`] reports those at the end; one
+    /// (with the registrations so far, for the diagnosis; no warnings: [`Analyzer::finish`]
+    /// reports those at the end; one
     /// input named `-` spanning the first frame to `now`, since quality windows are dated from
     /// the first frame; `capture_end` is `now`), ready for `report::build`. Stream ids in its records
     /// start at 1 in each batch.
     ///
     /// Pairing is decided against every held dialog (in order of first message, as the
     /// offline run orders them), so a stream goes with the call the offline run would give it,
-    /// as long as that call was held then. Cost: a copy of the held dialogs and stream states
-    /// per call; call it once a second or less often.
+    /// as long as that call was held then. Cost: a pass over the held dialogs and streams (by
+    /// reference: no copy of what stays); call it once a second or less often.
     pub fn take_finished(&mut self, now: Timestamp) -> Analysis {
         let limits = self.limits;
         let idle = |t: Timestamp| now.0.saturating_sub(t.0);
-        let mut held: Vec<crate::sip::Dialog> = self.sip.dialogs.dialogs().cloned().collect();
+        let mut held: Vec<&crate::sip::Dialog> = self.sip.dialogs.dialogs().collect();
         held.sort_by_key(|d| d.first_message);
-        let snapshot = self.streams.snapshot();
+        // The running statistics pair as the finished ones do (addresses, SSRC, first and last
+        // packet are final as they stand).
+        let snapshot = self.streams.running_stats();
         let pairing = crate::correlate::pair(&held, &snapshot);
         // Latest packet of each held dialog's streams.
         let mut media_last: Vec<Option<Timestamp>> = vec![None; held.len()];
@@ -525,17 +540,23 @@ impl Analyzer {
             .map(|(d, media)| {
                 let media_idle = media.map_or(i64::MAX, idle);
                 let sip_idle = idle(d.last_time);
-                if signalling_ended(d) || d.first_invite.is_none() {
-                    sip_idle >= limits.grace_ns && media_idle >= limits.grace_ns
+                // An INVITE without a final response may still get one (a BYE or CANCEL does
+                // not end its transaction): its outcome is decided no earlier than Timer B.
+                let unanswered_for = d.first_invite.filter(|_| d.final_response.is_none()).map(|f| idle(f.time));
+                if unanswered_for.is_some_and(|t| t < limits.failure_retry_ns) {
+                    false
+                } else if signalling_ended(d) || d.first_invite.is_none() {
+                    let retry = if d.bye.is_none() && d.first_invite.is_some() { limits.failure_retry_ns } else { 0 };
+                    sip_idle >= limits.grace_ns.max(retry) && media_idle >= limits.grace_ns
                 } else {
                     sip_idle >= limits.call_idle_ns && media_idle >= limits.stream_idle_ns
                 }
             })
             .collect();
-        let mut ready_ids: Vec<(&str, Option<crate::capture::FrameRef>)> = Vec::new();
+        let mut ready_ids: Vec<(String, Option<crate::capture::FrameRef>)> = Vec::new();
         let mut idle_dialogs = 0u64;
         for (d, _) in held.iter().zip(&ready).filter(|(_, r)| **r) {
-            ready_ids.push((d.call_id.as_str(), d.first_message));
+            ready_ids.push((d.call_id.clone(), d.first_message));
             if d.first_invite.is_some() && !signalling_ended(d) {
                 idle_dialogs += 1;
             }
@@ -556,10 +577,13 @@ impl Analyzer {
             }
         }
         drop(snapshot);
+        drop(held);
         let dialogs = if ready_ids.is_empty() {
             Vec::new()
         } else {
-            self.sip.dialogs.take_where(now, &mut |d| ready_ids.contains(&(d.call_id.as_str(), d.first_message)))
+            self.sip.dialogs.take_where(now, &mut |d| {
+                ready_ids.iter().any(|(id, first)| *id == d.call_id && *first == d.first_message)
+            })
         };
         let taken = if take_keys.is_empty() {
             Vec::new()
@@ -607,7 +631,9 @@ impl Analyzer {
         Analysis {
             inputs: vec![span],
             dialogs,
-            registrations: Vec::new(),
+            // Diagnosis only (the registrations are written once, at the end): whether a caller
+            // authenticated elsewhere, whether a callee was registered.
+            registrations: self.sip.dialogs.registrations_at(now),
             streams,
             pairing,
             rtcp,

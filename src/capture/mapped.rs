@@ -16,7 +16,7 @@ pub(crate) struct MappedFile {
     released: usize,
 }
 
-/// Bytes released from the mapping at a time: 2 MiB, a multiple of every page size.
+/// Bytes released from the mapping at a time: 256 KiB, a multiple of every page size.
 const RELEASE_STEP: usize = 2 << 20;
 
 impl MappedFile {

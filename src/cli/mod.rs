@@ -373,6 +373,7 @@ fn live(args: &LiveArgs) -> anyhow::Result<ExitCode> {
         view: !args.quiet,
         limits: IncrementalLimits {
             grace_ns: ns(args.grace),
+            failure_retry_ns: IncrementalLimits::default().failure_retry_ns,
             call_idle_ns: ns(args.call_idle),
             stream_idle_ns: ns(args.stream_idle),
         },
@@ -666,7 +667,7 @@ fn analyze_jsonl(args: &AnalyzeArgs, config: &Config, dir: &Path) -> anyhow::Res
     let opts = callscope::live::replay::ReplayOptions {
         out: dir,
         interval_ns: i64::try_from(args.jsonl_interval.as_nanos()).unwrap_or(i64::MAX),
-        limits: Default::default(),
+        limits: callscope::live::replay::file_limits(),
         sites: &map,
         site_options: SiteOptions { bucket_minutes: args.site.bucket_minutes },
     };

@@ -4,6 +4,7 @@
 //! call it belongs to, its direction and the SDP address that announced its receiver. State:
 //! none beyond the indexes built for one join. The pairing rules are documented on [`pair`].
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
@@ -162,17 +163,17 @@ struct Index {
 }
 
 impl Index {
-    fn build(dialogs: &[Dialog]) -> Index {
+    fn build<D: Borrow<Dialog>>(dialogs: &[D]) -> Index {
         let mut index = Index {
             announcements: Vec::new(),
-            spans: dialogs.iter().map(CallSpan::of).collect(),
+            spans: dialogs.iter().map(|d| CallSpan::of(d.borrow())).collect(),
             by_addr: HashMap::new(),
             nat_by_author_port: HashMap::new(),
             nat_by_author_ip: HashMap::new(),
             by_dialog: vec![Vec::new(); dialogs.len()],
         };
         let mut order = 0usize;
-        for (dialog, d) in dialogs.iter().enumerate() {
+        for (dialog, d) in dialogs.iter().map(Borrow::borrow).enumerate() {
             for event in &d.sdp {
                 order = order.saturating_add(1);
                 for (media_index, media) in event.session.media.iter().enumerate() {
@@ -309,10 +310,11 @@ struct Match {
 /// consecutive calls goes to the right call. Each stream is judged on its own 5-tuple and
 /// SSRC: a B2BUA or relay forwarding one SSRC on two legs gives two streams, each paired on
 /// its own. A stream that matches no rule is `None`.
-pub fn pair(dialogs: &[Dialog], streams: &[StreamStats]) -> Vec<Option<StreamPairing>> {
+pub fn pair<D: Borrow<Dialog>, S: Borrow<StreamStats>>(dialogs: &[D], streams: &[S]) -> Vec<Option<StreamPairing>> {
     let index = Index::build(dialogs);
     let mut matches: Vec<Option<Match>> = streams
         .iter()
+        .map(Borrow::borrow)
         .map(|s| by_destination(&index, s).or_else(|| by_source(&index, s)).or_else(|| by_nat(&index, s)))
         .collect();
     symmetric_returns(&index, streams, &mut matches);
@@ -326,21 +328,21 @@ pub fn pair(dialogs: &[Dialog], streams: &[StreamStats]) -> Vec<Option<StreamPai
 /// forwarded one hop further: same call, same direction, no SDP address of its own. In
 /// `sipnab-SIP_CALL_RTP_G711.pcap` the relay 200.57.7.196 forwards SSRC 0x58F33DEA and
 /// 0xD2BD4E3E between the SDP-announced legs and 200.57.7.199 (diagnosis.md §8).
-fn relay_legs(index: &Index, streams: &[StreamStats], matches: &mut [Option<Match>]) {
+fn relay_legs<S: Borrow<StreamStats>>(index: &Index, streams: &[S], matches: &mut [Option<Match>]) {
     let mut paired_by_ssrc: HashMap<u32, Vec<usize>> = HashMap::new();
-    for (i, (s, m)) in streams.iter().zip(matches.iter()).enumerate() {
+    for (i, (s, m)) in streams.iter().map(Borrow::borrow).zip(matches.iter()).enumerate() {
         if m.is_some() {
             paired_by_ssrc.entry(s.key.ssrc).or_default().push(i);
         }
     }
     let mut found: Vec<(usize, Match)> = Vec::new();
-    for (i, s) in streams.iter().enumerate() {
+    for (i, s) in streams.iter().map(Borrow::borrow).enumerate() {
         if matches.get(i).is_some_and(Option::is_some) {
             continue;
         }
         let Some(candidates) = paired_by_ssrc.get(&s.key.ssrc) else { continue };
         let hop = candidates.iter().find_map(|&j| {
-            let other = streams.get(j)?;
+            let other = streams.get(j)?.borrow();
             let m = matches.get(j).copied().flatten()?;
             let same_host = other.key.dst.ip() == s.key.src.ip() || other.key.src.ip() == s.key.dst.ip();
             let overlaps = time_gap(s, other) == 0 && index.spans.get(m.pairing.dialog)?.overlaps(s);
@@ -392,15 +394,15 @@ fn by_nat(index: &Index, stream: &StreamStats) -> Option<Match> {
 
 /// Rule 4: one pass over the unpaired streams after rules 1–3 (the reverse of a stream paired
 /// here is the stream it was paired from, so a second pass would find nothing new).
-fn symmetric_returns(index: &Index, streams: &[StreamStats], matches: &mut [Option<Match>]) {
+fn symmetric_returns<S: Borrow<StreamStats>>(index: &Index, streams: &[S], matches: &mut [Option<Match>]) {
     let mut paired_by_tuple: HashMap<(SocketAddr, SocketAddr), Vec<usize>> = HashMap::new();
-    for (i, (s, m)) in streams.iter().zip(matches.iter()).enumerate() {
+    for (i, (s, m)) in streams.iter().map(Borrow::borrow).zip(matches.iter()).enumerate() {
         if m.is_some() {
             paired_by_tuple.entry((s.key.src, s.key.dst)).or_default().push(i);
         }
     }
     let mut found: Vec<(usize, Match)> = Vec::new();
-    for (i, s) in streams.iter().enumerate() {
+    for (i, s) in streams.iter().map(Borrow::borrow).enumerate() {
         if matches.get(i).is_some_and(Option::is_some) {
             continue;
         }
@@ -411,7 +413,7 @@ fn symmetric_returns(index: &Index, streams: &[StreamStats], matches: &mut [Opti
         let best = reverse
             .iter()
             .filter_map(|&j| {
-                let other = streams.get(j)?;
+                let other = streams.get(j)?.borrow();
                 let m = matches.get(j).copied().flatten()?;
                 let span = index.spans.get(m.pairing.dialog)?;
                 span.overlaps(s).then_some((time_gap(s, other), m))

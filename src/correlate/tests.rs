@@ -247,7 +247,7 @@ fn orphan_streams_are_unpaired() {
         stream("10.0.0.3:7000", "10.0.0.2:5000", 3, -60_000, -50_000),
     ];
     assert_eq!(pair(&dialogs, &streams), vec![None, None, None]);
-    assert_eq!(pair(&[], &streams), vec![None, None, None]);
+    assert_eq!(pair::<Dialog, _>(&[], &streams), vec![None, None, None]);
 }
 
 #[test]

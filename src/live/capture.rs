@@ -183,12 +183,10 @@ pub fn run(opts: &LiveOptions, config: &Config) -> anyhow::Result<()> {
         } else {
             analyzer.take_finished(now)
         };
-        let sites = (!opts.sites.sites.is_empty()).then_some(&opts.sites);
-        let mut doc = crate::report::build_with_sites(&analysis, sites);
+        let mut doc = super::batch_document(&analysis, &opts.sites, &site_opts, &config.diagnosis, final_flush);
         if final_flush {
             close_open_calls(&mut doc);
         }
-        crate::sites::attach_with(&mut doc, &opts.sites, &site_opts, &config.diagnosis);
         let (calls, streams, marked) = sink.write_batch(&mut doc, now)?;
         if final_flush {
             sink.write_registrations(&doc)?;

@@ -158,6 +158,24 @@ pub fn close_open_calls(doc: &mut Document) -> usize {
     n
 }
 
+/// The document of one batch: records diagnosed with the run's site map, then site summaries.
+/// Only the `last` batch keeps its registration records (an earlier batch carries the
+/// registrations so far for the diagnosis; written every time, they would repeat).
+pub fn batch_document(
+    batch: &crate::pipeline::Analysis,
+    sites: &crate::sites::SiteMap,
+    site_options: &crate::sites::SiteOptions,
+    cfg: &crate::diagnose::DiagnosisConfig,
+    last: bool,
+) -> Document {
+    let mut doc = crate::report::build_with_sites(batch, (!sites.sites.is_empty()).then_some(sites));
+    if !last {
+        doc.registrations.clear();
+    }
+    crate::sites::attach_with(&mut doc, sites, site_options, cfg);
+    doc
+}
+
 /// One line of `intervals.jsonl`.
 #[derive(Clone, Debug, Serialize)]
 pub struct IntervalRecord {

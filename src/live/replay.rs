@@ -11,7 +11,7 @@
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
-use super::{close_open_calls, DropWindow, IntervalRecord, LiveSink};
+use super::{DropWindow, IntervalRecord, LiveSink};
 use crate::capture::{CaptureError, CaptureSet};
 use crate::config::Config;
 use crate::pipeline::{Analysis, Analyzer, IncrementalLimits};
@@ -33,6 +33,14 @@ pub struct ReplayOptions<'a> {
     pub sites: &'a SiteMap,
     /// Site summary options.
     pub site_options: SiteOptions,
+}
+
+/// When a replay lets a call go: those of `live`, except that a call whose last answer was a
+/// failure waits as long as an idle call for a retry on its Call-ID (a person typing a password
+/// after a 401 takes longer than a phone; the live view prefers to show failures early).
+pub fn file_limits() -> IncrementalLimits {
+    let live = IncrementalLimits::default();
+    IncrementalLimits { failure_retry_ns: live.call_idle_ns, ..live }
 }
 
 /// What a replay wrote, and the most it held at once (the figures memory follows).
@@ -74,7 +82,9 @@ pub fn replay(paths: &[String], config: &Config, opts: &ReplayOptions<'_>) -> Re
         analyzer.push_frame(&frame);
         let from = *interval_from.get_or_insert(now);
         if now.0.saturating_sub(from.0) >= opts.interval_ns.max(1) {
-            let batch = analyzer.take_finished(now);
+            let mut batch = analyzer.take_finished(now);
+            // The inputs as read so far (interface names, file numbers), not live's one span.
+            batch.inputs = capture.summaries();
             let held = (analyzer.held_dialogs(), analyzer.held_streams());
             out.write(&batch, from, now, analyzer.progress().frames, Some(held))?;
             interval_from = Some(now);
@@ -107,8 +117,9 @@ struct BatchWriter<'a> {
 
 impl BatchWriter<'_> {
     /// Writes the calls and streams of `batch` and the interval's line, with the dialogs and
-    /// streams still `held` (`None`: the last batch, whose open calls are `incomplete`);
-    /// returns the batch's document.
+    /// streams still `held` (`None`: the last batch); returns the batch's document. Unlike
+    /// `live`, calls open at the end keep the outcome the one-document run gives them (the
+    /// file ended, as it does for that run).
     fn write(
         &mut self,
         batch: &Analysis,
@@ -117,12 +128,13 @@ impl BatchWriter<'_> {
         frames: u64,
         held: Option<(usize, usize)>,
     ) -> io::Result<Document> {
-        let sites = (!self.opts.sites.sites.is_empty()).then_some(self.opts.sites);
-        let mut doc = crate::report::build_with_sites(batch, sites);
-        crate::sites::attach_with(&mut doc, self.opts.sites, &self.opts.site_options, &self.config.diagnosis);
-        if held.is_none() {
-            close_open_calls(&mut doc);
-        }
+        let mut doc = super::batch_document(
+            batch,
+            self.opts.sites,
+            &self.opts.site_options,
+            &self.config.diagnosis,
+            held.is_none(),
+        );
         let (held_dialogs, held_streams) = held.unwrap_or((0, 0));
         let (calls, streams, _) = self.sink.write_batch(&mut doc, to)?;
         let record = IntervalRecord {

@@ -250,10 +250,12 @@ impl StreamTable {
         merged
     }
 
-    /// Statistics of every stream so far, in order of their first packet, without ending them
-    /// (each state is copied and finished; incremental runs pair these with finished calls).
-    pub fn snapshot(&self) -> Vec<StreamStats> {
-        self.merged.iter().cloned().chain(self.streams.iter().map(|s| s.clone().finish())).collect()
+    /// The statistics of every stream so far, in order of their first packet, as they stand (by
+    /// reference, nothing ended: incremental runs pair these with the held calls). Addresses,
+    /// SSRC, packet count and first/last packet are current; loss, expected and the quality
+    /// figures are filled only when a stream finishes.
+    pub fn running_stats(&self) -> Vec<&StreamStats> {
+        self.merged.iter().chain(self.streams.iter().map(|s| &s.stats)).collect()
     }
 
     /// Removes the streams for which `take` is true and returns their final statistics, in order
@@ -263,19 +265,21 @@ impl StreamTable {
         let (mut taken, merged): (Vec<StreamStats>, Vec<StreamStats>) =
             std::mem::take(&mut self.merged).into_iter().partition(|s| take(s));
         self.merged = merged;
-        let mut kept = Vec::with_capacity(self.streams.len());
-        let mut kept_ordinals = Vec::with_capacity(self.streams.len());
-        let ordinals = std::mem::take(&mut self.first_ordinals);
-        for (s, ordinal) in std::mem::take(&mut self.streams).into_iter().zip(ordinals) {
-            if take(&s.stats) {
-                taken.push(s.finish());
-            } else {
-                kept.push(s);
-                kept_ordinals.push(ordinal);
+        // Compacted in place (order kept, no new allocation): freeing and allocating a table of
+        // states every interval makes the allocator keep the high-water mark.
+        let mut kept = 0;
+        for i in 0..self.streams.len() {
+            if self.streams.get(i).is_some_and(|s| !take(&s.stats)) {
+                self.streams.swap(kept, i);
+                self.first_ordinals.swap(kept, i);
+                kept += 1;
             }
         }
-        self.streams = kept;
-        self.first_ordinals = kept_ordinals;
+        // The swaps permuted the taken ones: back into first-packet order.
+        let mut gone: Vec<(u64, StreamState)> =
+            self.first_ordinals.drain(kept..).zip(self.streams.drain(kept..)).collect();
+        gone.sort_by_key(|(ordinal, _)| *ordinal);
+        taken.extend(gone.into_iter().map(|(_, s)| s.finish()));
         if !taken.is_empty() {
             self.index.clear();
             for (i, s) in self.streams.iter().enumerate() {
@@ -347,6 +351,44 @@ mod tests {
         let mut out = table.finish();
         assert_eq!(out.len(), 1);
         out.remove(0)
+    }
+
+    #[test]
+    fn take_where_keeps_first_packet_order_on_both_sides() {
+        let origin = Timestamp::from_parts(1_480_171_979, 0);
+        let mut table = StreamTable::default();
+        table.set_origin(origin);
+        let mut frame = 0u64;
+        let mut send = |table: &mut StreamTable, ssrc: u32, seq: u16| {
+            frame += 1;
+            let at = FrameRef { file: 0, number: frame, time: Timestamp(origin.0 + frame as i64 * 1_000_000) };
+            let header = RtpHeader { marker: false, pt: 0, seq, ts: 160 * u32::from(seq), ssrc, payload_len: 160 };
+            let info = RtpPacketInfo {
+                at,
+                header,
+                clock_hz: 8000,
+                dscp: 46,
+                vlan: None,
+                interface: None,
+                is_event: false,
+                payload_silent: None,
+            };
+            table.observe(key(ssrc), &info);
+        };
+        // Streams 1..=6 in first-packet order; take 1, 2, 4, 6 (the swaps of the in-place
+        // compaction move 1 and 2 behind the kept ones).
+        for ssrc in 1..=6 {
+            send(&mut table, ssrc, 0);
+        }
+        let taken: Vec<u32> =
+            table.take_where(&mut |s| [1, 2, 4, 6].contains(&s.key.ssrc)).iter().map(|s| s.key.ssrc).collect();
+        assert_eq!(taken, [1, 2, 4, 6]);
+        // The kept streams still receive their packets; a taken key starts a new stream.
+        send(&mut table, 5, 1);
+        send(&mut table, 3, 1);
+        send(&mut table, 1, 1);
+        let rest: Vec<(u32, u64)> = table.finish().iter().map(|s| (s.key.ssrc, s.packets)).collect();
+        assert_eq!(rest, [(3, 2), (5, 2), (1, 1)]);
     }
 
     fn printed(v: f64) -> String {

@@ -634,6 +634,11 @@ impl DialogTable {
         self.active.values().chain(self.closed.iter()).map(|s| &s.dialog)
     }
 
+    /// The registrations so far, as if the input ended at `now` ([`RegistrationTable::snapshot`]).
+    pub fn registrations_at(&self, now: Timestamp) -> Vec<Registration> {
+        self.registrations.snapshot(now)
+    }
+
     /// Dialogs currently held.
     pub fn len(&self) -> usize {
         self.active.len() + self.closed.len()

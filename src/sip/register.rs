@@ -94,7 +94,7 @@ struct Pending {
     sent: Timestamp,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct AorState {
     reg: Registration,
     order: u64,
@@ -119,7 +119,7 @@ impl AorState {
 }
 
 /// Registrations keyed by AOR.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct RegistrationTable {
     by_aor: HashMap<String, AorState>,
     next_order: u64,
@@ -349,6 +349,12 @@ impl RegistrationTable {
             a.final_at = Some(at);
             a.outcome = outcome;
         }
+    }
+
+    /// The registrations as [`RegistrationTable::finish`] would give them if the input ended at
+    /// `now`, leaving the table as it is (incremental runs diagnose their calls against them).
+    pub fn snapshot(&self, now: Timestamp) -> Vec<Registration> {
+        self.clone().finish(now)
     }
 
     /// Ends the input: Timer F for unanswered REGISTERs, unretried challenges, lapsed bindings.

@@ -23,7 +23,7 @@ fn replay_into(capture: &Path, out: &Path) -> ReplaySummary {
     let opts = ReplayOptions {
         out,
         interval_ns: 10_000_000_000,
-        limits: Default::default(),
+        limits: callscope::live::replay::file_limits(),
         sites: &sites,
         site_options: Default::default(),
     };
@@ -79,44 +79,97 @@ fn calls_by_id(calls: &[Value], ids: &BTreeMap<u64, String>) -> BTreeMap<String,
         .collect()
 }
 
-/// Replays a mixed capture and checks every call and stream against the one-document run.
-fn replay_matches_offline(name: &str, calls: usize, concurrency: usize, seconds: u64) -> ReplaySummary {
-    let dir = temp_dir(name);
-    let capture = dir.join("mixed.pcap");
-    callscope::synth::mixed(calls, concurrency, seconds, 7).write_file(&capture).expect("capture written");
-    let offline = serde_json::to_value(run(std::slice::from_ref(&capture))).expect("serialises");
-    let out = dir.join("out");
-    let summary = replay_into(&capture, &out);
+/// What a replay wrote and the one-document run of the same capture, as comparable records.
+struct Both {
+    summary: ReplaySummary,
+    offline: Value,
+    want_calls: BTreeMap<String, Value>,
+    want_streams: BTreeMap<String, Value>,
+    got_calls: BTreeMap<String, Value>,
+    got_streams: BTreeMap<String, Value>,
+    inputs: Vec<Value>,
+}
+
+fn both_ways(capture: &Path, out: &Path) -> Both {
+    let offline = serde_json::to_value(run(&[capture.to_path_buf()])).expect("serialises");
+    let summary = replay_into(capture, out);
     let (want_streams, want_ids) = streams_by_name(offline["streams"].as_array().expect("streams"));
     let want_calls = calls_by_id(offline["calls"].as_array().expect("calls"), &want_ids);
     let (got_streams, got_ids) = streams_by_name(&lines(&out.join("streams.jsonl")));
     let got_calls = calls_by_id(&lines(&out.join("calls.jsonl")), &got_ids);
     let inputs = lines(&out.join("inputs.jsonl"));
-    let _ = std::fs::remove_dir_all(&dir);
+    Both { summary, offline, want_calls, want_streams, got_calls, got_streams, inputs }
+}
 
-    assert_eq!(got_calls.len(), want_calls.len(), "{name}: calls");
-    for (id, want) in &want_calls {
-        assert_eq!(got_calls.get(id), Some(want), "{name}: call {id}");
+/// Replays a mixed capture and checks every call and stream against the one-document run.
+fn replay_matches_offline(name: &str, calls: usize, concurrency: usize, seconds: u64) -> ReplaySummary {
+    let dir = temp_dir(name);
+    let capture = dir.join("mixed.pcap");
+    callscope::synth::mixed(calls, concurrency, seconds, 7).write_file(&capture).expect("capture written");
+    let b = both_ways(&capture, &dir.join("out"));
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(b.got_calls.len(), b.want_calls.len(), "{name}: calls");
+    for (id, want) in &b.want_calls {
+        assert_eq!(b.got_calls.get(id), Some(want), "{name}: call {id}");
     }
-    assert_eq!(got_streams.len(), want_streams.len(), "{name}: streams");
-    for (key, want) in &want_streams {
-        assert_eq!(got_streams.get(key), Some(want), "{name}: stream {key}");
+    assert_eq!(b.got_streams.len(), b.want_streams.len(), "{name}: streams");
+    for (key, want) in &b.want_streams {
+        assert_eq!(b.got_streams.get(key), Some(want), "{name}: stream {key}");
     }
-    assert_eq!(summary.calls as usize, want_calls.len());
-    assert_eq!(inputs.len(), 1);
-    assert_eq!(inputs[0]["packets"], offline["inputs"][0]["packets"]);
-    summary
+    assert_eq!(b.summary.calls as usize, b.want_calls.len());
+    assert_eq!(b.inputs.len(), 1);
+    assert_eq!(b.inputs[0]["packets"], b.offline["inputs"][0]["packets"]);
+    b.summary
+}
+
+/// A call record without the wording and figures of its reasons: a call that never ended (an
+/// INVITE never answered) is judged "no response in N s" up to when the replay lets it go, the
+/// one-document run up to the end of the file.
+fn without_reason_text(mut call: Value) -> Value {
+    for r in call["verdict"]["reasons"].as_array_mut().into_iter().flatten() {
+        r["detail"] = Value::Null;
+        r["metrics"] = Value::Null;
+    }
+    call
+}
+
+#[test]
+fn replay_agrees_with_the_one_document_run_on_real_captures() {
+    let mut captures = crate::common::captures_in(&crate::common::fixtures().join("captures"));
+    if let Some(shared) = crate::common::shared_captures() {
+        // Not this one: a fuzzed capture whose garbled RTP comes 16 minutes after the INVITE
+        // that announced its address; the one-document run still pairs it with that long
+        // failed call, the replay (which let the call go) reports it as media of no call.
+        captures.extend(
+            crate::common::captures_in(&shared).into_iter().filter(|p| !p.ends_with("ndpi-fuzz-2006-06-26-2594.pcap")),
+        );
+    }
+    let dir = temp_dir("real");
+    for capture in &captures {
+        let b = both_ways(capture, &dir.join("out"));
+        let name = capture.display();
+        assert_eq!(b.got_calls.len(), b.want_calls.len(), "{name}: calls");
+        for (id, want) in &b.want_calls {
+            let got = b.got_calls.get(id).cloned().map(without_reason_text);
+            assert_eq!(got, Some(without_reason_text(want.clone())), "{name}: call {id}");
+        }
+        assert_eq!(b.got_streams, b.want_streams, "{name}: streams");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(captures.len() >= 16, "{} captures", captures.len());
 }
 
 #[test]
 fn replay_writes_the_offline_records_and_holds_only_the_calls_in_progress() {
-    let short = replay_matches_offline("short", 40, 4, 120);
-    let long = replay_matches_offline("long", 160, 4, 480);
-    // Four times the calls at the same concurrency (4 calls in progress, 7 and 8 dialogs held
-    // at most when written): the same calls and streams held at most, a fraction of the calls.
+    // Both longer than a failed call is held waiting for a retry (`file_limits`, 120 s).
+    let short = replay_matches_offline("short", 60, 4, 240);
+    let long = replay_matches_offline("long", 240, 4, 960);
+    // Four times the calls at the same concurrency (4 calls in progress; with the failed ones
+    // waiting for a retry, 13 and 16 dialogs held at most, 12 streams): held does not follow
+    // the 180 more calls, and stays a fraction of them.
     assert!(short.batches >= 10 && long.batches > 3 * short.batches, "{} vs {} batches", long.batches, short.batches);
     assert!(short.max_held_dialogs >= 4 && short.max_held_streams >= 4, "{short:?}");
-    assert!(long.max_held_dialogs <= short.max_held_dialogs + 2, "{long:?}\nvs\n{short:?}");
+    assert!(long.max_held_dialogs <= short.max_held_dialogs + 4, "{long:?}\nvs\n{short:?}");
     assert!(long.max_held_streams <= short.max_held_streams + 4, "{long:?}\nvs\n{short:?}");
     assert!(long.max_held_dialogs * 10 < long.calls as usize, "{long:?}");
 }
