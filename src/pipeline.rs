@@ -509,10 +509,9 @@ impl Analyzer {
     /// the streams paired with them and their RTCP state, plus the streams of no call that
     /// went idle, and drops all of it from memory. The result is an [`Analysis`] of just those
     /// (with the registrations so far, for the diagnosis; no warnings: [`Analyzer::finish`]
-    /// reports those at the end; one
-    /// input named `-` spanning the first frame to `now`, since quality windows are dated from
-    /// the first frame; `capture_end` is `now`), ready for `report::build`. Stream ids in its records
-    /// start at 1 in each batch.
+    /// reports those at the end; one input named `-` spanning the first frame to `now`, since
+    /// quality windows are dated from the first frame; `capture_end` is `now`), ready for
+    /// `report::build`. Stream ids in its records start at 1 in each batch.
     ///
     /// Pairing is decided against every held dialog (in order of first message, as the
     /// offline run orders them), so a stream goes with the call the offline run would give it,

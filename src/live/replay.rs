@@ -52,7 +52,7 @@ pub struct ReplaySummary {
     pub calls: u64,
     /// Streams written.
     pub streams: u64,
-    /// Batches written (one per interval with something to write, and the last).
+    /// Batches written (one per interval, and the last at the end of the input).
     pub batches: u64,
     /// Most dialogs held after any interval.
     pub max_held_dialogs: usize,

@@ -324,6 +324,20 @@ mod tests {
         }
     }
 
+    /// A packet as the pipeline hands it over (EF-marked, no VLAN, not an event).
+    fn info(at: FrameRef, header: RtpHeader, clock_hz: u32) -> RtpPacketInfo {
+        RtpPacketInfo {
+            at,
+            header,
+            clock_hz,
+            dscp: 46,
+            vlan: None,
+            interface: None,
+            is_event: false,
+            payload_silent: None,
+        }
+    }
+
     /// (seq, ts, arrival µs since the origin, marker)
     type Pkt = (u16, u32, i64, bool);
 
@@ -334,19 +348,7 @@ mod tests {
         for (i, &(seq, ts, us, marker)) in pkts.iter().enumerate() {
             let at = FrameRef { file: 0, number: i as u64 + 1, time: Timestamp(origin.0 + us * 1000) };
             let header = RtpHeader { marker, pt, seq, ts, ssrc: 7, payload_len: 160 };
-            table.observe(
-                key(7),
-                &RtpPacketInfo {
-                    at,
-                    header,
-                    clock_hz,
-                    dscp: 46,
-                    vlan: None,
-                    interface: None,
-                    is_event: false,
-                    payload_silent: None,
-                },
-            );
+            table.observe(key(7), &info(at, header, clock_hz));
         }
         let mut out = table.finish();
         assert_eq!(out.len(), 1);
@@ -363,17 +365,7 @@ mod tests {
             frame += 1;
             let at = FrameRef { file: 0, number: frame, time: Timestamp(origin.0 + frame as i64 * 1_000_000) };
             let header = RtpHeader { marker: false, pt: 0, seq, ts: 160 * u32::from(seq), ssrc, payload_len: 160 };
-            let info = RtpPacketInfo {
-                at,
-                header,
-                clock_hz: 8000,
-                dscp: 46,
-                vlan: None,
-                interface: None,
-                is_event: false,
-                payload_silent: None,
-            };
-            table.observe(key(ssrc), &info);
+            table.observe(key(ssrc), &info(at, header, 8000));
         };
         // Streams 1..=6 in first-packet order; take 1, 2, 4, 6 (the swaps of the in-place
         // compaction move 1 and 2 behind the kept ones).

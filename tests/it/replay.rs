@@ -18,6 +18,14 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// A fresh folder holding a generated mixed capture (`mixed.pcap`).
+fn mixed_capture(name: &str, calls: usize, concurrency: usize, seconds: u64, seed: u64) -> (PathBuf, PathBuf) {
+    let dir = temp_dir(name);
+    let capture = dir.join("mixed.pcap");
+    callscope::synth::mixed(calls, concurrency, seconds, seed).write_file(&capture).expect("capture written");
+    (dir, capture)
+}
+
 fn replay_into(capture: &Path, out: &Path) -> ReplaySummary {
     let sites = SiteMap::default();
     let opts = ReplayOptions {
@@ -103,9 +111,7 @@ fn both_ways(capture: &Path, out: &Path) -> Both {
 
 /// Replays a mixed capture and checks every call and stream against the one-document run.
 fn replay_matches_offline(name: &str, calls: usize, concurrency: usize, seconds: u64) -> ReplaySummary {
-    let dir = temp_dir(name);
-    let capture = dir.join("mixed.pcap");
-    callscope::synth::mixed(calls, concurrency, seconds, 7).write_file(&capture).expect("capture written");
+    let (dir, capture) = mixed_capture(name, calls, concurrency, seconds, 7);
     let b = both_ways(&capture, &dir.join("out"));
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(b.got_calls.len(), b.want_calls.len(), "{name}: calls");
@@ -176,9 +182,7 @@ fn replay_writes_the_offline_records_and_holds_only_the_calls_in_progress() {
 
 #[test]
 fn a_second_replay_replaces_the_files() {
-    let dir = temp_dir("rerun");
-    let capture = dir.join("mixed.pcap");
-    callscope::synth::mixed(12, 3, 60, 3).write_file(&capture).expect("capture written");
+    let (dir, capture) = mixed_capture("rerun", 12, 3, 60, 3);
     let out = dir.join("out");
     let first = replay_into(&capture, &out);
     let second = replay_into(&capture, &out);
@@ -195,9 +199,7 @@ fn a_second_replay_replaces_the_files() {
 
 #[test]
 fn the_cli_writes_json_lines_and_refuses_a_second_output() {
-    let dir = temp_dir("cli");
-    let capture = dir.join("mixed.pcap");
-    callscope::synth::mixed(6, 2, 30, 5).write_file(&capture).expect("capture written");
+    let (dir, capture) = mixed_capture("cli", 6, 2, 30, 5);
     let out = dir.join("out");
     let run = |extra: &[&str]| {
         std::process::Command::new(env!("CARGO_BIN_EXE_callscope"))
