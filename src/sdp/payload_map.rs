@@ -29,6 +29,7 @@ pub struct Announced {
 struct PackedAddr(SocketAddr);
 
 impl std::hash::Hash for PackedAddr {
+    #[inline]
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         match self.0 {
             SocketAddr::V4(a) => state.write_u64((u64::from(u32::from(*a.ip())) << 16) | u64::from(a.port())),
@@ -117,6 +118,7 @@ impl PayloadMap {
     }
 
     /// The announcement in force for `addr`, if any (one lookup for the per-packet path).
+    #[inline]
     pub fn get(&self, addr: SocketAddr) -> Option<&Announced> {
         self.by_addr.get(&PackedAddr(addr))
     }
@@ -182,6 +184,7 @@ impl PayloadMap {
     }
 
     /// True when some SDP announced `addr` as a media receive address.
+    #[inline]
     pub fn is_announced(&self, addr: SocketAddr) -> bool {
         self.by_addr.contains_key(&PackedAddr(addr))
     }
