@@ -134,6 +134,24 @@ struct LiveArgs {
     config: Option<PathBuf>,
 }
 
+/// The default configuration with the `--config` file applied, if one is given.
+fn config_from(path: Option<&Path>) -> anyhow::Result<Config> {
+    let mut config = Config::default();
+    if let Some(path) = path {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        config.apply_file(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    }
+    Ok(config)
+}
+
+/// The `--sites` map, or the empty map (every address is site `unknown`).
+fn site_map(flags: &SiteFlags) -> anyhow::Result<SiteMap> {
+    match &flags.sites {
+        Some(path) => Ok(SiteMap::load(path)?),
+        None => Ok(SiteMap::default()),
+    }
+}
+
 /// `10s`, `500ms`, `2m`, `1h`, or a bare number of seconds.
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     let s = s.trim();
@@ -347,15 +365,8 @@ pub fn run() -> anyhow::Result<ExitCode> {
 fn live(args: &LiveArgs) -> anyhow::Result<ExitCode> {
     use callscope::live::capture::{run, LiveOptions};
     use callscope::pipeline::IncrementalLimits;
-    let mut config = Config::default();
-    if let Some(path) = &args.config {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        config.apply_file(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    }
-    let sites = match &args.site.sites {
-        Some(path) => SiteMap::load(path)?,
-        None => SiteMap::default(),
-    };
+    let config = config_from(args.config.as_deref())?;
+    let sites = site_map(&args.site)?;
     let ns = |d: std::time::Duration| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX);
     let opts = LiveOptions {
         interface: args.interface.clone(),
@@ -398,15 +409,8 @@ fn check_cmd(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     if baseline.is_none() && criteria.needs_baseline() {
         eprintln!("callscope check: regression_* criteria without --baseline are reported as insufficient");
     }
-    let mut config = Config::default();
-    if let Some(path) = &args.config {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        config.apply_file(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    }
-    let map = match &args.site.sites {
-        Some(path) => SiteMap::load(path)?,
-        None => SiteMap::default(),
-    };
+    let config = config_from(args.config.as_deref())?;
+    let map = site_map(&args.site)?;
     let (mut doc, _) = analyse_with_sites(&args.captures, &args.site, &config, default_threads())?;
     report_warnings(&doc.inputs);
     let inputs = check::CheckInputs {
@@ -554,10 +558,7 @@ fn analyse_with_sites(
     threads: usize,
 ) -> anyhow::Result<(report::Document, SiteReport)> {
     // The map is read before the captures: a bad map is a usage error (exit 1) found at once.
-    let map = match &flags.sites {
-        Some(path) => SiteMap::load(path)?,
-        None => SiteMap::default(),
-    };
+    let map = site_map(flags)?;
     let show = !flags.no_progress && std::io::stderr().is_terminal() && !captures.iter().any(|c| c == "-");
     let analysis = if show {
         let total: u64 = captures.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
@@ -607,11 +608,7 @@ fn report_cmd(args: &ReportArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn analyze(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
-    let mut config = Config::default();
-    if let Some(path) = &args.config {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        config.apply_file(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    }
+    let mut config = config_from(args.config.as_deref())?;
     config.window_s = args.window_s;
     if let Some(dir) = &args.jsonl {
         return analyze_jsonl(args, &config, dir);
@@ -660,10 +657,7 @@ fn analyze(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
 
 /// `analyze --jsonl DIR`: the incremental run of `callscope::live::replay`.
 fn analyze_jsonl(args: &AnalyzeArgs, config: &Config, dir: &Path) -> anyhow::Result<ExitCode> {
-    let map = match &args.site.sites {
-        Some(path) => SiteMap::load(path)?,
-        None => SiteMap::default(),
-    };
+    let map = site_map(&args.site)?;
     let opts = callscope::live::replay::ReplayOptions {
         out: dir,
         interval_ns: i64::try_from(args.jsonl_interval.as_nanos()).unwrap_or(i64::MAX),

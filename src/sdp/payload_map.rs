@@ -142,8 +142,7 @@ impl PayloadMap {
         // Re-learned addresses leave stale entries in `order`; compact before it grows past
         // twice the live size so that the queue stays bounded too.
         if self.order.len() > 2 * self.capacity.max(self.by_addr.len()) {
-            let by_addr = &self.by_addr;
-            self.order.retain(|(a, g)| by_addr.get(&PackedAddr(*a)).is_some_and(|e| e.generation == *g));
+            self.drop_stale_order();
         }
     }
 
@@ -151,6 +150,11 @@ impl PayloadMap {
     /// forgets those of the calls it has let go).
     pub fn retain_addrs(&mut self, keep: &mut dyn FnMut(SocketAddr) -> bool) {
         self.by_addr.retain(|addr, _| keep(addr.0));
+        self.drop_stale_order();
+    }
+
+    /// Drops the entries of `order` whose announcement is no longer the one in force.
+    fn drop_stale_order(&mut self) {
         let by_addr = &self.by_addr;
         self.order.retain(|(a, g)| by_addr.get(&PackedAddr(*a)).is_some_and(|e| e.generation == *g));
     }
