@@ -747,35 +747,25 @@ fn on_datagram(dg: &Datagram<'_>, stages: &mut Stages<'_>, warnings: &mut Warnin
             let header = rtp::parse_header(dg.payload)
                 .or_else(|| announced.then(|| rtp::parse_fixed_header(dg.payload)).flatten());
             if let Some(header) = header {
-                let mut is_event = false;
-                let clock_hz = match to_announced.and_then(|a| a.rtpmap(header.pt)) {
-                    Some((name, _)) if name.eq_ignore_ascii_case("telephone-event") => {
-                        is_event = true;
-                        0
-                    }
-                    Some((_, hz)) => hz,
-                    None => rtp::payload::static_codec(header.pt).map_or(0, |(_, hz)| hz),
-                };
+                // The announced rtpmap for this type, else the static table (tshark's rules).
+                let ptype = to_announced
+                    .and_then(|a| a.payload_type(header.pt))
+                    .unwrap_or_else(|| rtp::payload::PayloadType::of_static(header.pt));
                 let key = StreamKey { src: dg.src, dst: dg.dst, ssrc: header.ssrc };
-                // `silent_payload` (diagnosis.md §4.3): G.711/L16 payload level, judged by the
-                // sink (in a worker thread when sharded: it is the costliest per-packet test).
-                let codec_name = match to_announced.and_then(|a| a.rtpmap(header.pt)) {
-                    Some((name, _)) => name,
-                    None => rtp::payload::static_codec(header.pt).map_or("", |(name, _)| name),
-                };
-                let codec = PayloadCodec::from_name(codec_name);
                 let info = RtpPacketInfo {
                     at: dg.at,
                     header,
-                    clock_hz,
+                    clock_hz: ptype.clock_hz,
                     dscp: dg.dscp,
                     vlan: dg.vlan,
                     interface: dg.interface,
-                    is_event,
+                    is_event: ptype.is_event,
                     payload_silent: None,
                 };
-                let judged = if codec == PayloadCodec::Other { &[][..] } else { dg.payload };
-                streams.observe(key, info, judged, codec);
+                // `silent_payload` (diagnosis.md §4.3): G.711/L16 payload level, judged by the
+                // sink (in a worker thread when sharded: it is the costliest per-packet test).
+                let judged = if ptype.codec == PayloadCodec::Other { &[][..] } else { dg.payload };
+                streams.observe(key, info, judged, ptype.codec);
             }
         }
         PayloadKind::Rtcp if dg.icmp_error.is_none() => {

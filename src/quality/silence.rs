@@ -6,33 +6,7 @@
 //! of squares from a 256-entry table. Other codecs are not judged ([`PayloadCodec::Other`]): their payload cannot be
 //! decoded to a level without a decoder.
 
-/// Codecs whose payload level can be read directly (ITU-T G.711, RFC 3551 §4.5.11 L16).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PayloadCodec {
-    /// G.711 µ-law (PCMU).
-    Pcmu,
-    /// G.711 A-law (PCMA).
-    Pcma,
-    /// Linear 16-bit big-endian samples (L16, any rate or channel count).
-    L16,
-    /// Anything else: not judged.
-    Other,
-}
-
-impl PayloadCodec {
-    /// The codec of an rtpmap encoding name (case-insensitive): `PCMU`, `PCMA`, `L16`.
-    pub fn from_name(name: &str) -> Self {
-        if name.eq_ignore_ascii_case("PCMU") {
-            PayloadCodec::Pcmu
-        } else if name.eq_ignore_ascii_case("PCMA") {
-            PayloadCodec::Pcma
-        } else if name.eq_ignore_ascii_case("L16") {
-            PayloadCodec::L16
-        } else {
-            PayloadCodec::Other
-        }
-    }
-}
+pub use crate::rtp::payload::PayloadCodec;
 
 /// The silence level, dBov (diagnosis.md §4.3 `silent_payload`). 0 dBov is the RMS of a
 /// full-scale square wave of the 16-bit linear scale (ITU-T G.100.1), i.e. 32768.

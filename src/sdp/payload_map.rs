@@ -6,11 +6,14 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 
 use super::{MediaKind, RtpMap, SessionDescription};
+use crate::rtp::payload::PayloadType;
 
 /// One announced receive address and the rtpmaps of the section that announced it.
 #[derive(Clone, Debug)]
 pub struct Announced {
     rtpmaps: Vec<RtpMap>,
+    /// The rtpmaps resolved for the per-packet path, by payload type.
+    types: Vec<(u8, PayloadType)>,
     /// `a=fmtp` parameters by payload type (codec variant for the E-model: G.729 `annexb`,
     /// G.723.1 `bitrate`, iLBC `mode`, AMR `mode-set`).
     fmtp: Vec<(u8, String)>,
@@ -129,11 +132,12 @@ impl PayloadMap {
     }
 
     fn insert(&mut self, addr: SocketAddr, rtpmaps: Vec<RtpMap>, t38: bool) {
+        let types = rtpmaps.iter().map(|m| (m.pt, PayloadType::from_rtpmap(&m.name, m.clock_hz))).collect();
         let generation = self.next_generation;
         self.next_generation = self.next_generation.wrapping_add(1);
         let is_new = self
             .by_addr
-            .insert(PackedAddr(addr), Announced { rtpmaps, fmtp: Vec::new(), ptime_ms: None, t38, generation })
+            .insert(PackedAddr(addr), Announced { types, rtpmaps, fmtp: Vec::new(), ptime_ms: None, t38, generation })
             .is_none();
         self.order.push_back((addr, generation));
         if is_new && self.by_addr.len() > self.capacity {
@@ -219,6 +223,12 @@ impl Announced {
     /// Codec name and clock for `pt` from this announcement's rtpmaps.
     pub fn rtpmap(&self, pt: u8) -> Option<(&str, u32)> {
         self.rtpmaps.iter().find(|m| m.pt == pt).map(|m| (m.name.as_str(), m.clock_hz))
+    }
+
+    /// What this announcement's rtpmap for `pt` resolves to ([`PayloadType::from_rtpmap`]).
+    #[inline]
+    pub fn payload_type(&self, pt: u8) -> Option<PayloadType> {
+        self.types.iter().find(|(p, _)| *p == pt).map(|&(_, t)| t)
     }
 }
 
