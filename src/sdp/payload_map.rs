@@ -235,6 +235,7 @@ impl Announced {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rtp::payload::PayloadCodec;
     use crate::sdp::{parse, samples};
 
     fn sa(s: &str) -> SocketAddr {
@@ -252,6 +253,13 @@ mod tests {
         assert_eq!(map.lookup(dst, 96), None);
         assert_eq!(map.lookup(sa("[fd17::1]:15062"), 100), None);
         assert!(!map.is_announced(sa("[fd17:625c:f037:2:a00:27ff:feb9:1521]:15063")));
+        // The per-packet view of the same rtpmaps: telephone-event has no clock for jitter.
+        let announced = map.get(dst).unwrap();
+        let amr = announced.payload_type(100).unwrap();
+        assert_eq!((amr.clock_hz, amr.is_event, amr.codec), (16000, false, PayloadCodec::Other));
+        let event = announced.payload_type(121).unwrap();
+        assert_eq!((event.clock_hz, event.is_event), (0, true));
+        assert_eq!(announced.payload_type(96), None);
     }
 
     #[test]
