@@ -36,10 +36,7 @@ impl MappedFile {
         let map = unsafe { memmap2::MmapOptions::new().map(file) }.ok()?;
         // Sequential access: the kernel reads ahead and drops pages behind.
         let _ = map.advise(memmap2::Advice::Sequential);
-        let mapped = MappedFile { map, released: 0 };
-        mapped.populate_step(0);
-        mapped.populate_step(RELEASE_STEP);
-        Some(mapped)
+        Some(MappedFile { map, released: 0 })
     }
 
     /// The file's bytes.
@@ -63,6 +60,15 @@ impl MappedFile {
         };
         self.released = end;
         self.populate_step(end + RELEASE_STEP);
+    }
+
+    /// Called once when the reader starts reading records in place at `offset`: maps the
+    /// pages of that step and the next ([`MappedFile::release_before`] then keeps one step
+    /// ahead). A file read through `read` (pcapng) is never populated.
+    pub(crate) fn start_reading_at(&self, offset: usize) {
+        let step = offset / RELEASE_STEP * RELEASE_STEP;
+        self.populate_step(step);
+        self.populate_step(step + RELEASE_STEP);
     }
 
     /// Maps the pages of the [`RELEASE_STEP`] at `offset` (the one after the step being read)

@@ -317,6 +317,9 @@ impl Input {
                 // From here on the records are read in place: every byte consumed so far (file
                 // header and records) is the offset of the next record in the file.
                 self.mapped_pos = usize::try_from(self.summary.bytes).ok();
+                if let (Some(pos), Some(mapped)) = (self.mapped_pos, &self.mapped) {
+                    mapped.start_reading_at(pos);
+                }
             }
             if let Some((head, block_len)) = legacy_record(&self.format, self.data(), self.packet_blocks) {
                 self.accept_packet(head, warnings);
