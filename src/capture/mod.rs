@@ -2,9 +2,8 @@
 //!
 //! Input: byte streams. Output: borrowed frames, one at a time, each with its file index,
 //! 1-based frame number, timestamp and link type. State: one streaming reader per input file
-//! (the whole file is never held in memory; regular legacy pcap files are read in place from a
-//! mapping whose pages are released behind the reader) and the merge of several files by
-//! timestamp.
+//! (the whole file is never held in memory; regular files are read in place from a mapping
+//! whose pages are released behind the reader) and the merge of several files by timestamp.
 
 mod mapped;
 mod reader;

@@ -429,7 +429,8 @@ fn truncated_copies_yield_complete_frames_then_one_warning() {
 /// Regular files are read in place (a mapping); the same bytes through a reader take
 /// pcap-parser's buffer. Both must give the same frames, warnings and byte counts, for good
 /// files and for every way a legacy file can end badly (cut header, cut data, a record over the
-/// size limit, a garbage length, both byte orders, nanosecond and modified formats).
+/// size limit, a garbage length, both byte orders, nanosecond and modified formats), and the
+/// same for pcapng ([`pcapng_cases`]).
 #[test]
 fn mapped_files_read_like_the_streaming_reader() {
     let x: &[u8] = &[0x45, 0, 0, 1];
@@ -456,6 +457,7 @@ fn mapped_files_read_like_the_streaming_reader() {
         modified.extend_from_slice(d);
     }
     cases.push(("modified".into(), modified));
+    cases.extend(pcapng_cases());
     let dir = std::env::temp_dir().join(format!("callscope-mapped-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     for (i, (name, bytes)) in cases.iter().enumerate() {
@@ -476,6 +478,66 @@ fn mapped_files_read_like_the_streaming_reader() {
         std::fs::remove_file(&path).unwrap();
     }
     let _ = std::fs::remove_dir(&dir);
+}
+
+/// pcapng files for [`mapped_files_read_like_the_streaming_reader`]: every block kind (EPB,
+/// SPB, obsolete PB, ISB with drops, a second section in the other byte order) cut at every
+/// length, and the bad blocks of [`bad_pcapng_block_lengths_are_bad_records`] plus a block over
+/// the size limit, in both byte orders.
+fn pcapng_cases() -> Vec<(String, Vec<u8>)> {
+    let d: &[u8] = &[9; 8];
+    let mut cases = Vec::new();
+    for be in [false, true] {
+        let mut good = Vec::new();
+        shb(&mut good, be);
+        idb(&mut good, be, 1, Some(9), None);
+        epb(&mut good, be, 0, 1_000_000, d, 8);
+        let mut stats = Vec::new();
+        put_u32(&mut stats, 0, be);
+        put_u32(&mut stats, 0, be);
+        put_u32(&mut stats, 0, be);
+        put_u16(&mut stats, 5, be); // isb_ifdrop
+        put_u16(&mut stats, 8, be);
+        stats.extend_from_slice(&if be { 7u64.to_be_bytes() } else { 7u64.to_le_bytes() });
+        put_u32(&mut stats, 0, be);
+        block(&mut good, 5, &stats, be);
+        spb(&mut good, be, &[3; 21]);
+        obsolete_pb(&mut good, be, 0, 2_000_000, &[4; 13]);
+        isb(&mut good, be);
+        epb(&mut good, be, 0, 3_000_000, &[5; 300], 300);
+        shb(&mut good, !be);
+        idb(&mut good, !be, 101, None, None);
+        epb(&mut good, !be, 0, 4_000_000, d, 8);
+        for cut in (28..=good.len()).step_by(3).chain([good.len() - 1, good.len()]) {
+            cases.push((format!("pcapng be={be} cut={cut}"), good[..cut].to_vec()));
+        }
+        let prefix = |f: &mut Vec<u8>| {
+            shb(f, be);
+            idb(f, be, 1, None, None);
+            epb(f, be, 0, 1_000_000, d, 8);
+        };
+        for (name, block_type, len) in [("odd", 6, 45), ("tiny", 6, 4), ("over the limit", 6, 0x7FFF_FFF0)] {
+            let mut bad = Vec::new();
+            prefix(&mut bad);
+            put_u32(&mut bad, block_type, be);
+            put_u32(&mut bad, len, be);
+            bad.extend_from_slice(&[0; 64]);
+            cases.push((format!("pcapng be={be} {name}"), bad));
+        }
+        let mut inner = Vec::new();
+        prefix(&mut inner);
+        let mut liar = Vec::new();
+        epb(&mut liar, be, 0, 2_000_000, d, 8);
+        liar[20..24].copy_from_slice(&if be { 400u32.to_be_bytes() } else { 400u32.to_le_bytes() });
+        inner.extend_from_slice(&liar);
+        epb(&mut inner, be, 0, 3_000_000, &[0; 600], 600);
+        cases.push((format!("pcapng be={be} inner"), inner));
+        let mut no_if = Vec::new();
+        prefix(&mut no_if);
+        epb(&mut no_if, be, 3, 2_000_000, d, 8);
+        cases.push((format!("pcapng be={be} no_if"), no_if));
+    }
+    cases
 }
 
 // ---------- hand-built pcap ----------
