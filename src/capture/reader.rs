@@ -317,13 +317,8 @@ impl Input {
         }
         if self.legacy_records && !self.finished {
             let standard = matches!(self.format, Format::Legacy { record_header: PCAP_RECORD_HEADER, .. });
-            if standard && self.mapped_pos.is_none() && self.mapped.is_some() {
-                // From here on the records are read in place: every byte consumed so far (file
-                // header and records) is the offset of the next record in the file.
-                self.mapped_pos = usize::try_from(self.summary.bytes).ok();
-                if let (Some(pos), Some(mapped)) = (self.mapped_pos, &self.mapped) {
-                    mapped.start_reading_at(pos);
-                }
+            if standard {
+                self.start_reading_in_place();
             }
             if let Some((head, block_len)) = legacy_record(&self.format, self.data(), self.packet_blocks) {
                 self.accept_packet(head, warnings);
@@ -335,15 +330,8 @@ impl Input {
                 return;
             }
         }
-        if self.ng_records && !self.finished && self.mapped.is_some() {
-            if self.mapped_pos.is_none() {
-                // As for legacy records above: the bytes consumed so far are the offset of the
-                // next block.
-                self.mapped_pos = usize::try_from(self.summary.bytes).ok();
-                if let (Some(pos), Some(mapped)) = (self.mapped_pos, &self.mapped) {
-                    mapped.start_reading_at(pos);
-                }
-            }
+        if self.ng_records && !self.finished {
+            self.start_reading_in_place();
             if self.mapped_pos.is_some() {
                 self.advance_mapped_ng(warnings);
                 return;
@@ -403,6 +391,20 @@ impl Input {
                     self.stop(warnings, kind, detail);
                     return;
                 }
+            }
+        }
+    }
+
+    /// Switches a mapped file to reading in place (once): every byte consumed so far (file
+    /// header and blocks) is the offset of the next record or block in the file.
+    fn start_reading_in_place(&mut self) {
+        if self.mapped_pos.is_some() {
+            return;
+        }
+        if let Some(mapped) = &self.mapped {
+            self.mapped_pos = usize::try_from(self.summary.bytes).ok();
+            if let Some(pos) = self.mapped_pos {
+                mapped.start_reading_at(pos);
             }
         }
     }
