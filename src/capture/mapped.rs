@@ -64,17 +64,18 @@ impl MappedFile {
 
     /// Called once when the reader starts reading records in place at `offset`: maps the
     /// pages of that step and the next ([`MappedFile::release_before`] then keeps one step
-    /// ahead). A file read through `read` (pcapng) is never populated.
+    /// ahead). A mapped file whose records are not read in place (a modified-pcap record
+    /// header) is never populated.
     pub(crate) fn start_reading_at(&self, offset: usize) {
         let step = offset / RELEASE_STEP * RELEASE_STEP;
         self.populate_step(step);
         self.populate_step(step + RELEASE_STEP);
     }
 
-    /// Maps the pages of the [`RELEASE_STEP`] at `offset` (the one after the step being read)
-    /// in one call instead of one page fault per few pages as the reader reaches them:
-    /// MADV_POPULATE_READ (Linux 5.14) made a run 7–10 % faster. On older kernels the advice
-    /// fails and the pages fault in as before.
+    /// Maps the pages of the [`RELEASE_STEP`] at `offset` (ahead of the reader) in one call
+    /// instead of one page fault per few pages as the reader reaches them: MADV_POPULATE_READ
+    /// (Linux 5.14) made a run 7–10 % faster. On older kernels the advice fails and the pages
+    /// fault in as before.
     fn populate_step(&self, offset: usize) {
         let len = RELEASE_STEP.min(self.map.len().saturating_sub(offset));
         #[cfg(target_os = "linux")]
