@@ -47,7 +47,7 @@ fn bench(c: &mut Criterion) {
             for (obs, _) in &trace {
                 buffers.push(obs);
             }
-            buffers.adaptive.discarded()
+            buffers.adaptive().discarded()
         })
     });
     group.bench_function("stream_tracker", |b| {

@@ -64,6 +64,18 @@ pub enum PacketFate {
     NotJudged,
 }
 
+impl PacketFate {
+    /// What the loss indicators record for a packet of this fate: kept or not, or nothing for
+    /// a duplicate (a packet bypassing the buffer counts as received).
+    fn indicator(self, obs: &PacketObservation) -> Option<bool> {
+        match self {
+            PacketFate::Played => Some(true),
+            PacketFate::Discarded => Some(false),
+            PacketFate::NotJudged => (!obs.is_duplicate).then_some(true),
+        }
+    }
+}
+
 /// Emulation state for one stream and one model.
 #[derive(Clone, Debug)]
 pub struct JitterBufferSim {
@@ -123,8 +135,19 @@ impl JitterBufferSim {
         self.indicators.restart_segment();
     }
 
-    /// Judges one packet, in arrival order (quality-metrics.md §3).
+    /// Judges one packet, in arrival order (quality-metrics.md §3), and records it in the
+    /// model's loss indicators.
     pub fn push(&mut self, obs: &PacketObservation) -> PacketFate {
+        let fate = self.judge(obs);
+        if let Some(kept) = fate.indicator(obs) {
+            self.indicators.record(obs.ext_seq, kept);
+        }
+        fate
+    }
+
+    /// [`JitterBufferSim::push`] without recording the packet in the loss indicators
+    /// ([`PacketFate::indicator`] says what `push` records).
+    fn judge(&mut self, obs: &PacketObservation) -> PacketFate {
         if obs.is_duplicate {
             // §3: duplicates are removed before the buffer; §2: they count once.
             return PacketFate::NotJudged;
@@ -132,7 +155,6 @@ impl JitterBufferSim {
         let transit_ms = obs.arrival_ms - obs.media_ms;
         if obs.bypasses_buffer || !transit_ms.is_finite() {
             // §2: telephone-event packets count as received; they do not enter the buffer.
-            self.indicators.record(obs.ext_seq, true);
             return PacketFate::NotJudged;
         }
         let anchor = match self.previous_transit_ms {
@@ -160,7 +182,6 @@ impl JitterBufferSim {
             self.deviation_ms += ((transit_ms - self.smoothed_transit_ms).abs() - self.deviation_ms) / 16.0;
         }
         self.previous_transit_ms = Some(transit_ms);
-        self.indicators.record(obs.ext_seq, !is_late);
         if is_late {
             PacketFate::Discarded
         } else {
@@ -301,14 +322,21 @@ pub struct BufferResult {
 
 /// The three receivers callscope reports per stream: adaptive (`mos`), fixed 50 ms
 /// (`mos_fixed50`, the pessimistic bound) and fixed 200 ms (`mos_fixed200`).
+///
+/// The three models see the same packets, so their loss indicators differ only once one of
+/// them keeps a packet another discards; on a clean stream that never happens. A fixed model
+/// therefore shares the adaptive model's indicators until its first different decision, when
+/// it takes a copy of them as they stand and records on its own from then on: the same
+/// figures as three separate recordings, for one recording per packet on most streams (each
+/// `record` is about a third of a model's cost per packet).
 #[derive(Clone, Debug)]
 pub struct StandardBuffers {
-    /// Adaptive model.
-    pub adaptive: JitterBufferSim,
-    /// Fixed 50 ms.
-    pub fixed_50: JitterBufferSim,
-    /// Fixed 200 ms.
-    pub fixed_200: JitterBufferSim,
+    adaptive: JitterBufferSim,
+    fixed_50: JitterBufferSim,
+    fixed_200: JitterBufferSim,
+    /// Whether `fixed_50` / `fixed_200` still share `adaptive`'s indicators (their own are
+    /// unused until then).
+    fixed_shares: [bool; 2],
 }
 
 impl Default for StandardBuffers {
@@ -317,6 +345,7 @@ impl Default for StandardBuffers {
             adaptive: JitterBufferSim::adaptive(),
             fixed_50: JitterBufferSim::fixed(50.0),
             fixed_200: JitterBufferSim::fixed(200.0),
+            fixed_shares: [true; 2],
         }
     }
 }
@@ -324,24 +353,52 @@ impl Default for StandardBuffers {
 impl StandardBuffers {
     /// Pushes one packet into all three models.
     pub fn push(&mut self, obs: &PacketObservation) {
-        self.adaptive.push(obs);
-        self.fixed_50.push(obs);
-        self.fixed_200.push(obs);
+        let adaptive = self.adaptive.judge(obs).indicator(obs);
+        for (fixed, shares) in [&mut self.fixed_50, &mut self.fixed_200].into_iter().zip(&mut self.fixed_shares) {
+            let kept = fixed.judge(obs).indicator(obs);
+            if *shares && kept != adaptive {
+                // The first different decision: from here on this model records its own.
+                fixed.indicators = self.adaptive.indicators;
+                *shares = false;
+            }
+            if let (false, Some(kept)) = (*shares, kept) {
+                fixed.indicators.record(obs.ext_seq, kept);
+            }
+        }
+        if let Some(kept) = adaptive {
+            self.adaptive.indicators.record(obs.ext_seq, kept);
+        }
     }
 
     /// Forwards a sequence restart to all three models.
     pub fn restart_segment(&mut self) {
         self.adaptive.restart_segment();
-        self.fixed_50.restart_segment();
-        self.fixed_200.restart_segment();
+        for (fixed, shares) in [&mut self.fixed_50, &mut self.fixed_200].into_iter().zip(self.fixed_shares) {
+            if !shares {
+                fixed.restart_segment();
+            }
+        }
+    }
+
+    /// The adaptive model (the one behind `mos`).
+    pub fn adaptive(&self) -> &JitterBufferSim {
+        &self.adaptive
     }
 
     /// The three models' final figures ([`JitterBufferSim::finished`]).
     pub fn finished(&self) -> FinishedBuffers {
+        let adaptive = self.adaptive.finished();
+        let fixed = |sim: &JitterBufferSim, shares: bool| {
+            let mut finished = sim.finished();
+            if shares {
+                finished.counts = adaptive.counts;
+            }
+            finished
+        };
         FinishedBuffers {
-            adaptive: self.adaptive.finished(),
-            fixed_50: self.fixed_50.finished(),
-            fixed_200: self.fixed_200.finished(),
+            adaptive,
+            fixed_50: fixed(&self.fixed_50, self.fixed_shares[0]),
+            fixed_200: fixed(&self.fixed_200, self.fixed_shares[1]),
         }
     }
 }
@@ -401,6 +458,82 @@ mod tests {
 
     fn two(x: f64) -> String {
         format!("{x:.2}")
+    }
+
+    /// A pseudo-random trace (xorshift, fixed seed): jitter of up to `jitter_ms` with rarer
+    /// spikes, losses, reordering, duplicates, telephone events, marker bits and one
+    /// sequence restart (returned as the index before which `restart_segment` is called).
+    fn mixed_trace(seed: u64, jitter_ms: u64) -> (Vec<PacketObservation>, usize) {
+        let mut x = seed | 1;
+        let mut next = move |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let mut trace = Vec::new();
+        let restart_at = 300;
+        for i in 0u64..600 {
+            let seq = if i < restart_at as u64 { i } else { 40_000 + i };
+            let roll = next(100);
+            if roll < 3 {
+                continue; // lost
+            }
+            let spike = if jitter_ms >= 100 && next(50) == 0 { 150 + next(300) } else { 0 };
+            let obs = PacketObservation {
+                arrival_ms: 20.0 * i as f64 + 30.0 + (next(jitter_ms + 1) + spike) as f64,
+                ext_seq: seq,
+                media_ms: 20.0 * i as f64,
+                marker: next(40) == 0,
+                bypasses_buffer: roll == 3,
+                is_duplicate: false,
+            };
+            if roll == 4 {
+                if let Some(previous) = trace.pop() {
+                    trace.push(obs); // reordered
+                    trace.push(previous);
+                    continue;
+                }
+            }
+            trace.push(obs);
+            if roll == 5 {
+                trace.push(PacketObservation { is_duplicate: true, arrival_ms: obs.arrival_ms + 1.0, ..obs });
+            }
+        }
+        let restart = trace.iter().position(|o| o.ext_seq >= 40_000).unwrap_or(trace.len());
+        (trace, restart)
+    }
+
+    #[test]
+    fn shared_indicators_give_what_three_separate_models_give() {
+        for (seed, jitter_ms) in [(1, 0), (2, 5), (3, 40), (4, 120), (5, 400), (6, 30), (7, 60)] {
+            let (trace, restart) = mixed_trace(seed, jitter_ms);
+            let mut shared = StandardBuffers::default();
+            let mut separate =
+                [JitterBufferSim::adaptive(), JitterBufferSim::fixed(50.0), JitterBufferSim::fixed(200.0)];
+            for (i, obs) in trace.iter().enumerate() {
+                if i == restart {
+                    shared.restart_segment();
+                    separate.iter_mut().for_each(JitterBufferSim::restart_segment);
+                }
+                shared.push(obs);
+                for sim in &mut separate {
+                    sim.push(obs);
+                }
+            }
+            let [adaptive, fixed_50, fixed_200] = separate.map(|sim| sim.finished());
+            assert_eq!(shared.finished(), FinishedBuffers { adaptive, fixed_50, fixed_200 }, "seed {seed}");
+        }
+        // The traces exercise every case: no model diverging, only the 50 ms one, both.
+        let shares: Vec<[bool; 2]> = [(1, 0), (7, 60), (5, 400)]
+            .into_iter()
+            .map(|(seed, jitter_ms)| {
+                let mut buffers = StandardBuffers::default();
+                mixed_trace(seed, jitter_ms).0.iter().for_each(|obs| buffers.push(obs));
+                buffers.fixed_shares
+            })
+            .collect();
+        assert_eq!(shares, [[true, true], [false, true], [false, false]]);
     }
 
     #[test]

@@ -264,7 +264,7 @@ impl StreamQuality {
     }
 
     fn snapshot(&self, counters: StreamCounters, packets: u64) -> Snapshot {
-        let adaptive = &self.buffers.adaptive;
+        let adaptive = self.buffers.adaptive();
         Snapshot {
             counters,
             packets,
