@@ -12,13 +12,25 @@
 /// A read-only mapping of a whole regular file, with the bytes behind the reader released.
 pub(crate) struct MappedFile {
     map: memmap2::Mmap,
-    /// Bytes at the start of the mapping already released ([`MappedFile::release_before`]).
+    /// Bytes at the start of the mapping already released ([`MappedFile::reader_at`]).
     released: usize,
+    /// End of the bytes already requested into the CPU cache (a multiple of [`CACHE_LINE`]).
+    prefetched: usize,
 }
 
 /// Bytes released from the mapping at a time: 2 MiB, a multiple of every page size (a smaller
 /// step costs a TLB shootdown per call on the other threads: 256 KiB made a 2-thread run 12 % slower).
 const RELEASE_STEP: usize = 2 << 20;
+
+/// Bytes ahead of the reader requested into the CPU cache ([`MappedFile::reader_at`]).
+/// The hardware prefetcher stops at every 4 KiB page and the page-cache bytes are never in
+/// the cache (no `read` copy brought them there), so without this the reader waits for memory
+/// at each record: walking the records of a 396 MB capture took 125 ms, 51 ms with the next
+/// 4 KiB requested (1 KiB: 60 ms; 16 KiB: no better than 4), against 64 ms for `cat`.
+const PREFETCH_AHEAD: usize = 4096;
+
+/// The unit of [`MappedFile::prefetched`].
+const CACHE_LINE: usize = 64;
 
 impl MappedFile {
     /// Maps `file` when it is a non-empty regular file and mapping is not turned off; `None`
@@ -36,7 +48,7 @@ impl MappedFile {
         let map = unsafe { memmap2::MmapOptions::new().map(file) }.ok()?;
         // Sequential access: the kernel reads ahead and drops pages behind.
         let _ = map.advise(memmap2::Advice::Sequential);
-        Some(MappedFile { map, released: 0 })
+        Some(MappedFile { map, released: 0, prefetched: 0 })
     }
 
     /// The file's bytes.
@@ -44,10 +56,13 @@ impl MappedFile {
         &self.map
     }
 
-    /// Tells the kernel that the bytes before `offset` will not be read again, in whole
-    /// [`RELEASE_STEP`]s: their pages leave this process's resident set (they stay in the page
-    /// cache), so that resident memory follows the analysis state, not the file read so far.
-    pub(crate) fn release_before(&mut self, offset: usize) {
+    /// The reader moved on to `offset`: requests the next [`PREFETCH_AHEAD`] bytes into the
+    /// CPU cache, and tells the kernel that the bytes before `offset` will not be read again,
+    /// in whole [`RELEASE_STEP`]s: their pages leave this process's resident set (they stay in
+    /// the page cache), so that resident memory follows the analysis state, not the file read
+    /// so far.
+    pub(crate) fn reader_at(&mut self, offset: usize) {
+        self.prefetch_ahead(offset);
         if offset < self.released + RELEASE_STEP {
             return;
         }
@@ -76,6 +91,16 @@ impl MappedFile {
     /// instead of one page fault per few pages as the reader reaches them: MADV_POPULATE_READ
     /// (Linux 5.14) made a run 7–10 % faster. On older kernels the advice fails and the pages
     /// fault in as before.
+    fn prefetch_ahead(&mut self, offset: usize) {
+        let end = offset.saturating_add(PREFETCH_AHEAD).min(self.map.len());
+        let mut line = self.prefetched.max(offset / CACHE_LINE * CACHE_LINE);
+        while line < end {
+            prefetch(self.map.as_ptr().wrapping_add(line));
+            line += CACHE_LINE;
+        }
+        self.prefetched = line;
+    }
+
     fn populate_step(&self, offset: usize) {
         let len = RELEASE_STEP.min(self.map.len().saturating_sub(offset));
         #[cfg(target_os = "linux")]
@@ -85,4 +110,18 @@ impl MappedFile {
         #[cfg(not(target_os = "linux"))]
         let _ = len;
     }
+}
+
+/// Requests the cache line at `byte` into the CPU caches (a hint: no fault, no effect on
+/// what is read).
+#[inline]
+fn prefetch(byte: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch never faults and reads nothing into the program; `byte` points into
+    // the mapping anyway.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(byte.cast::<i8>());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = byte;
 }

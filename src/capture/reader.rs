@@ -308,7 +308,7 @@ impl Input {
             match (self.mapped_pos.as_mut(), self.mapped.as_mut()) {
                 (Some(pos), Some(mapped)) => {
                     *pos = pos.saturating_add(self.pending_consume);
-                    mapped.release_before(*pos);
+                    mapped.reader_at(*pos);
                 }
                 _ => self.reader.consume_noshift(self.pending_consume),
             }
@@ -467,7 +467,7 @@ impl Input {
                     let next = pos.saturating_add(block_len);
                     self.mapped_pos = Some(next);
                     if let Some(mapped) = self.mapped.as_mut() {
-                        mapped.release_before(next);
+                        mapped.reader_at(next);
                     }
                 }
                 Step::Packet { head, block_len } => {
