@@ -613,12 +613,8 @@ fn analyze(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
     if let Some(dir) = &args.jsonl {
         return analyze_jsonl(args, &config, dir);
     }
-    let (doc, sites) = analyse_with_sites(
-        &args.captures,
-        &args.site,
-        &config,
-        args.threads.map_or_else(default_threads, usize::from),
-    )?;
+    let threads = args.threads.map_or_else(default_threads, usize::from);
+    let (doc, sites) = analyse_with_sites(&args.captures, &args.site, &config, threads)?;
     report_warnings(&doc.inputs);
     let format = match args.format {
         Some(FormatArg::Table) => Format::Table,
@@ -643,12 +639,12 @@ fn analyze(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
         (Some(path), _) => {
             let file = report::create_output_file(path).with_context(|| format!("creating {}", path.display()))?;
             let mut out = std::io::BufWriter::new(file);
-            write_doc(&doc, format, &mut out, path)?;
+            write_doc(&doc, format, threads, &mut out, path)?;
             write_windows_table(&doc, format, args.windows, &mut out, path)?;
         }
         (None, _) => {
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            write_doc(&doc, format, &mut out, Path::new("standard output"))?;
+            write_doc(&doc, format, threads, &mut out, Path::new("standard output"))?;
             write_windows_table(&doc, format, args.windows, &mut out, Path::new("standard output"))?;
         }
     }
@@ -691,10 +687,17 @@ fn write_parquet(_doc: &report::Document, _sites: &SiteReport, _dir: &Path) -> a
     anyhow::bail!("--format parquet needs a build with the `polars` feature (cargo build --release --features polars)")
 }
 
-fn write_doc(doc: &report::Document, format: Format, out: &mut dyn Write, path: &Path) -> anyhow::Result<()> {
+/// Writes `doc` in `format` (JSON on up to `threads` threads).
+fn write_doc(
+    doc: &report::Document,
+    format: Format,
+    threads: usize,
+    out: &mut dyn Write,
+    path: &Path,
+) -> anyhow::Result<()> {
     match format {
         Format::Table => report::table::write(doc, out),
-        Format::Json => report::write_json(doc, out),
+        Format::Json => report::write_json_threaded(doc, out, threads),
         Format::Csv => report::csv::write_all(doc, out),
     }
     .and_then(|()| out.flush())

@@ -3,7 +3,7 @@
 //! goes to host H and a B-leg whose INVITE comes from H (or from an address configured as the
 //! same B2BUA in `pairing.b2bua_hosts`) within `pairing.max_invite_lag_ms`.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use serde::Serialize;
 
@@ -46,10 +46,33 @@ fn number_key(user: Option<&str>) -> Option<String> {
     }
 }
 
-/// A dialog's called and calling [`number_key`]s, computed once per run.
-struct NumberKeys {
+/// What the heuristic compares of one dialog, computed once per run (each call is scored
+/// against up to 64 others).
+struct LegFacts {
+    /// [`number_key`] of the called and calling user.
     called: Option<String>,
     calling: Option<String>,
+    /// Every receive address either side announced (any media kind).
+    announced: Vec<SocketAddr>,
+    /// Ports of the audio addresses the callee's side announced, and the caller's side.
+    callee_ports: Vec<u16>,
+    caller_ports: Vec<u16>,
+    /// SSRCs of the streams paired with the dialog.
+    ssrcs: Vec<u32>,
+}
+
+impl LegFacts {
+    fn of(input: &DiagnosisInput<'_>, index: &InputIndex, i: usize, d: &Dialog) -> LegFacts {
+        let ports = |from_caller| announced(d, from_caller).iter().map(SocketAddr::port).collect();
+        LegFacts {
+            called: number_key(d.to_user.as_deref()),
+            calling: number_key(d.from_user.as_deref()),
+            announced: announced_kinds(d).into_iter().map(|(addr, _)| addr).collect(),
+            callee_ports: ports(false),
+            caller_ports: ports(true),
+            ssrcs: index.paired_with(i).iter().filter_map(|&k| input.streams.get(k)).map(|s| s.key.ssrc).collect(),
+        }
+    }
 }
 
 fn same_host(cfg: &DiagnosisConfig, a: IpAddr, b: IpAddr) -> bool {
@@ -64,8 +87,7 @@ fn same_host(cfg: &DiagnosisConfig, a: IpAddr, b: IpAddr) -> bool {
 /// requirement fails.
 fn score(
     input: &DiagnosisInput<'_>,
-    index: &InputIndex,
-    keys: &[NumberKeys],
+    facts: &[LegFacts],
     cfg: &DiagnosisConfig,
     ai: usize,
     bi: usize,
@@ -84,20 +106,13 @@ fn score(
     let host_ok = same_host(cfg, a.callee?.ip(), b.caller?.ip());
     let mut pts = 0;
     let mut why = Vec::new();
-    let sdp_shared = {
-        let ak: Vec<_> = announced_kinds(a).into_iter().map(|(x, _)| x).collect();
-        announced_kinds(b).iter().any(|(x, _)| ak.contains(x))
-    };
+    let (af, bf) = (facts.get(ai)?, facts.get(bi)?);
     // An SBC with two interfaces often keeps its media port on both (the fax capture: port
     // 15580 announced by the SBC towards the A-leg and as the B-leg's caller): the B2BUA's
     // side of each leg announcing the same port counts as the copied SDP address.
-    let sbc_port = {
-        let a_callee: Vec<u16> = announced(a, false).iter().map(|x| x.port()).collect();
-        announced(b, true).iter().any(|x| a_callee.contains(&x.port()))
-    };
-    let sdp_shared = sdp_shared || sbc_port;
-    let (a_keys, b_keys) = (keys.get(ai)?, keys.get(bi)?);
-    let called = a_keys.called.is_some() && a_keys.called == b_keys.called;
+    let sdp_shared = bf.announced.iter().any(|x| af.announced.contains(x))
+        || bf.caller_ports.iter().any(|x| af.callee_ports.contains(x));
+    let called = af.called.is_some() && af.called == bf.called;
     // Without the host relation (an SBC with two interfaces and no configured group), only
     // the same called number plus a media address announced on both legs may stand in for it.
     if !(host_ok || called && sdp_shared) {
@@ -107,7 +122,7 @@ fn score(
         pts += 2;
         why.push("called number");
     }
-    if a_keys.calling.is_some() && a_keys.calling == b_keys.calling {
+    if af.calling.is_some() && af.calling == bf.calling {
         pts += 1;
         why.push("calling number");
     }
@@ -132,11 +147,7 @@ fn score(
         pts += 2;
         why.push("SDP address copied");
     }
-    let ssrcs = |i: usize| -> Vec<u32> {
-        index.paired_with(i).iter().filter_map(|&k| input.streams.get(k)).map(|s| s.key.ssrc).collect()
-    };
-    let (sa, sb) = (ssrcs(ai), ssrcs(bi));
-    if sa.iter().any(|x| sb.contains(x)) {
+    if af.ssrcs.iter().any(|x| bf.ssrcs.contains(x)) {
         pts += 3;
         why.push("same SSRC on both legs");
     }
@@ -233,11 +244,8 @@ fn explicit_links(input: &DiagnosisInput<'_>, cfg: &DiagnosisConfig, links: &mut
 /// heuristic score for legs no explicit identifier linked.
 pub(crate) fn link(input: &DiagnosisInput<'_>, index: &InputIndex, cfg: &DiagnosisConfig) -> Vec<Vec<Link>> {
     let n = input.dialogs.len();
-    let keys: Vec<NumberKeys> = input
-        .dialogs
-        .iter()
-        .map(|d| NumberKeys { called: number_key(d.to_user.as_deref()), calling: number_key(d.from_user.as_deref()) })
-        .collect();
+    let facts: Vec<LegFacts> =
+        input.dialogs.iter().enumerate().map(|(i, d)| LegFacts::of(input, index, i, d)).collect();
     let mut links: Vec<Vec<Link>> = vec![Vec::new(); n];
     explicit_links(input, cfg, &mut links);
     let explicit: Vec<bool> = links.iter().map(|l| !l.is_empty()).collect();
@@ -261,7 +269,7 @@ pub(crate) fn link(input: &DiagnosisInput<'_>, index: &InputIndex, cfg: &Diagnos
             if explicit[b] {
                 continue;
             }
-            if let Some((s, why)) = score(input, index, &keys, cfg, a, b) {
+            if let Some((s, why)) = score(input, &facts, cfg, a, b) {
                 scored.push((s, b, why));
             }
         }
