@@ -34,19 +34,24 @@ pub fn write_json(doc: &Document, out: &mut dyn Write) -> std::io::Result<()> {
 /// Streams below which [`write_json_threaded`] renders everything on one thread.
 const PARALLEL_JSON_MIN_STREAMS: usize = 64;
 
+/// Stream records the second thread of [`write_json_threaded`] renders at most: it holds them
+/// in memory until their turn comes (about 2.4 KB each on the bench capture), so this bounds
+/// what the parallel writer adds to the peak, however long the capture.
+const PARALLEL_JSON_MAX_STREAMS: usize = 1024;
+
 /// [`write_json`] on up to `threads` threads: byte for byte the same document. The stream
 /// records are three quarters of it and about 90 % of its cost (each carries its quality
-/// figures and windows), so with two threads the later part of them is rendered on a second
-/// thread while this one renders the rest: 11 → 6 ms of the end of a 1.7 M-packet run.
+/// figures and windows), so with two threads the later part of them (60 %, at most
+/// [`PARALLEL_JSON_MAX_STREAMS`]) is rendered on a second thread while this one writes the rest.
 pub fn write_json_threaded(doc: &Document, out: &mut dyn Write, threads: usize) -> std::io::Result<()> {
     // serde_json writes token by token: through a concrete buffer those writes are inlined
     // copies, where through `dyn Write` each was a dynamic call (a third of the JSON cost).
     let mut buffered = std::io::BufWriter::with_capacity(64 * 1024, out);
-    if threads < 2 || doc.streams.len() < PARALLEL_JSON_MIN_STREAMS {
+    let n = doc.streams.len();
+    if threads < 2 || n < PARALLEL_JSON_MIN_STREAMS {
         serde_json::to_writer_pretty(&mut buffered, doc)?;
     } else {
-        // The calls (about a quarter of the work) and this share of the streams stay here.
-        write_json_split(doc, &mut buffered, doc.streams.len() * 2 / 5)?;
+        write_json_split(doc, &mut buffered, n - (n * 3 / 5).min(PARALLEL_JSON_MAX_STREAMS))?;
     }
     buffered.write_all(b"\n")?;
     buffered.flush()
@@ -55,24 +60,25 @@ pub fn write_json_threaded(doc: &Document, out: &mut dyn Write, threads: usize) 
 /// The document as `serde_json::to_writer_pretty` writes it, with `streams[split..]` rendered
 /// on a scoped thread. Written member by member: each value is rendered by serde_json and
 /// indented to its depth (PrettyFormatter's layout: two spaces per level; a JSON string never
-/// holds a raw newline, so indenting after every newline is exact). `tests::split_json_is_serde_json`
-/// holds it to serde_json's output, members and order included.
+/// holds a raw newline, so indenting after every newline is exact). `json_tests` holds it to
+/// serde_json's output, members and order included.
 fn write_json_split(doc: &Document, out: &mut impl Write, split: usize) -> std::io::Result<()> {
-    let split = split.min(doc.streams.len());
+    let (earlier, later) = doc.streams.split_at(split.min(doc.streams.len()));
     std::thread::scope(|scope| {
-        let later = scope.spawn(|| pretty_elements(doc.streams.get(split..).unwrap_or_default()));
+        let later = scope.spawn(|| {
+            let mut rendered = Vec::with_capacity(later.len() * 2048);
+            write_elements(&mut rendered, later, earlier.is_empty()).map(|()| rendered)
+        });
         out.write_all(b"{")?;
         member(out, "schema", &doc.schema, true)?;
         member(out, "tool", &doc.tool, false)?;
         member(out, "inputs", &doc.inputs, false)?;
-        member(out, "calls", &doc.calls, false)?;
+        out.write_all(b",\n  \"calls\": [")?;
+        write_elements(out, &doc.calls, true)?;
+        out.write_all(if doc.calls.is_empty() { b"]" } else { b"\n  ]" })?;
         out.write_all(b",\n  \"streams\": [")?;
-        out.write_all(&pretty_elements(doc.streams.get(..split).unwrap_or_default())?)?;
-        let later = later.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
-        if split > 0 && !later.is_empty() {
-            out.write_all(b",")?;
-        }
-        out.write_all(&later)?;
+        write_elements(out, earlier, true)?;
+        out.write_all(&later.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?)?;
         out.write_all(if doc.streams.is_empty() { b"]" } else { b"\n  ]" })?;
         member(out, "registrations", &doc.registrations, false)?;
         member(out, "sites", &doc.sites, false)?;
@@ -93,17 +99,17 @@ fn member(out: &mut impl Write, name: &str, value: &impl serde::Serialize, first
 }
 
 /// Elements of a top-level array as PrettyFormatter lays them out (each on a new line at depth
-/// two, separated by commas), without the brackets.
-fn pretty_elements<T: serde::Serialize>(items: &[T]) -> std::io::Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(items.len() * 2048);
+/// two, separated by commas), without the brackets; `first` when they start the array (else
+/// they continue it, after a comma). One element is in memory at a time.
+fn write_elements<T: serde::Serialize>(out: &mut impl Write, items: &[T], first: bool) -> std::io::Result<()> {
     let mut rendered = Vec::with_capacity(4096);
     for (i, item) in items.iter().enumerate() {
-        out.extend_from_slice(if i == 0 { b"\n    " } else { b",\n    " });
+        out.write_all(if first && i == 0 { b"\n    " } else { b",\n    " })?;
         rendered.clear();
         serde_json::to_writer_pretty(&mut rendered, item)?;
-        write_indented(&mut out, &rendered, b"    ")?;
+        write_indented(out, &rendered, b"    ")?;
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Copies `json` with `indent` after each newline.
