@@ -6,14 +6,14 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 
 use super::{MediaKind, RtpMap, SessionDescription};
-use crate::rtp::payload::PayloadType;
+use crate::rtp::payload::{PayloadCodec, PayloadType};
 
 /// One announced receive address and the rtpmaps of the section that announced it.
 #[derive(Clone, Debug)]
 pub struct Announced {
     rtpmaps: Vec<RtpMap>,
     /// The rtpmaps resolved for the per-packet path, by payload type.
-    types: Vec<(u8, PayloadType)>,
+    types: ResolvedTypes,
     /// `a=fmtp` parameters by payload type (codec variant for the E-model: G.729 `annexb`,
     /// G.723.1 `bitrate`, iLBC `mode`, AMR `mode-set`).
     fmtp: Vec<(u8, String)>,
@@ -23,6 +23,43 @@ pub struct Announced {
     t38: bool,
     /// Learning sequence number of the announcement now in force (for eviction order).
     generation: u64,
+}
+
+/// Resolved payload types kept inline in the map's entry.
+const INLINE_TYPES: usize = 4;
+
+/// An announcement's payload types resolved for the per-packet path, in rtpmap order: the
+/// first [`INLINE_TYPES`] inside the map's entry, so that resolving an RTP packet's type reads
+/// the entry the address lookup already brought into the cache, not a second allocation (an
+/// RTP packet's lookup waits on memory: boxing the entries instead made a run 4 % slower).
+#[derive(Clone, Debug)]
+struct ResolvedTypes {
+    inline: [(u8, PayloadType); INLINE_TYPES],
+    inline_len: u8,
+    more: Vec<(u8, PayloadType)>,
+}
+
+impl ResolvedTypes {
+    fn new(types: impl Iterator<Item = (u8, PayloadType)>) -> ResolvedTypes {
+        let unused = (0, PayloadType { clock_hz: 0, is_event: false, codec: PayloadCodec::Other });
+        let mut resolved = ResolvedTypes { inline: [unused; INLINE_TYPES], inline_len: 0, more: Vec::new() };
+        for entry in types {
+            match resolved.inline.get_mut(usize::from(resolved.inline_len)) {
+                Some(slot) => {
+                    *slot = entry;
+                    resolved.inline_len += 1;
+                }
+                None => resolved.more.push(entry),
+            }
+        }
+        resolved
+    }
+
+    /// The first resolved entry for `pt`.
+    fn get(&self, pt: u8) -> Option<PayloadType> {
+        let inline = self.inline.get(..usize::from(self.inline_len)).unwrap_or_default();
+        inline.iter().chain(&self.more).find(|(p, _)| *p == pt).map(|&(_, t)| t)
+    }
 }
 
 /// An address as a hash key: an IPv4 address and port are hashed as one integer (the derived
@@ -132,7 +169,7 @@ impl PayloadMap {
     }
 
     fn insert(&mut self, addr: SocketAddr, rtpmaps: Vec<RtpMap>, t38: bool) {
-        let types = rtpmaps.iter().map(|m| (m.pt, PayloadType::from_rtpmap(&m.name, m.clock_hz))).collect();
+        let types = ResolvedTypes::new(rtpmaps.iter().map(|m| (m.pt, PayloadType::from_rtpmap(&m.name, m.clock_hz))));
         let generation = self.next_generation;
         self.next_generation = self.next_generation.wrapping_add(1);
         let is_new = self
@@ -228,7 +265,7 @@ impl Announced {
     /// What this announcement's rtpmap for `pt` resolves to ([`PayloadType::from_rtpmap`]).
     #[inline]
     pub fn payload_type(&self, pt: u8) -> Option<PayloadType> {
-        self.types.iter().find(|(p, _)| *p == pt).map(|&(_, t)| t)
+        self.types.get(pt)
     }
 }
 
@@ -240,6 +277,22 @@ mod tests {
 
     fn sa(s: &str) -> SocketAddr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn resolved_types_keep_rtpmap_order_past_the_inline_ones() {
+        let event = PayloadType::from_rtpmap("telephone-event", 8000);
+        let pcmu = PayloadType::from_rtpmap("PCMU", 8000);
+        let wide = PayloadType::from_rtpmap("G722", 8000);
+        // Seven entries, a repeated type on each side of the inline boundary: the first wins.
+        let types = [(0, pcmu), (101, event), (9, wide), (0, wide), (96, wide), (101, pcmu), (97, event)];
+        let resolved = ResolvedTypes::new(types.into_iter());
+        assert_eq!((usize::from(resolved.inline_len), resolved.more.len()), (INLINE_TYPES, 3));
+        for pt in 0..=127u8 {
+            let first = types.iter().find(|(p, _)| *p == pt).map(|&(_, t)| t);
+            assert_eq!(resolved.get(pt), first, "pt {pt}");
+        }
+        assert_eq!(ResolvedTypes::new(std::iter::empty()).get(0), None);
     }
 
     #[test]
