@@ -2,11 +2,12 @@
 //! handed out straight from the page cache, with no `read` copy (the copy alone costs about
 //! what `cat FILE > /dev/null` costs).
 //!
-//! The one `unsafe` of the crate. A mapping is only sound while nobody truncates the file: a
-//! page cut off under the reader would raise SIGBUS. Captures being analysed are closed files
-//! or files a capture tool only appends to (appended bytes lie beyond the mapped length and
-//! are simply not seen, as with a `read` that hit the end), so callscope maps regular files
-//! and reads pipes and standard input with `read`; `CALLSCOPE_NO_MMAP=1` turns mapping off.
+//! The crate's only `unsafe` (the mapping, its advice, and a cache prefetch hint). A mapping is
+//! only sound while nobody truncates the file: a page cut off under the reader would raise
+//! SIGBUS. Captures being analysed are closed files or files a capture tool only appends to
+//! (appended bytes lie beyond the mapped length and are simply not seen, as with a `read` that
+//! hit the end), so callscope maps regular files and reads pipes and standard input with
+//! `read`; `CALLSCOPE_NO_MMAP=1` turns mapping off.
 #![allow(unsafe_code)]
 
 /// A read-only mapping of a whole regular file, with the bytes behind the reader released.
@@ -77,8 +78,20 @@ impl MappedFile {
         self.populate_step(end + RELEASE_STEP);
     }
 
+    /// Requests the cache lines from `offset` to [`PREFETCH_AHEAD`] bytes past it that were
+    /// not requested yet (each line once, a few per record).
+    fn prefetch_ahead(&mut self, offset: usize) {
+        let end = offset.saturating_add(PREFETCH_AHEAD).min(self.map.len());
+        let mut line = self.prefetched.max(offset / CACHE_LINE * CACHE_LINE);
+        while line < end {
+            prefetch(self.map.as_ptr().wrapping_add(line));
+            line += CACHE_LINE;
+        }
+        self.prefetched = line;
+    }
+
     /// Called once when the reader starts reading records in place at `offset`: maps the
-    /// pages of that step and the next ([`MappedFile::release_before`] then keeps one step
+    /// pages of that step and the next ([`MappedFile::reader_at`] then keeps one step
     /// ahead). A mapped file whose records are not read in place (a modified-pcap record
     /// header) is never populated.
     pub(crate) fn start_reading_at(&self, offset: usize) {
@@ -91,16 +104,6 @@ impl MappedFile {
     /// instead of one page fault per few pages as the reader reaches them: MADV_POPULATE_READ
     /// (Linux 5.14) made a run 7–10 % faster. On older kernels the advice fails and the pages
     /// fault in as before.
-    fn prefetch_ahead(&mut self, offset: usize) {
-        let end = offset.saturating_add(PREFETCH_AHEAD).min(self.map.len());
-        let mut line = self.prefetched.max(offset / CACHE_LINE * CACHE_LINE);
-        while line < end {
-            prefetch(self.map.as_ptr().wrapping_add(line));
-            line += CACHE_LINE;
-        }
-        self.prefetched = line;
-    }
-
     fn populate_step(&self, offset: usize) {
         let len = RELEASE_STEP.min(self.map.len().saturating_sub(offset));
         #[cfg(target_os = "linux")]

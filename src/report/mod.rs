@@ -41,8 +41,8 @@ const PARALLEL_JSON_MAX_STREAMS: usize = 1024;
 
 /// [`write_json`] on up to `threads` threads: byte for byte the same document. The stream
 /// records are three quarters of it and about 90 % of its cost (each carries its quality
-/// figures and windows), so with two threads the later part of them (60 %, at most
-/// [`PARALLEL_JSON_MAX_STREAMS`]) is rendered on a second thread while this one writes the rest.
+/// figures and windows), so with two threads the later part of them (60 %, at most 1024, which
+/// bounds the memory it holds) is rendered on a second thread while this one writes the rest.
 pub fn write_json_threaded(doc: &Document, out: &mut dyn Write, threads: usize) -> std::io::Result<()> {
     // serde_json writes token by token: through a concrete buffer those writes are inlined
     // copies, where through `dyn Write` each was a dynamic call (a third of the JSON cost).
