@@ -301,9 +301,9 @@ struct Match {
 ///    opposite direction (latching SBCs and NATs send back to where packets came from).
 ///
 /// 5. **Relay leg** ([`PairBasis::RelayLeg`]): the same SSRC as a paired stream, forwarded
-///    one hop further by the host that stream enters or leaves (see [`relay_legs`]).
+///    one hop further by the host that stream enters or leaves (see `relay_legs`).
 ///
-/// Time decides between candidates ([`Index::choose`]): the announcement in effect at the
+/// Time decides between candidates (`Index::choose`): the announcement in effect at the
 /// stream's first packet (made before it, or at most 2 s after it), the latest one first, and
 /// only for a call that had not ended 2 s before the stream began; failing that the nearest
 /// later announcement made while the stream still ran. So an address:port reused by

@@ -10,7 +10,7 @@
 //! on the packet path by the pipeline (DTLS/ZRTP key exchanges, SIP over TLS).
 //!
 //! Position wording follows §6: loss seen here is "lost before the capture point", RTCP loss
-//! and jitter "between the capture point and <receiver>", RTT "measured at the capture point".
+//! and jitter "between the capture point and `<receiver>`", RTT "measured at the capture point".
 
 use std::net::{IpAddr, SocketAddr};
 

@@ -3,7 +3,7 @@
 //!
 //! This module holds what does not need libpcap (so the default build tests it): the JSON-lines
 //! sink with document-wide stream ids, the capture-loss marking from the kernel's drop
-//! counters, the closing of open calls on exit, and the terminal summary. [`capture`] (feature
+//! counters, the closing of open calls on exit, and the terminal summary. `capture` (feature
 //! `live`) opens the interface with the `pcap` crate and drives them.
 //!
 //! Capture loss vs network loss (issue 11, diagnosis.md §4.4 `capture_loss_suspected`): when

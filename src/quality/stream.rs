@@ -49,7 +49,7 @@ pub struct LossRun {
 pub const DEFAULT_WINDOW_S: f64 = 10.0;
 
 /// Most windows kept per stream: one hour at 10 s. Later windows are counted in
-/// [`StreamQuality::windows_dropped`], not stored.
+/// `StreamQuality::windows_dropped`, not stored.
 pub const MAX_WINDOWS: usize = 360;
 
 /// The stream's RFC 3550 counters after a packet (quality-metrics.md §1.3), from the RTP stage.

@@ -4,7 +4,7 @@
 //! Input: SDP bodies (bytes). Output: owned descriptions holding only what correlation and
 //! metrics need. State: none ([`PayloadMap`] is owned by the pipeline).
 //!
-//! The parser is a lenient line scanner ([`scan`]); the reasons for not using an SDP crate are
+//! The parser is a lenient line scanner (`scan`); the reasons for not using an SDP crate are
 //! written where it lives.
 
 mod payload_map;

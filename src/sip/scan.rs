@@ -157,7 +157,7 @@ pub struct NameAddrRef<'a> {
 pub struct ViaRef<'a> {
     /// Transport token (UDP, TCP, TLS, WS, …).
     pub transport: &'a [u8],
-    /// sent-by: host[:port] (IPv6 in brackets).
+    /// sent-by: `host[:port]` (IPv6 in brackets).
     pub sent_by: &'a [u8],
     /// `branch` parameter.
     pub branch: Option<&'a [u8]>,

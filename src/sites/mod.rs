@@ -7,7 +7,7 @@
 //! `doc.site_windows`). Runs once per run on records, never on the packet path.
 //!
 //! The default build aggregates in plain Rust ([`summary`]); with the `polars` cargo feature,
-//! [`frames`] turns the same rows into polars frames (for Parquet) and computes the summaries
+//! `frames` turns the same rows into polars frames (for Parquet) and computes the summaries
 //! with a lazy query, and a test holds both paths equal. [`findings`] adds the site-level
 //! codes of diagnosis.md §4.5 to the site rows (`sites[].reasons`).
 
