@@ -21,6 +21,7 @@ pub mod correlate;
 pub mod decode;
 pub mod diagnose;
 pub mod live;
+mod par;
 pub mod pipeline;
 pub mod quality;
 pub mod report;

@@ -575,7 +575,7 @@ fn analyse_with_sites(
         callscope::pipeline::analyze_threaded(captures, config, threads, &mut |_| {})?
     };
     // With a map the diagnosis expects each site's own DSCP (diagnosis.md §4.3 "per site").
-    let mut doc = report::build_with_sites(&analysis, (!map.sites.is_empty()).then_some(&map));
+    let mut doc = report::build_threaded(&analysis, (!map.sites.is_empty()).then_some(&map), threads);
     let sites = callscope::sites::attach_with(
         &mut doc,
         &map,

@@ -270,6 +270,9 @@ pub struct DiagnosisInput<'a> {
     /// address's site's `expected_dscp` (diagnosis.md §4.3 "per site"); addresses in no site
     /// fall back to `qos.expect_media_dscp`. `None`: `qos.expect_media_dscp` for every flow.
     pub sites: Option<&'a crate::sites::SiteMap>,
+    /// Threads the per-call rules may use (with 2 or more, the later half of the calls is
+    /// judged on a second thread): the verdicts do not depend on it.
+    pub threads: usize,
 }
 
 /// The diagnosis of a whole run.
@@ -303,16 +306,12 @@ pub struct PairFinding {
 
 /// Diagnoses every call of a run.
 pub fn diagnose(input: &DiagnosisInput<'_>, cfg: &DiagnosisConfig) -> Diagnosis {
-    let mut verdicts = Vec::with_capacity(input.dialogs.len());
     let capture_loss = streams::capture_loss_evidence(input, cfg);
     // Links first: the cross-leg rules (§5 "What pairing enables") read them.
     let index = InputIndex::new(input);
     let linked = legs::link(input, &index, cfg);
-    for (i, d) in input.dialogs.iter().enumerate() {
-        if d.first_invite.is_none() {
-            verdicts.push(None);
-            continue;
-        }
+    let verdicts = crate::par::map_indexed(input.dialogs.len(), input.threads, |i| {
+        input.dialogs[i].first_invite?;
         let mut reasons = Vec::new();
         signaling::rules(input, i, cfg, &mut reasons);
         routing::rules(input, i, cfg, &mut reasons);
@@ -320,8 +319,8 @@ pub fn diagnose(input: &DiagnosisInput<'_>, cfg: &DiagnosisConfig) -> Diagnosis 
         info::rules(input, i, cfg, &mut reasons);
         routing::cross_leg_rules(input, i, linked.get(i).map_or(&[], Vec::as_slice), cfg, &mut reasons);
         let reasons = reasons.into_iter().map(|r| r.finish(cfg.diagnosis.max_frames)).collect();
-        verdicts.push(Some(verdict_from(reasons)));
-    }
+        Some(verdict_from(reasons))
+    });
     let stream_reasons = media::orphan_stream_rules(input, cfg, &capture_loss)
         .into_iter()
         .map(|v| {

@@ -13,7 +13,7 @@ pub mod table;
 
 use std::io::Write;
 
-pub use records::{build, build_with_sites, Document};
+pub use records::{build, build_threaded, build_with_sites, Document};
 
 /// Output format (`--format`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

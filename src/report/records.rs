@@ -394,6 +394,12 @@ pub fn build(analysis: &Analysis) -> Document {
 /// Builds the document from an analysis, diagnosing with the run's site map when there is one
 /// (per-site expected DSCP, diagnosis.md §4.3); `None` is [`build`].
 pub fn build_with_sites(analysis: &Analysis, sites: Option<&crate::sites::SiteMap>) -> Document {
+    build_threaded(analysis, sites, 1)
+}
+
+/// [`build_with_sites`] on up to `threads` threads: the stream records and the per-call rules
+/// are split in two when `threads >= 2` (the same document).
+pub fn build_threaded(analysis: &Analysis, sites: Option<&crate::sites::SiteMap>, threads: usize) -> Document {
     let malformed: Vec<u64> = {
         let mut v: Vec<u64> = analysis
             .warnings
@@ -406,7 +412,7 @@ pub fn build_with_sites(analysis: &Analysis, sites: Option<&crate::sites::SiteMa
         v.dedup();
         v
     };
-    let mut streams = build_streams(analysis);
+    let mut streams = build_streams(analysis, threads);
     let quality: Vec<Option<StreamQualityFigures>> = streams
         .iter()
         .map(|s| {
@@ -442,6 +448,7 @@ pub fn build_with_sites(analysis: &Analysis, sites: Option<&crate::sites::SiteMa
         facts: Some(&analysis.capture_facts),
         inputs: &analysis.inputs,
         sites,
+        threads,
     };
     let mut diagnosis = diagnose::diagnose(&input, &analysis.diagnosis);
     if analysis.inputs.len() > 1 {
@@ -496,61 +503,64 @@ fn kind_name(kind: crate::warn::WarningKind) -> String {
     serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }
 
-fn build_streams(analysis: &Analysis) -> Vec<Stream> {
-    let mut out = Vec::with_capacity(analysis.streams.len());
-    for (i, s) in analysis.streams.iter().enumerate() {
-        let pairing = analysis.pairing.get(i).copied().flatten();
-        let call_id = pairing.and_then(|p| analysis.dialogs.get(p.dialog)).map(|d| d.call_id.clone());
-        let (codec, clock_rate) = codec_of(analysis, s);
-        let id = u32::try_from(out.len() + 1).unwrap_or(u32::MAX);
-        let q = super::quality::stream_quality(analysis, i, s);
-        out.push(Stream {
-            id,
-            call_id,
-            direction: pairing.and_then(|p| p.direction),
-            src: s.key.src,
-            dst: s.key.dst,
-            ssrc: format!("0x{:08X}", s.key.ssrc),
-            payload_type: s.first_pt,
-            codec,
-            clock_rate,
-            first_time: s.first.time,
-            last_time: s.last.time,
-            first_frame: s.first.number,
-            packets: s.packets,
-            expected: s.expected,
-            lost: s.lost,
-            lost_pct: if s.expected == 0 { 0.0 } else { ms3(100.0 * s.lost as f64 / s.expected as f64) },
-            seq_errors: s.seq_errors,
-            duplicates: s.duplicates,
-            out_of_order: s.out_of_order,
-            seq_restarts: s.seq_restarts,
-            min_delta_ms: s.min_delta_ms.map_or(-1.0, ms3),
-            mean_delta_ms: ms3(s.mean_delta_ms),
-            max_delta_ms: ms3(s.max_delta_ms),
-            min_jitter_ms: s.min_jitter_ms.map_or(-1.0, ms3),
-            mean_jitter_ms: ms3(s.mean_jitter_ms),
-            max_jitter_ms: ms3(s.max_jitter_ms),
-            jitter_rfc_ts: ms3(s.jitter_rfc_ts),
-            sdp_addr: pairing.and_then(|p| p.sdp_addr),
-            dscp: modal_dscp(&s.dscp_counts),
-            vlan: s.extras.vlan,
-            interface: interface_name(analysis, s.first.file, s.extras.interface),
-            rtcp: rtcp_summary(analysis, s.key.ssrc, clock_rate),
-            mos: q.quality.as_ref().map(|r| r.mos_adaptive),
-            r_factor: q.quality.as_ref().map(|r| r.r_factor.adaptive),
-            events: s.extras.events,
-            cn_packets: s.extras.cn_packets,
-            dscp_values: super::quality::dscp_values(&s.dscp_counts),
-            dscp_changes: s.extras.dscp_changes,
-            dscp_change_frames: super::quality::dscp_change_frames(s),
-            dscp_expected_pct: super::quality::dscp_expected_pct(&s.dscp_counts),
-            quality: q.quality,
-            windows: q.windows,
-            reasons: Vec::new(),
-        });
+/// The stream records, in the analysis's order (ids 1, 2, ...), on up to `threads` threads.
+fn build_streams(analysis: &Analysis, threads: usize) -> Vec<Stream> {
+    crate::par::map_indexed(analysis.streams.len(), threads, |i| stream_record(analysis, i))
+}
+
+/// The record of `analysis.streams[i]`, whose id is `i + 1`.
+fn stream_record(analysis: &Analysis, i: usize) -> Stream {
+    let s = &analysis.streams[i];
+    let pairing = analysis.pairing.get(i).copied().flatten();
+    let call_id = pairing.and_then(|p| analysis.dialogs.get(p.dialog)).map(|d| d.call_id.clone());
+    let (codec, clock_rate) = codec_of(analysis, s);
+    let id = u32::try_from(i + 1).unwrap_or(u32::MAX);
+    let q = super::quality::stream_quality(analysis, i, s);
+    Stream {
+        id,
+        call_id,
+        direction: pairing.and_then(|p| p.direction),
+        src: s.key.src,
+        dst: s.key.dst,
+        ssrc: format!("0x{:08X}", s.key.ssrc),
+        payload_type: s.first_pt,
+        codec,
+        clock_rate,
+        first_time: s.first.time,
+        last_time: s.last.time,
+        first_frame: s.first.number,
+        packets: s.packets,
+        expected: s.expected,
+        lost: s.lost,
+        lost_pct: if s.expected == 0 { 0.0 } else { ms3(100.0 * s.lost as f64 / s.expected as f64) },
+        seq_errors: s.seq_errors,
+        duplicates: s.duplicates,
+        out_of_order: s.out_of_order,
+        seq_restarts: s.seq_restarts,
+        min_delta_ms: s.min_delta_ms.map_or(-1.0, ms3),
+        mean_delta_ms: ms3(s.mean_delta_ms),
+        max_delta_ms: ms3(s.max_delta_ms),
+        min_jitter_ms: s.min_jitter_ms.map_or(-1.0, ms3),
+        mean_jitter_ms: ms3(s.mean_jitter_ms),
+        max_jitter_ms: ms3(s.max_jitter_ms),
+        jitter_rfc_ts: ms3(s.jitter_rfc_ts),
+        sdp_addr: pairing.and_then(|p| p.sdp_addr),
+        dscp: modal_dscp(&s.dscp_counts),
+        vlan: s.extras.vlan,
+        interface: interface_name(analysis, s.first.file, s.extras.interface),
+        rtcp: rtcp_summary(analysis, s.key.ssrc, clock_rate),
+        mos: q.quality.as_ref().map(|r| r.mos_adaptive),
+        r_factor: q.quality.as_ref().map(|r| r.r_factor.adaptive),
+        events: s.extras.events,
+        cn_packets: s.extras.cn_packets,
+        dscp_values: super::quality::dscp_values(&s.dscp_counts),
+        dscp_changes: s.extras.dscp_changes,
+        dscp_change_frames: super::quality::dscp_change_frames(s),
+        dscp_expected_pct: super::quality::dscp_expected_pct(&s.dscp_counts),
+        quality: q.quality,
+        windows: q.windows,
+        reasons: Vec::new(),
     }
-    out
 }
 
 /// Codec name and clock of the stream's first payload type: the SDP that announced its

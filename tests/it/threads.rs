@@ -1,4 +1,5 @@
-//! `--threads`: the RTP statistics sharded over worker threads give byte-identical output
+//! `--threads`: the RTP statistics sharded over worker threads, the records and the per-call
+//! diagnosis split over two threads and the JSON written on two give byte-identical output
 //! whatever the number of threads (issue 6), on the shared captures, the repository fixtures
 //! and generated captures, including a run where the stream bound is hit.
 
@@ -7,17 +8,18 @@ use std::path::{Path, PathBuf};
 use callscope::capture::CaptureSet;
 use callscope::config::Config;
 use callscope::pipeline::analyze_capture_threaded;
-use callscope::report::{build, write_json};
+use callscope::report::{build_threaded, write_json_threaded};
 
 use crate::common::{captures_in, fixtures, shared_captures};
 
-/// The pretty JSON document of `paths` analysed on `threads` threads (`threads - 1` RTP workers).
+/// The pretty JSON document of `paths` analysed, built and written on `threads` threads
+/// (`threads - 1` RTP workers), as `callscope analyze --threads` does.
 fn json_with_threads(paths: &[PathBuf], config: &Config, threads: usize) -> String {
     let paths: Vec<String> = paths.iter().map(|p| p.to_string_lossy().into_owned()).collect();
     let capture = CaptureSet::open(&paths).expect("capture opens");
     let analysis = analyze_capture_threaded(capture, config, threads, &mut |_| {});
     let mut out = Vec::new();
-    write_json(&build(&analysis), &mut out).expect("JSON to memory");
+    write_json_threaded(&build_threaded(&analysis, None, threads), &mut out, threads).expect("JSON to memory");
     String::from_utf8(out).expect("JSON is UTF-8")
 }
 
