@@ -551,6 +551,7 @@ fn synth(args: &SynthArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Runs the pipeline (with a progress bar on a terminal), builds the records and the site view.
+/// The analysis behind the records is not freed: call it once per process.
 fn analyse_with_sites(
     captures: &[String],
     flags: &SiteFlags,
@@ -576,6 +577,9 @@ fn analyse_with_sites(
     };
     // With a map the diagnosis expects each site's own DSCP (diagnosis.md §4.3 "per site").
     let mut doc = report::build_threaded(&analysis, (!map.sites.is_empty()).then_some(&map), threads);
+    // Left to the process's exit (every command analyses once, then writes and ends): freeing
+    // each dialog, stream and message list took 2 ms on the bench capture, 10 ms with 3200 calls.
+    std::mem::forget(analysis);
     let sites = callscope::sites::attach_with(
         &mut doc,
         &map,
@@ -648,6 +652,8 @@ fn analyze(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
             write_windows_table(&doc, format, args.windows, &mut out, Path::new("standard output"))?;
         }
     }
+    // Left to the process's exit, as the analysis (see `analyse_with_sites`).
+    std::mem::forget((doc, sites));
     Ok(ExitCode::SUCCESS)
 }
 
