@@ -31,54 +31,54 @@ pub fn write_json(doc: &Document, out: &mut dyn Write) -> std::io::Result<()> {
     write_json_threaded(doc, out, 1)
 }
 
-/// Streams below which [`write_json_threaded`] renders everything on one thread.
-const PARALLEL_JSON_MIN_STREAMS: usize = 64;
+/// Call and stream records per chunk of [`write_json_threaded`]'s second thread, which renders
+/// every other chunk of each array and holds at most [`QUEUED_JSON_CHUNKS`] + 1 rendered chunks
+/// (a stream record is about 2.4 KB on the bench capture, a call 1 KB): this bounds what the
+/// parallel writer adds to the peak, however long the capture.
+const PARALLEL_JSON_CHUNK: usize = 128;
 
-/// Stream records the second thread of [`write_json_threaded`] renders at most: it holds them
-/// in memory until their turn comes (about 2.4 KB each on the bench capture), so this bounds
-/// what the parallel writer adds to the peak, however long the capture.
-const PARALLEL_JSON_MAX_STREAMS: usize = 1024;
+/// Rendered chunks waiting for this thread to write them before the second thread waits.
+const QUEUED_JSON_CHUNKS: usize = 2;
 
-/// [`write_json`] on up to `threads` threads: byte for byte the same document. The stream
-/// records are three quarters of it and about 90 % of its cost (each carries its quality
-/// figures and windows), so with two threads the later part of them (60 %, at most 1024, which
-/// bounds the memory it holds) is rendered on a second thread while this one writes the rest.
+/// [`write_json`] on up to `threads` threads: byte for byte the same document. The call and
+/// stream records are nearly all of its cost (each stream carries its quality figures and
+/// windows), so with two threads they are rendered in chunks, every other chunk on a second
+/// thread, while this one renders the rest and writes everything in order.
 pub fn write_json_threaded(doc: &Document, out: &mut dyn Write, threads: usize) -> std::io::Result<()> {
     // serde_json writes token by token: through a concrete buffer those writes are inlined
     // copies, where through `dyn Write` each was a dynamic call (a third of the JSON cost).
     let mut buffered = std::io::BufWriter::with_capacity(64 * 1024, out);
-    let n = doc.streams.len();
-    if threads < 2 || n < PARALLEL_JSON_MIN_STREAMS {
+    if threads < 2 || doc.calls.len() + doc.streams.len() < 2 * PARALLEL_JSON_CHUNK {
         serde_json::to_writer_pretty(&mut buffered, doc)?;
     } else {
-        write_json_split(doc, &mut buffered, n - (n * 3 / 5).min(PARALLEL_JSON_MAX_STREAMS))?;
+        write_json_split(doc, &mut buffered, PARALLEL_JSON_CHUNK)?;
     }
     buffered.write_all(b"\n")?;
     buffered.flush()
 }
 
-/// The document as `serde_json::to_writer_pretty` writes it, with `streams[split..]` rendered
-/// on a scoped thread. Written member by member: each value is rendered by serde_json and
-/// indented to its depth (PrettyFormatter's layout: two spaces per level; a JSON string never
-/// holds a raw newline, so indenting after every newline is exact). `json_tests` holds it to
-/// serde_json's output, members and order included.
-fn write_json_split(doc: &Document, out: &mut impl Write, split: usize) -> std::io::Result<()> {
-    let (earlier, later) = doc.streams.split_at(split.min(doc.streams.len()));
+/// The document as `serde_json::to_writer_pretty` writes it, the odd-numbered `chunk`s of the
+/// calls and of the streams rendered on a scoped thread. Written member by member: each value
+/// is rendered by serde_json and indented to its depth (PrettyFormatter's layout: two spaces
+/// per level; a JSON string never holds a raw newline, so indenting after every newline is
+/// exact). `json_tests` holds it to serde_json's output, members and order included.
+fn write_json_split(doc: &Document, out: &mut impl Write, chunk: usize) -> std::io::Result<()> {
+    let chunk = chunk.max(1);
     std::thread::scope(|scope| {
-        let later = scope.spawn(|| {
-            let mut rendered = Vec::with_capacity(later.len() * 2048);
-            write_elements(&mut rendered, later, earlier.is_empty()).map(|()| rendered)
+        let (rendered, odd_chunks) = std::sync::mpsc::sync_channel(QUEUED_JSON_CHUNKS);
+        // Ends early (its send fails) if this thread stops writing: `odd_chunks` is dropped.
+        scope.spawn(move || {
+            render_odd_chunks(&doc.calls, chunk, &rendered) && render_odd_chunks(&doc.streams, chunk, &rendered)
         });
         out.write_all(b"{")?;
         member(out, "schema", &doc.schema, true)?;
         member(out, "tool", &doc.tool, false)?;
         member(out, "inputs", &doc.inputs, false)?;
         out.write_all(b",\n  \"calls\": [")?;
-        write_elements(out, &doc.calls, true)?;
+        write_chunked(out, &doc.calls, chunk, &odd_chunks)?;
         out.write_all(if doc.calls.is_empty() { b"]" } else { b"\n  ]" })?;
         out.write_all(b",\n  \"streams\": [")?;
-        write_elements(out, earlier, true)?;
-        out.write_all(&later.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?)?;
+        write_chunked(out, &doc.streams, chunk, &odd_chunks)?;
         out.write_all(if doc.streams.is_empty() { b"]" } else { b"\n  ]" })?;
         member(out, "registrations", &doc.registrations, false)?;
         member(out, "sites", &doc.sites, false)?;
@@ -88,6 +88,41 @@ fn write_json_split(doc: &Document, out: &mut impl Write, split: usize) -> std::
         }
         out.write_all(b"\n}")
     })
+}
+
+/// The second thread of [`write_json_split`]: renders chunks 1, 3, 5, ... of `items` and sends
+/// them in order; false once the receiver is gone.
+fn render_odd_chunks<T: serde::Serialize>(
+    items: &[T],
+    chunk: usize,
+    rendered: &std::sync::mpsc::SyncSender<std::io::Result<Vec<u8>>>,
+) -> bool {
+    items.chunks(chunk).skip(1).step_by(2).all(|part| {
+        let mut bytes = Vec::with_capacity(part.len() * 2048);
+        // An odd chunk never holds the array's first element.
+        let result = write_elements(&mut bytes, part, false).map(|()| bytes);
+        rendered.send(result).is_ok()
+    })
+}
+
+/// The elements of an array, chunk by chunk: even chunks rendered here, odd ones received
+/// from [`render_odd_chunks`].
+fn write_chunked<T: serde::Serialize>(
+    out: &mut impl Write,
+    items: &[T],
+    chunk: usize,
+    odd_chunks: &std::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>,
+) -> std::io::Result<()> {
+    for (index, part) in items.chunks(chunk).enumerate() {
+        if index % 2 == 0 {
+            write_elements(out, part, index == 0)?;
+        } else {
+            // A closed channel means the other thread panicked: the scope raises that panic.
+            let bytes = odd_chunks.recv().map_err(|_| std::io::Error::other("JSON rendering thread stopped"))??;
+            out.write_all(&bytes)?;
+        }
+    }
+    Ok(())
 }
 
 /// `"name": value` of the top-level object, after a comma unless `first`.
@@ -182,12 +217,12 @@ pub fn create_output_dir(path: &std::path::Path) -> std::io::Result<()> {
 mod json_tests {
     use super::*;
 
-    /// A document of a synthetic capture with calls, streams, site findings and windows.
-    fn document(test: &str) -> Document {
+    /// A document of a synthetic capture of `calls` calls, with streams, site findings and windows.
+    fn document(test: &str, calls: usize) -> Document {
         let dir = std::env::temp_dir().join(format!("callscope-json-{}-{test}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let path = dir.join("mixed.pcap");
-        crate::synth::mixed(40, 8, 60, 3).write_file(&path).expect("synthetic capture written");
+        crate::synth::mixed(calls, 8, 60, 3).write_file(&path).expect("synthetic capture written");
         let analysis =
             crate::pipeline::analyze(&[path.to_string_lossy().into_owned()], &crate::config::Config::default());
         let _ = std::fs::remove_dir_all(&dir);
@@ -198,38 +233,71 @@ mod json_tests {
         serde_json::to_vec_pretty(doc).expect("serialisable")
     }
 
-    fn split(doc: &Document, at: usize) -> Vec<u8> {
+    fn split(doc: &Document, chunk: usize) -> Vec<u8> {
         let mut out = Vec::new();
-        write_json_split(doc, &mut out, at).expect("written to memory");
+        write_json_split(doc, &mut out, chunk).expect("written to memory");
         out
     }
 
     #[test]
     fn split_json_is_serde_json() {
-        let mut doc = document("split");
+        let mut doc = document("split", 40);
         let n = doc.streams.len();
         assert!(n >= 60 && doc.calls.len() == 40, "{n} streams");
-        for at in [0, 1, n / 2, n - 1, n, n + 5] {
-            assert!(split(&doc, at) == serde_pretty(&doc), "split at {at} of {n}");
+        // Chunks of one element, uneven chunks, one chunk per array, one array in one chunk.
+        for chunk in [1, 2, 7, 39, 40, 41, n / 2, n, n + 5] {
+            assert!(split(&doc, chunk) == serde_pretty(&doc), "chunks of {chunk} ({n} streams)");
         }
         // The member written only when not empty, and empty arrays.
         doc.site_windows = vec![serde_json::json!({"bucket": "x", "values": [1, 2.5, {"a": "b\nc"}]})];
-        assert!(split(&doc, n / 3) == serde_pretty(&doc));
+        assert!(split(&doc, 3) == serde_pretty(&doc));
         doc.streams.truncate(1);
-        assert!(split(&doc, 0) == serde_pretty(&doc) && split(&doc, 1) == serde_pretty(&doc));
+        assert!(split(&doc, 1) == serde_pretty(&doc) && split(&doc, 2) == serde_pretty(&doc));
         doc.streams.clear();
+        assert!(split(&doc, 1) == serde_pretty(&doc));
         doc.calls.clear();
-        assert!(split(&doc, 0) == serde_pretty(&doc));
+        assert!(split(&doc, 1) == serde_pretty(&doc));
     }
 
     #[test]
     fn threaded_writer_writes_what_the_serial_one_writes() {
-        let doc = document("threaded");
+        let doc = document("threaded", 120);
         let (mut one, mut two) = (Vec::new(), Vec::new());
         write_json(&doc, &mut one).expect("written to memory");
         write_json_threaded(&doc, &mut two, 2).expect("written to memory");
-        assert!(doc.streams.len() >= PARALLEL_JSON_MIN_STREAMS);
+        assert!(doc.calls.len() + doc.streams.len() >= 2 * PARALLEL_JSON_CHUNK);
         assert!(one == two && one.ends_with(b"}\n"));
+    }
+
+    /// A writer that fails after `left` bytes.
+    struct FailingWriter {
+        left: usize,
+    }
+
+    impl Write for FailingWriter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if self.left == 0 {
+                return Err(std::io::Error::other("disk full"));
+            }
+            let n = buf.len().min(self.left);
+            self.left -= n;
+            Ok(n)
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A failed write ends the run with the error, without waiting forever on the rendering
+    /// thread (which is blocked on its full queue until the receiver is dropped).
+    #[test]
+    fn a_failing_output_ends_the_split_writer_with_its_error() {
+        let doc = document("failing", 40);
+        for left in [0, 100, 5000] {
+            let err = write_json_split(&doc, &mut FailingWriter { left }, 1).expect_err("the write fails");
+            assert_eq!(err.to_string(), "disk full");
+        }
     }
 }
 
