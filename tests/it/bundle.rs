@@ -30,7 +30,7 @@ fn tshark() -> bool {
 }
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("callscope-bundle-{}-{name}", std::process::id()));
+    let dir = crate::common::scratch_root().join(format!("callscope-bundle-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir

@@ -22,6 +22,13 @@ pub fn shared_captures() -> Option<PathBuf> {
     found
 }
 
+/// Where the whole-capture tests write their scratch files: Cargo's per-target temporary
+/// folder (`target/tmp`), not the system's, so that files a failed test leaves behind stay in
+/// the build tree.
+pub fn scratch_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+}
+
 /// The repository's own fixtures folder.
 pub fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures")

@@ -228,7 +228,7 @@ use callscope::diagnose::DiagnosisConfig;
 use callscope::synth::diag_scenarios::{script, DiagCall};
 
 fn synth_doc(name: &str, calls: &[DiagCall], cfg: &DiagnosisConfig) -> Document {
-    let dir = std::env::temp_dir().join(format!("callscope-diag-{}", std::process::id()));
+    let dir = crate::common::scratch_root().join(format!("callscope-diag-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join(format!("{name}.pcap"));
     script(calls).write_file(&path).expect("write capture");

@@ -16,7 +16,7 @@ use callscope::synth::diag_more_scenarios::{
 use callscope::synth::diag_scenarios::Script;
 
 fn doc(name: &str, script: &Script) -> Document {
-    let dir = std::env::temp_dir().join(format!("callscope-dmore-{}", std::process::id()));
+    let dir = crate::common::scratch_root().join(format!("callscope-dmore-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path: PathBuf = dir.join(format!("{name}.pcap"));
     script.write_file(&path).expect("write capture");

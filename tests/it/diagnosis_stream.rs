@@ -11,7 +11,7 @@ use crate::common::codes;
 use crate::common::{run, shared_captures};
 
 fn doc_of(name: &str, s: &Script) -> Document {
-    let dir = std::env::temp_dir().join(format!("callscope-dstream-{}", std::process::id()));
+    let dir = crate::common::scratch_root().join(format!("callscope-dstream-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join(format!("{name}.pcap"));
     s.write_file(&path).expect("write capture");

@@ -28,7 +28,7 @@ struct Run {
 }
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("callscope-hostile-{}-{name}", std::process::id()));
+    let dir = crate::common::scratch_root().join(format!("callscope-hostile-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir

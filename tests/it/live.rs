@@ -30,7 +30,7 @@ fn live_help_lists_the_capture_options() {
 
 #[test]
 fn a_missing_interface_is_a_clear_error() {
-    let dir = std::env::temp_dir().join(format!("callscope-live-it-{}", std::process::id()));
+    let dir = crate::common::scratch_root().join(format!("callscope-live-it-{}", std::process::id()));
     let out = callscope(&[
         "live",
         "-i",

@@ -31,7 +31,7 @@ const STREAM_FIELDS: &[&str] = &[
 ];
 
 fn temp_file(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("callscope-synth-{}", std::process::id()));
+    let dir = crate::common::scratch_root().join(format!("callscope-synth-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir.join(format!("{name}.pcap"))
 }

@@ -33,7 +33,7 @@ fn assert_thread_independent(paths: &[PathBuf], config: &Config) {
 }
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("callscope-threads-{name}-{}", std::process::id()));
+    let dir = crate::common::scratch_root().join(format!("callscope-threads-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
 }
