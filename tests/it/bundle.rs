@@ -30,10 +30,7 @@ fn tshark() -> bool {
 }
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = crate::common::scratch_root().join(format!("callscope-bundle-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    crate::common::fresh_scratch_dir("bundle", name)
 }
 
 fn tshark_out(args: &[&str]) -> String {

@@ -19,10 +19,7 @@ fn json(out: &Output) -> serde_json::Value {
 }
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = crate::common::scratch_root().join(format!("callscope-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    crate::common::fresh_scratch_dir("cli", name)
 }
 
 #[test]

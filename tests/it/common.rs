@@ -29,6 +29,23 @@ pub fn scratch_root() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
 }
 
+/// An empty scratch folder for test `name` of `suite` (this process's own: emptied if a
+/// previous test left it behind).
+pub fn fresh_scratch_dir(suite: &str, name: &str) -> PathBuf {
+    let dir = scratch_root().join(format!("callscope-{suite}-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch folder");
+    dir
+}
+
+/// Where `suite` writes its generated capture `name`: `name.pcap` in the suite's scratch folder
+/// (created).
+pub fn scratch_capture(suite: &str, name: &str) -> PathBuf {
+    let dir = scratch_root().join(format!("callscope-{suite}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch folder");
+    dir.join(format!("{name}.pcap"))
+}
+
 /// The repository's own fixtures folder.
 pub fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures")

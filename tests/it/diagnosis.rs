@@ -228,9 +228,7 @@ use callscope::diagnose::DiagnosisConfig;
 use callscope::synth::diag_scenarios::{script, DiagCall};
 
 fn synth_doc(name: &str, calls: &[DiagCall], cfg: &DiagnosisConfig) -> Document {
-    let dir = crate::common::scratch_root().join(format!("callscope-diag-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let path = dir.join(format!("{name}.pcap"));
+    let path = crate::common::scratch_capture("diag", name);
     script(calls).write_file(&path).expect("write capture");
     let config = callscope::config::Config { diagnosis: cfg.clone(), ..Default::default() };
     let analysis = callscope::pipeline::analyze(&[path.to_string_lossy().into_owned()], &config).expect("analyze");

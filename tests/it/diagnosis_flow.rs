@@ -13,9 +13,7 @@ use crate::common::{call, codes};
 use crate::common::{run, shared_captures};
 
 fn synth(name: &str, script: &Script) -> Document {
-    let dir = crate::common::scratch_root().join(format!("callscope-dflow-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let path = dir.join(format!("{name}.pcap"));
+    let path = crate::common::scratch_capture("dflow", name);
     script.write_file(&path).expect("write capture");
     run(&[path])
 }

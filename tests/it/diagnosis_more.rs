@@ -3,8 +3,6 @@
 //! `high_jitter`, `late_packets`, `low_mos`, `rtp_from_unexpected_source`, each with a trigger
 //! and a near miss that must not fire.
 
-use std::path::PathBuf;
-
 use crate::common::{call, codes, reason};
 use callscope::correlate::StreamDirection::{CalleeToCaller, CallerToCallee};
 use callscope::diagnose::{ReasonClass, Severity};
@@ -16,9 +14,7 @@ use callscope::synth::diag_more_scenarios::{
 use callscope::synth::diag_scenarios::Script;
 
 fn doc(name: &str, script: &Script) -> Document {
-    let dir = crate::common::scratch_root().join(format!("callscope-dmore-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let path: PathBuf = dir.join(format!("{name}.pcap"));
+    let path = crate::common::scratch_capture("dmore", name);
     script.write_file(&path).expect("write capture");
     let config = callscope::config::Config::default();
     let analysis = callscope::pipeline::analyze(&[path.to_string_lossy().into_owned()], &config).expect("analyze");

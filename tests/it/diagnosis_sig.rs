@@ -16,9 +16,7 @@ use crate::common::{call, codes, reason};
 use crate::common::{captures_in, run, shared_captures};
 
 fn write(name: &str, script: &Script) -> PathBuf {
-    let dir = crate::common::scratch_root().join(format!("callscope-dsig-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let path = dir.join(format!("{name}.pcap"));
+    let path = crate::common::scratch_capture("dsig", name);
     script.write_file(&path).expect("write capture");
     path
 }

@@ -11,9 +11,7 @@ use crate::common::codes;
 use crate::common::{run, shared_captures};
 
 fn doc_of(name: &str, s: &Script) -> Document {
-    let dir = crate::common::scratch_root().join(format!("callscope-dstream-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let path = dir.join(format!("{name}.pcap"));
+    let path = crate::common::scratch_capture("dstream", name);
     s.write_file(&path).expect("write capture");
     let d = run(std::slice::from_ref(&path));
     let _ = std::fs::remove_file(&path);

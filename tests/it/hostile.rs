@@ -28,10 +28,7 @@ struct Run {
 }
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = crate::common::scratch_root().join(format!("callscope-hostile-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    crate::common::fresh_scratch_dir("hostile", name)
 }
 
 fn has(tool: &str) -> bool {

@@ -12,9 +12,7 @@ use callscope::quality::{self, codec, CodecId, DelayModel, JitterBufferSim, Loss
 use callscope::synth::media::{self, MediaCall, MediaPacket};
 
 fn temp_file(name: &str) -> PathBuf {
-    let dir = crate::common::scratch_root().join(format!("callscope-quality-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(format!("{name}.pcap"))
+    crate::common::scratch_capture("quality", name)
 }
 
 /// Writes the call, analyses it, returns (document, the caller → callee stream).

@@ -12,10 +12,7 @@ use serde_json::Value;
 use crate::common::run;
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = crate::common::scratch_root().join(format!("callscope-replay-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
+    crate::common::fresh_scratch_dir("replay", name)
 }
 
 /// A fresh folder holding a generated mixed capture (`mixed.pcap`).

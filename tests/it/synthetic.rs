@@ -31,9 +31,7 @@ const STREAM_FIELDS: &[&str] = &[
 ];
 
 fn temp_file(name: &str) -> PathBuf {
-    let dir = crate::common::scratch_root().join(format!("callscope-synth-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(format!("{name}.pcap"))
+    crate::common::scratch_capture("synth", name)
 }
 
 /// Writes the scenario, analyses it, and returns every mismatch as a line.

@@ -33,9 +33,7 @@ fn assert_thread_independent(paths: &[PathBuf], config: &Config) {
 }
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = crate::common::scratch_root().join(format!("callscope-threads-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
+    crate::common::fresh_scratch_dir("threads", name)
 }
 
 #[test]
