@@ -677,7 +677,7 @@ fn enhanced_packet(format: &Format, data: &[u8], packet_blocks: u64) -> Option<(
         return None;
     }
     let block_len = read_u32(data, 4, big_endian)? as usize;
-    if block_len < EPB_MIN_LEN || block_len > MAX_BLOCK || data.len() < block_len {
+    if !(EPB_MIN_LEN..=MAX_BLOCK).contains(&block_len) || data.len() < block_len {
         return None;
     }
     if read_u32(data, block_len - 4, big_endian)? as usize != block_len {

@@ -13,9 +13,8 @@
 //!   same From tag and a new CSeq (after 401/407 or 3xx). The final response is the one to the
 //!   last INVITE of the attempt; re-INVITEs (To tag present) and UPDATEs are not attempts.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::SocketAddr;
 
 use super::facts::{self, ReplacesFact, SessionTimerFact};
@@ -164,7 +163,7 @@ struct DialogState {
     /// Capture order of the first message (output order).
     order: u64,
     /// Transaction key hash → time of the last copy.
-    seen: HashMap<u64, Timestamp>,
+    seen: crate::FastHashMap<u64, Timestamp>,
     /// CSeq numbers of the attempt's INVITEs, in order.
     attempt_cseqs: Vec<u32>,
     /// CSeq number of the INVITE that was answered.
@@ -176,7 +175,7 @@ struct DialogState {
 /// The dialog table (and the registration table, fed by the same messages).
 #[derive(Debug, Default)]
 pub struct DialogTable {
-    active: HashMap<String, DialogState>,
+    active: crate::FastHashMap<String, DialogState>,
     closed: Vec<DialogState>,
     next_order: u64,
     registrations: RegistrationTable,
@@ -237,9 +236,13 @@ pub fn outcome_for(status: u16, rang: bool) -> Outcome {
     }
 }
 
+/// Seed of [`key_hash`] (any fixed value).
+const KEY_HASH_SEED: u64 = 0x5EED_CA11_5C0B_E000;
+
 fn key_hash(parts: &[&[u8]], src: Option<(SocketAddr, SocketAddr)>) -> u64 {
-    // DefaultHasher::new() uses fixed keys: the same input hashes the same within a run.
-    let mut h = std::collections::hash_map::DefaultHasher::new();
+    // A fixed seed: the same input hashes the same in every run. foldhash rather than SipHash
+    // (`DefaultHasher`), which cost about 1.6 k instructions per SIP message (callgrind).
+    let mut h = foldhash::fast::FixedState::with_seed(KEY_HASH_SEED).build_hasher();
     for p in parts {
         p.hash(&mut h);
     }
@@ -319,7 +322,7 @@ impl DialogTable {
                 DialogState {
                     dialog: Dialog { call_id: call_id.to_string(), first_message: Some(at), ..Dialog::default() },
                     order,
-                    seen: HashMap::new(),
+                    seen: crate::FastHashMap::default(),
                     attempt_cseqs: Vec::new(),
                     answered_cseq: None,
                     bye_cseq: None,
@@ -618,7 +621,7 @@ impl DialogTable {
         }
         for (_, _, k) in by_age.into_iter().take(n) {
             if let Some(mut s) = self.active.remove(&k) {
-                s.seen = HashMap::new();
+                s.seen = crate::FastHashMap::default();
                 self.closed.push(s);
             }
         }
@@ -665,15 +668,7 @@ impl DialogTable {
             }
         }
         self.closed = kept;
-        taken.sort_by_key(|s| s.order);
-        taken
-            .into_iter()
-            .map(|s| {
-                let mut d = s.dialog;
-                decide(&mut d, now);
-                d
-            })
-            .collect()
+        decided_in_order(taken, now)
     }
 
     /// Ends the input: decides outcomes and returns dialogs in order of their first message,
@@ -681,17 +676,27 @@ impl DialogTable {
     pub fn finish(self, capture_end: Timestamp) -> (Vec<Dialog>, Vec<Registration>) {
         let mut all: Vec<DialogState> = self.closed;
         all.extend(self.active.into_values());
-        all.sort_by_key(|s| s.order);
-        let dialogs = all
-            .into_iter()
-            .map(|s| {
-                let mut d = s.dialog;
-                decide(&mut d, capture_end);
-                d
-            })
-            .collect();
-        (dialogs, self.registrations.finish(capture_end))
+        (decided_in_order(all, capture_end), self.registrations.finish(capture_end))
     }
+}
+
+/// The dialogs of `states` in order of their first message, with outcomes decided at `now`.
+/// Sorted by index, not in place: a dialog state is over a kilobyte, and moving the states
+/// through a sort cost about 8 k instructions per dialog (callgrind), moving each once here
+/// about 1 k. Orders are unique, so the result is the stable sort's.
+fn decided_in_order(states: Vec<DialogState>, now: Timestamp) -> Vec<Dialog> {
+    let mut order: Vec<(u64, usize)> = states.iter().enumerate().map(|(i, s)| (s.order, i)).collect();
+    order.sort_unstable();
+    let mut slots: Vec<Option<DialogState>> = states.into_iter().map(Some).collect();
+    order
+        .iter()
+        .filter_map(|&(_, i)| slots.get_mut(i).and_then(Option::take))
+        .map(|s| {
+            let mut d = s.dialog;
+            decide(&mut d, now);
+            d
+        })
+        .collect()
 }
 
 /// Keeps the session-timer, transfer, correlation and location facts of a first copy.

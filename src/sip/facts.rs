@@ -148,7 +148,7 @@ impl<'a> Iterator for Headers<'a> {
             // One field: up to a line end not followed by SP/HT.
             let mut end = 0usize;
             let next_start = loop {
-                match self.rest.get(end..).and_then(|r| r.iter().position(|&b| b == b'\n')) {
+                match self.rest.get(end..).and_then(|r| memchr::memchr(b'\n', r)) {
                     Some(i) => {
                         let lf = end + i;
                         match self.rest.get(lf + 1) {
@@ -173,7 +173,7 @@ impl<'a> Iterator for Headers<'a> {
                 self.rest = &[];
                 return None;
             }
-            let Some(colon) = line.iter().position(|&b| b == b':') else { continue };
+            let Some(colon) = memchr::memchr(b':', line) else { continue };
             let (name, value) = (trim(&line[..colon]), trim(line.get(colon + 1..).unwrap_or(&[])));
             return Some((name, value));
         }
