@@ -200,6 +200,8 @@ pub struct Verdict {
 
 /// Applies the precedence rule of diagnosis.md §3.
 pub fn verdict_from(mut reasons: Vec<Reason>) -> Verdict {
+    // Kept with every call to the end of the run: no room left over from the rules' pushes.
+    reasons.shrink_to_fit();
     reasons.sort_by(|a, b| {
         (a.severity, a.class, a.frames.first(), a.code).cmp(&(b.severity, b.class, b.frames.first(), b.code))
     });

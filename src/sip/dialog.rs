@@ -694,6 +694,10 @@ fn decided_in_order(states: Vec<DialogState>, now: Timestamp) -> Vec<Dialog> {
         .map(|s| {
             let mut d = s.dialog;
             decide(&mut d, now);
+            // Kept to the end of the run: the room left by the vectors' growth goes back to
+            // the allocator for the records built next.
+            d.messages.shrink_to_fit();
+            d.sdp.shrink_to_fit();
             d
         })
         .collect()
