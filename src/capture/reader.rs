@@ -662,12 +662,11 @@ fn legacy_record(format: &Format, data: &[u8], packet_blocks: u64) -> Option<(He
 /// EPB at the front of `data`, on an interface already described, is read here directly,
 /// giving the same frame as pcap-parser's `parse_block_*` + [`interpret_block`], which took
 /// about 440 instructions more per block (callgrind: the nom parser, the owned-block enum, the
-/// options vector, u128 tick division).
-/// Anything that path could treat differently (short data, a length under 32 or over
-/// [`MAX_BLOCK`], a trailing length unequal to the leading one, packet data overrunning the
-/// block, an unknown interface, another block type) returns `None`, and pcap-parser reads the
-/// block as before (a test holds the two paths to the same frames). Options are skipped unread, as [`interpret_block`]
-/// ignores an EPB's options.
+/// options vector, u128 tick division). Anything that path could treat differently (short
+/// data, a length under 32 or over [`MAX_BLOCK`], a trailing length unequal to the leading one,
+/// packet data overrunning the block, an unknown interface, another block type) returns
+/// `None`, and pcap-parser reads the block as before (a test holds the two paths to the same
+/// frames). Options are skipped unread, as [`interpret_block`] ignores an EPB's options.
 fn enhanced_packet(format: &Format, data: &[u8], packet_blocks: u64) -> Option<(Head, usize)> {
     let Format::Ng { big_endian, interfaces } = format else {
         return None;
