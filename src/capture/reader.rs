@@ -961,28 +961,20 @@ fn ticks_to_time(ticks: u64, interface: &Interface) -> Timestamp {
 
 #[cfg(test)]
 mod fast_path_tests {
+    use super::super::tests::{block, put_u32};
     use super::*;
-
-    fn put_u32(out: &mut Vec<u8>, v: u32, be: bool) {
-        out.extend_from_slice(&if be { v.to_be_bytes() } else { v.to_le_bytes() });
-    }
 
     /// An Enhanced Packet Block with `data` and raw `options` (already padded).
     fn epb(be: bool, if_id: u32, ticks: u64, data: &[u8], orig: u32, options: &[u8]) -> Vec<u8> {
-        let padded = data.len().next_multiple_of(4);
-        let len = (32 + padded + options.len()) as u32;
+        let mut body = Vec::new();
+        for field in [if_id, (ticks >> 32) as u32, ticks as u32, data.len() as u32, orig] {
+            put_u32(&mut body, field, be);
+        }
+        body.extend_from_slice(data);
+        body.resize(body.len().next_multiple_of(4), 0);
+        body.extend_from_slice(options);
         let mut out = Vec::new();
-        put_u32(&mut out, EPB_BLOCK_TYPE, be);
-        put_u32(&mut out, len, be);
-        put_u32(&mut out, if_id, be);
-        put_u32(&mut out, (ticks >> 32) as u32, be);
-        put_u32(&mut out, ticks as u32, be);
-        put_u32(&mut out, data.len() as u32, be);
-        put_u32(&mut out, orig, be);
-        out.extend_from_slice(data);
-        out.resize(28 + padded, 0);
-        out.extend_from_slice(options);
-        put_u32(&mut out, len, be);
+        block(&mut out, EPB_BLOCK_TYPE, &body, be);
         out
     }
 

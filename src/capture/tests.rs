@@ -95,7 +95,7 @@ fn read_all(files: &[Vec<u8>]) -> (Vec<Owned>, Vec<Warning>, Vec<InputSummary>) 
 fn put_u16(out: &mut Vec<u8>, v: u16, be: bool) {
     out.extend_from_slice(&if be { v.to_be_bytes() } else { v.to_le_bytes() });
 }
-fn put_u32(out: &mut Vec<u8>, v: u32, be: bool) {
+pub(super) fn put_u32(out: &mut Vec<u8>, v: u32, be: bool) {
     out.extend_from_slice(&if be { v.to_be_bytes() } else { v.to_le_bytes() });
 }
 
@@ -120,7 +120,7 @@ fn pcap(be: bool, nanos: bool, link: u32, records: &[(u32, u32, &[u8], u32)]) ->
 }
 
 /// A pcapng block: type, body (padded to 4), lengths.
-fn block(out: &mut Vec<u8>, block_type: u32, body: &[u8], be: bool) {
+pub(super) fn block(out: &mut Vec<u8>, block_type: u32, body: &[u8], be: bool) {
     let mut padded = body.to_vec();
     while padded.len() % 4 != 0 {
         padded.push(0);
