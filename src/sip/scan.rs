@@ -687,15 +687,6 @@ fn header_name_value(field: &[u8]) -> Option<(&[u8], &[u8])> {
     Some((name, trim(&field[colon + 1..])))
 }
 
-fn name_is(name: &[u8], long: &[u8], compact: Option<u8>) -> bool {
-    if let (Some(c), [n]) = (compact, name) {
-        if n.eq_ignore_ascii_case(&c) {
-            return true;
-        }
-    }
-    name.eq_ignore_ascii_case(long)
-}
-
 /// A header the scanner keeps (RFC 3261 §20).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Known {
@@ -1125,7 +1116,7 @@ fn multipart_sdp<'a>(body: &'a [u8], boundary: &[u8]) -> Option<&'a [u8]> {
             let is_sdp = head.split(|&b| b == b'\n').any(|line| {
                 let line = trim(line);
                 memchr::memchr(b':', line).is_some_and(|c| {
-                    name_is(trim(&line[..c]), b"Content-Type", Some(b'c')) && {
+                    known_header(trim(&line[..c])) == Some(Known::ContentType) && {
                         let v = trim(&line[c + 1..]);
                         let v = &v[..memchr::memchr(b';', v).unwrap_or(v.len())];
                         trim(v).eq_ignore_ascii_case(b"application/sdp")
