@@ -1028,13 +1028,8 @@ mod fast_path_tests {
                 seeds.push((be, epb(be, (len % 2) as u32, 1_700_000_000_123_456 + len as u64, &data, 1500, &options)));
             }
         }
-        let mut state = 0x9E37_79B9_7F4A_7C15u64;
-        let mut random = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut rng = crate::synth::XorShift64::new(1);
+        let mut random = move || rng.next_u64();
         let (mut accepted, mut compared) = (0, 0);
         for (be, seed) in &seeds {
             let format = ng(*be);
@@ -1077,15 +1072,13 @@ mod fast_path_tests {
                 .saturating_add(i128::try_from((t % units) * 1_000_000_000 / units).unwrap_or(0));
             Timestamp(i64::try_from(total).unwrap_or(if total < 0 { i64::MIN } else { i64::MAX }))
         };
-        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut rng = crate::synth::XorShift64::new(2);
         for tsresol in (0u8..=19).chain(0x80..=0xBF) {
             let Some(units) = units_per_second(tsresol) else { continue };
             let interface =
                 Interface { link: LinkType(1), name_index: None, units_per_second: units, offset_secs: 3, snaplen: 0 };
             for _ in 0..500 {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
+                let state = rng.next_u64();
                 for ticks in [state, state >> 20, state % 1_000_000_007, u64::MAX, 0] {
                     assert_eq!(ticks_to_time(ticks, &interface), wide(ticks, units.max(1), 3), "{tsresol:#x} {ticks}");
                 }

@@ -1533,11 +1533,9 @@ mod fast_path_tests {
                 }
             }
         }
-        let mut state = 0x1234_5678_9ABC_DEF1u64;
+        let mut rng = crate::synth::XorShift64::new(3);
         for _ in 0..20_000 {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
+            let state = rng.next_u64();
             s.clear();
             s.extend((0..(state % 40) as usize).map(|k| alphabet[((state >> (k % 60)) as usize + k) % alphabet.len()]));
             for needle in [b',', b'<', b';'] {
